@@ -1,0 +1,58 @@
+/* The parameter store: named tensors that outlive tapes. Trainable parameters
+ * carry a gradient (->grad, same shape, zeroed at creation) that every
+ * tg_backward accumulates into; buffers (batchnorm running statistics) are
+ * stored and checkpointed but never trained.
+ *
+ *   tg_params *p = tg_params_new();
+ *   tg_rng rng = tg_rng_new(1);
+ *   tg_tensor *w = tg_param(p, "fc1.weight", TG_F32, 2, (int64_t[]){784, 128},
+ *                           TG_INIT_KAIMING_UNIFORM, &rng);
+ */
+#ifndef TG_CORE_PARAMS_H
+#define TG_CORE_PARAMS_H
+
+#include "core/rng.h"
+#include "core/tensor.h"
+
+typedef struct tg_params tg_params;
+
+typedef enum tg_init {
+    TG_INIT_ZEROS = 0,
+    TG_INIT_ONES,
+    TG_INIT_UNIFORM,          /* U(-1, 1) */
+    TG_INIT_NORMAL,           /* N(0, 1) */
+    TG_INIT_XAVIER_UNIFORM,   /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    TG_INIT_KAIMING_UNIFORM   /* U(-a, a), a = 1 / sqrt(fan_in): torch.nn.Linear's default */
+} tg_init;
+/* fan_in is shape[0] for a 2-D [in, out] weight (tapegrad computes x @ W),
+ * the product of all but the last dimension otherwise; fan_out the last. */
+
+tg_params *tg_params_new(void);
+void tg_params_free(tg_params *p);
+
+/* Creates the parameter `name`, or returns the existing one if its dtype and
+ * shape match (so model code can run once per step). NULL + tg_last_error()
+ * on a mismatch, a bad shape, or a random init without rng. */
+tg_tensor *tg_param(tg_params *p, const char *name, tg_dtype dtype, int ndim, const int64_t *shape,
+                    tg_init init, tg_rng *rng);
+/* Same for a non-trainable buffer (no ->grad, requires_grad false). */
+tg_tensor *tg_buffer(tg_params *p, const char *name, tg_dtype dtype, int ndim, const int64_t *shape,
+                     tg_init init, tg_rng *rng);
+
+tg_tensor *tg_params_get(const tg_params *p, const char *name); /* NULL if absent */
+int tg_params_count(const tg_params *p);
+tg_tensor *tg_params_at(const tg_params *p, int index);         /* in creation order */
+/* Sets every trainable parameter's ->grad to zero. */
+void tg_zero_grad(tg_params *p);
+/* Number of scalar values in trainable parameters. */
+int64_t tg_params_numel(const tg_params *p);
+
+/* Checkpoints: every tensor (parameters and buffers) with names, dtypes and
+ * shapes, and an XXH3 checksum. Saving writes a temporary file, syncs it and
+ * renames it over `path`, so a crash never leaves a half-written checkpoint.
+ * Loading checks everything (checksum, names, shapes) before it changes any
+ * value; tensors absent from the store are created. */
+tg_status tg_params_save(const tg_params *p, const char *path);
+tg_status tg_params_load(tg_params *p, const char *path);
+
+#endif

@@ -1,0 +1,288 @@
+#include "core/tape.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    TG_ALIGN = 64,
+    TG_FIRST_CHUNK = 1 << 20,  /* 1 MiB; doubles as needed */
+    TG_TAPE_ERROR_MAX = 1024,
+    TG_SCOPE_PATH_MAX = 512
+};
+
+/* The arena is a list of chunks. When a step outgrows it, a new chunk (at
+ * least double the last) is added; reset merges all chunks into one of their
+ * total size, so the next identical step fits without touching the system. */
+typedef struct tg_chunk {
+    struct tg_chunk *next;
+    size_t size;
+    size_t used;
+    unsigned char *base; /* 64-byte aligned */
+} tg_chunk;
+
+struct tg_tape {
+    tg_chunk *chunks;          /* newest first */
+    size_t capacity;
+    size_t used_total;
+    uint64_t system_allocations;
+
+    tg_node **nodes;           /* persistent array, capacity kept across resets */
+    int64_t n_nodes, cap_nodes;
+
+    bool grad_enabled;
+    bool in_backward;
+    int64_t released_below;    /* nodes below this index were freed by a backward */
+
+    char scope_path[TG_SCOPE_PATH_MAX]; /* "a/b/c" */
+    size_t scope_len[32];      /* path length before each push */
+    int scope_depth;
+    const char *scope_interned; /* arena copy of scope_path, NULL at top level */
+
+    tg_status status;
+    char error[TG_TAPE_ERROR_MAX];
+};
+
+static tg_chunk *chunk_new(tg_tape *t, size_t size) {
+    tg_chunk *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    c->base = aligned_alloc(TG_ALIGN, size);
+    if (!c->base) {
+        free(c);
+        return NULL;
+    }
+    c->size = size;
+    c->used = 0;
+    c->next = NULL;
+    t->capacity += size;
+    t->system_allocations++;
+    return c;
+}
+
+tg_tape *tg_tape_new(void) {
+    tg_tape *t = calloc(1, sizeof *t);
+    if (!t) {
+        tg_set_error(TG_ERR_NOMEM, "tg_tape_new: out of memory");
+        return NULL;
+    }
+    t->grad_enabled = true;
+    t->chunks = chunk_new(t, TG_FIRST_CHUNK);
+    if (!t->chunks) {
+        free(t);
+        tg_set_error(TG_ERR_NOMEM, "tg_tape_new: out of memory");
+        return NULL;
+    }
+    return t;
+}
+
+void tg_tape_free(tg_tape *t) {
+    if (!t) return;
+    for (tg_chunk *c = t->chunks; c;) {
+        tg_chunk *next = c->next;
+        free(c->base);
+        free(c);
+        c = next;
+    }
+    free(t->nodes);
+    free(t);
+}
+
+void tg_tape_reset(tg_tape *t) {
+    if (!t) return;
+    if (t->chunks && t->chunks->next) {
+        /* merge: one chunk as large as everything the last step needed */
+        size_t total = 0;
+        for (tg_chunk *c = t->chunks; c;) {
+            tg_chunk *next = c->next;
+            total += c->size;
+            free(c->base);
+            free(c);
+            c = next;
+        }
+        t->capacity = 0;
+        t->chunks = chunk_new(t, total);
+        /* if the merged chunk is refused, start small again; alloc reports later */
+        if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
+    }
+    if (t->chunks) t->chunks->used = 0;
+    t->used_total = 0;
+    t->n_nodes = 0;
+    t->released_below = 0;
+    t->in_backward = false;
+    t->grad_enabled = true;
+    t->scope_depth = 0;
+    t->scope_path[0] = '\0';
+    t->scope_interned = NULL;
+    t->status = TG_OK;
+    t->error[0] = '\0';
+}
+
+void *tg_tape_alloc(tg_tape *t, size_t bytes) {
+    if (!t) return NULL;
+    size_t need = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
+    if (need == 0) need = TG_ALIGN;
+    tg_chunk *c = t->chunks;
+    if (!c || c->size - c->used < need) {
+        size_t size = c ? c->size * 2 : TG_FIRST_CHUNK;
+        while (size < need) size *= 2;
+        tg_chunk *fresh = chunk_new(t, size);
+        if (!fresh) {
+            tg_tape_fail(t, TG_ERR_NOMEM, "tg_tape_alloc: out of memory asking for %zu bytes", bytes);
+            return NULL;
+        }
+        fresh->next = c;
+        t->chunks = c = fresh;
+    }
+    void *p = c->base + c->used;
+    c->used += need;
+    t->used_total += need;
+    return p;
+}
+
+char *tg_tape_strdup(tg_tape *t, const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *copy = tg_tape_alloc(t, n);
+    if (copy) memcpy(copy, s, n);
+    return copy;
+}
+
+size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }
+size_t tg_tape_arena_used(const tg_tape *t) { return t ? t->used_total : 0; }
+uint64_t tg_tape_system_allocations(const tg_tape *t) { return t ? t->system_allocations : 0; }
+
+bool tg_tape_grad_enabled(const tg_tape *t) { return t && t->grad_enabled; }
+
+bool tg_tape_set_grad_enabled(tg_tape *t, bool enabled) {
+    if (!t) return false;
+    bool was = t->grad_enabled;
+    t->grad_enabled = enabled;
+    return was;
+}
+
+tg_status tg_tape_push_scope(tg_tape *t, const char *name) {
+    if (!t) return tg_set_error(TG_ERR_ARG, "tg_tape_push_scope: tape is NULL");
+    if (!name || !*name)
+        return tg_tape_fail(t, TG_ERR_ARG, "tg_tape_push_scope: scope name is NULL or empty");
+    int max_depth = (int)(sizeof t->scope_len / sizeof t->scope_len[0]);
+    size_t len = strlen(t->scope_path);
+    size_t add = strlen(name) + (len ? 1 : 0);
+    if (t->scope_depth >= max_depth || len + add + 1 > sizeof t->scope_path)
+        return tg_tape_fail(t, TG_ERR_ARG,
+                            "tg_tape_push_scope: scope \"%s\" nests too deep (at most %d levels, %d characters)",
+                            name, max_depth, (int)sizeof t->scope_path - 1);
+    char *copy_target = t->scope_path + len;
+    if (len) *copy_target++ = '/';
+    memcpy(copy_target, name, strlen(name) + 1);
+    const char *interned = tg_tape_strdup(t, t->scope_path);
+    if (!interned) {
+        t->scope_path[len] = '\0';
+        return TG_ERR_NOMEM;
+    }
+    t->scope_len[t->scope_depth++] = len;
+    t->scope_interned = interned;
+    return TG_OK;
+}
+
+tg_status tg_tape_pop_scope(tg_tape *t) {
+    if (!t) return tg_set_error(TG_ERR_ARG, "tg_tape_pop_scope: tape is NULL");
+    if (t->scope_depth == 0)
+        return tg_tape_fail(t, TG_ERR_STATE, "tg_tape_pop_scope: no scope is open");
+    size_t len = t->scope_len[--t->scope_depth];
+    t->scope_path[len] = '\0';
+    if (t->scope_depth == 0) {
+        t->scope_interned = NULL;
+    } else {
+        /* the parent's interned copy is a prefix we can make again cheaply */
+        t->scope_interned = tg_tape_strdup(t, t->scope_path);
+    }
+    return TG_OK;
+}
+
+const char *tg_tape_scope(const tg_tape *t) { return t ? t->scope_interned : NULL; }
+
+tg_status tg_tape_status(const tg_tape *t) { return t ? t->status : TG_ERR_ARG; }
+const char *tg_tape_error(const tg_tape *t) { return t ? t->error : "tape is NULL"; }
+
+void tg_tape_clear_error(tg_tape *t) {
+    if (!t) return;
+    t->status = TG_OK;
+    t->error[0] = '\0';
+}
+
+tg_status tg_tape_fail(tg_tape *t, tg_status status, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    tg_set_errorv(status, fmt, args);
+    va_end(args);
+    if (t && t->status == TG_OK) {
+        t->status = status;
+        snprintf(t->error, sizeof t->error, "%s", tg_last_error());
+    }
+    return status;
+}
+
+int64_t tg_tape_node_count(const tg_tape *t) { return t ? t->n_nodes : 0; }
+
+const tg_node *tg_tape_node(const tg_tape *t, int64_t index) {
+    if (!t || index < 0 || index >= t->n_nodes) return NULL;
+    return t->nodes[index];
+}
+
+tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
+    return tg_tensor_empty(t, dtype, ndim, shape);
+}
+
+tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
+                          tg_tensor *out, const void *attrs, size_t attrs_size) {
+    if (!t || !out) return NULL;
+    out->kind = TG_KIND_RESULT;
+    out->requires_grad = false;
+    if (!t->grad_enabled) return out;
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i]->requires_grad) out->requires_grad = true;
+
+    if (t->n_nodes == t->cap_nodes) {
+        int64_t cap = t->cap_nodes ? t->cap_nodes * 2 : 1024;
+        tg_node **grown = realloc(t->nodes, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            tg_tape_fail(t, TG_ERR_NOMEM, "%s: out of memory recording the node", op->name);
+            return NULL;
+        }
+        t->nodes = grown;
+        t->cap_nodes = cap;
+        t->system_allocations++;
+    }
+    tg_node *node = tg_tape_alloc(t, sizeof *node);
+    tg_tensor **ins = tg_tape_alloc(t, sizeof(tg_tensor *) * (size_t)(n_inputs ? n_inputs : 1));
+    uint64_t *versions = tg_tape_alloc(t, sizeof(uint64_t) * (size_t)(n_inputs ? n_inputs : 1));
+    void *attr_copy = attrs_size ? tg_tape_alloc(t, attrs_size) : NULL;
+    if (!node || !ins || !versions || (attrs_size && !attr_copy)) return NULL;
+    for (int i = 0; i < n_inputs; i++) {
+        ins[i] = inputs[i];
+        versions[i] = inputs[i]->version;
+    }
+    if (attrs_size) memcpy(attr_copy, attrs, attrs_size);
+    *node = (tg_node){.op = op,
+                      .n_inputs = n_inputs,
+                      .inputs = ins,
+                      .input_versions = versions,
+                      .output = out,
+                      .attrs = attr_copy,
+                      .scope = t->scope_interned,
+                      .index = t->n_nodes,
+                      .in_backward = t->in_backward};
+    t->nodes[t->n_nodes++] = node;
+    out->node = node;
+    return out;
+}
+
+int64_t tg_tape_released_below(const tg_tape *t) { return t ? t->released_below : 0; }
+void tg_tape_release_below(tg_tape *t, int64_t index) {
+    if (t && index > t->released_below) t->released_below = index;
+}
+bool tg_tape_in_backward(const tg_tape *t) { return t && t->in_backward; }
+void tg_tape_set_in_backward(tg_tape *t, bool in_backward) {
+    if (t) t->in_backward = in_backward;
+}

@@ -1,0 +1,94 @@
+/* The tape: an arena for every tensor of one forward/backward step, and the
+ * list of operations (nodes) recorded while the forward pass ran.
+ *
+ *   tg_tape *t = tg_tape_new();
+ *   for (step...) { ...forward with tg_* ops...; tg_backward(t, loss, NULL);
+ *                   tg_optim_step(opt); tg_tape_reset(t); }   // no malloc after step 1
+ *   tg_tape_free(t);
+ */
+#ifndef TG_CORE_TAPE_H
+#define TG_CORE_TAPE_H
+
+#include "core/tensor.h"
+
+/* An operation as the tape and the engine see it. Built-in ops and custom ops
+ * alike are one static tg_op each. */
+typedef struct tg_op {
+    const char *name;
+    int arity; /* number of tensor inputs, -1 if variable (concat) */
+    /* Backward rule: given dL/d(output) `grad_out`, set grad_in[i] = dL/d(input i)
+     * for every input that requires a gradient (leave others NULL). Written with
+     * tg_* ops on tape `t`, so the engine can record it (create_graph).
+     * Returns NULL-safe status: TG_OK, or the failing op's status. */
+    tg_status (*backward)(tg_tape *t, const tg_node *node, tg_tensor *grad_out,
+                          tg_tensor **grad_in);
+} tg_op;
+
+/* One recorded operation. */
+struct tg_node {
+    const tg_op *op;
+    int n_inputs;
+    tg_tensor **inputs;
+    uint64_t *input_versions; /* versions of inputs when recorded */
+    tg_tensor *output;
+    const void *attrs;        /* op attributes (axis, flags...), copied into the arena */
+    const char *scope;        /* "model/layer1" or NULL at top level */
+    int64_t index;            /* position on the tape */
+    bool in_backward;         /* recorded while a create_graph backward ran */
+};
+
+tg_tape *tg_tape_new(void);                 /* NULL if out of memory */
+void tg_tape_free(tg_tape *t);              /* NULL is fine */
+/* Forgets nodes, tensors, scopes and the error; keeps the memory. After the
+ * first step of a steady loop the arena is large enough: no more allocation. */
+void tg_tape_reset(tg_tape *t);
+
+/* ---- recording on/off (no-grad scope) ---- */
+bool tg_tape_grad_enabled(const tg_tape *t);
+/* Returns the previous setting: bool was = tg_tape_set_grad_enabled(t, false);
+ * ...; tg_tape_set_grad_enabled(t, was); */
+bool tg_tape_set_grad_enabled(tg_tape *t, bool enabled);
+
+/* ---- named scopes: every node recorded inside is tagged "outer/inner" ---- */
+tg_status tg_tape_push_scope(tg_tape *t, const char *name);
+tg_status tg_tape_pop_scope(tg_tape *t);
+const char *tg_tape_scope(const tg_tape *t); /* current path or NULL */
+
+/* ---- the sticky error: the first failure since new/reset ---- */
+tg_status tg_tape_status(const tg_tape *t);
+const char *tg_tape_error(const tg_tape *t);   /* "" if none */
+void tg_tape_clear_error(tg_tape *t);
+/* Records a failure on the tape (kept if it is the first) and in
+ * tg_last_error(); returns `status`. Ops call it, then return NULL. */
+tg_status tg_tape_fail(tg_tape *t, tg_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- nodes ---- */
+int64_t tg_tape_node_count(const tg_tape *t);
+const tg_node *tg_tape_node(const tg_tape *t, int64_t index);
+
+/* ---- arena ---- */
+/* 64-byte aligned, zero-filled is NOT guaranteed; NULL + tape error if the
+ * system refuses memory. Lives until reset/free. */
+void *tg_tape_alloc(tg_tape *t, size_t bytes);
+char *tg_tape_strdup(tg_tape *t, const char *s);
+size_t tg_tape_arena_capacity(const tg_tape *t); /* bytes reserved from the system */
+size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset */
+uint64_t tg_tape_system_allocations(const tg_tape *t); /* malloc calls so far */
+
+/* ---- for operation authors (built-in and custom) ---- */
+/* A new result tensor on the tape (uninitialised data). */
+tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape);
+/* Records `out = op(inputs...)` with a copy of `attrs` (attrs_size bytes) when
+ * recording is on; sets out->requires_grad from the inputs. Returns out, or
+ * NULL if out was NULL or memory ran out. */
+tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
+                          tg_tensor *out, const void *attrs, size_t attrs_size);
+
+/* Engine support (graph/ uses these) */
+int64_t tg_tape_released_below(const tg_tape *t);
+void tg_tape_release_below(tg_tape *t, int64_t index);
+bool tg_tape_in_backward(const tg_tape *t);
+void tg_tape_set_in_backward(tg_tape *t, bool in_backward);
+
+#endif

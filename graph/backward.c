@@ -1,0 +1,230 @@
+/* Reverse-mode backward over the tape.
+ *
+ * Nodes are stored in the order they ran, which is a topological order, so a
+ * single walk from the root's node down to node 0 visits every consumer of a
+ * tensor before the tensor's producer: when a node is reached, the gradient
+ * gathered on its output (pending_grad) is complete. */
+#include "graph/backward.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "core/parallel.h"
+#include "ops/elementwise.h"
+
+static _Atomic uint64_t pass_counter;
+
+typedef struct {
+    tg_tape *t;
+    const char *who;
+    uint64_t pass;
+} walk;
+
+/* pending(x) += g */
+static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
+    if (x->pending_pass != w->pass) {
+        x->pending_pass = w->pass;
+        x->pending_grad = g;
+        return TG_OK;
+    }
+    x->pending_grad = tg_add(w->t, x->pending_grad, g);
+    return x->pending_grad ? TG_OK : tg_tape_status(w->t);
+}
+
+/* x->grad += g, in place (values only: ->grad is not part of any graph) */
+static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
+    if (!x->grad) {
+        x->grad = tg_zeros(w->t, x->dtype, x->ndim, x->shape);
+        if (!x->grad) return tg_tape_status(w->t);
+    }
+    tg_tensor *acc = x->grad;
+    int64_t n = acc->numel;
+    if (acc->dtype == TG_F32 && g->dtype == TG_F32) {
+        float *a = acc->data;
+        const float *b = g->data;
+        TG_PARALLEL_FOR(n)
+        for (int64_t i = 0; i < n; i++) a[i] += b[i];
+    } else if (acc->dtype == TG_F64 && g->dtype == TG_F64) {
+        double *a = acc->data;
+        const double *b = g->data;
+        TG_PARALLEL_FOR(n)
+        for (int64_t i = 0; i < n; i++) a[i] += b[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) tg_set(acc, i, tg_get(acc, i) + tg_get(g, i));
+    }
+    return TG_OK;
+}
+
+static const char *label(const tg_tensor *x, char *buf, size_t size) {
+    if (x->name) {
+        snprintf(buf, size, "%s '%s'", x->kind == TG_KIND_PARAM ? "parameter" : "tensor", x->name);
+    } else {
+        char desc[96];
+        snprintf(buf, size, "%s %s", x->kind == TG_KIND_PARAM ? "parameter" : "tensor",
+                 tg_tensor_desc(x, desc, sizeof desc));
+    }
+    return buf;
+}
+
+static tg_status check_versions(walk *w, const tg_node *node) {
+    for (int j = 0; j < node->n_inputs; j++) {
+        const tg_tensor *x = node->inputs[j];
+        if (x->version != node->input_versions[j]) {
+            char buf[200];
+            return tg_tape_fail(w->t, TG_ERR_STATE,
+                                "%s: %s was modified in place after the forward pass used it in op '%s' "
+                                "(version %llu, saved %llu); run the forward pass again",
+                                w->who, label(x, buf, sizeof buf), node->op->name, (unsigned long long)x->version,
+                                (unsigned long long)node->input_versions[j]);
+        }
+    }
+    return TG_OK;
+}
+
+/* Runs one node's backward rule and gathers its input gradients. */
+static tg_status step(walk *w, const tg_node *node) {
+    tg_tensor *local[8] = {0};
+    tg_tensor **gi = node->n_inputs <= 8 ? local : tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)node->n_inputs);
+    if (!gi) return tg_tape_status(w->t);
+    if (gi != local) memset(gi, 0, sizeof(tg_tensor *) * (size_t)node->n_inputs);
+    tg_status st = node->op->backward(w->t, node, node->output->pending_grad, gi);
+    if (st) return st;
+    for (int j = 0; j < node->n_inputs; j++) {
+        tg_tensor *x = node->inputs[j];
+        if (!gi[j] || !x->requires_grad) continue;
+        if (!tg_same_shape(gi[j], x) || gi[j]->dtype != x->dtype) {
+            char a[96], b[96];
+            return tg_tape_fail(w->t, TG_ERR_STATE,
+                                "%s: the backward rule of op '%s' gave input %d a gradient %s, the input is %s",
+                                w->who, node->op->name, j, tg_tensor_desc(gi[j], a, sizeof a),
+                                tg_tensor_desc(x, b, sizeof b));
+        }
+        if ((st = gather(w, x, gi[j]))) return st;
+    }
+    return TG_OK;
+}
+
+static tg_status check_output(tg_tape *t, const char *who, tg_tensor *root, tg_tensor *grad_output) {
+    char a[96], b[96];
+    if (!root) return tg_tape_fail(t, TG_ERR_ARG, "%s: root is NULL (an earlier op failed: check tg_tape_error)", who);
+    if (root->tape && root->tape != t) return tg_tape_fail(t, TG_ERR_ARG, "%s: root belongs to another tape", who);
+    if (!root->requires_grad)
+        return tg_tape_fail(t, TG_ERR_STATE,
+                            "%s: root %s does not require a gradient: nothing it was computed from requires one "
+                            "(or it was computed with recording off)",
+                            who, tg_tensor_desc(root, a, sizeof a));
+    if (!grad_output) {
+        if (root->numel != 1)
+            return tg_tape_fail(t, TG_ERR_SHAPE,
+                                "%s: root %s is not a scalar; pass grad_output (dL/droot) of the same shape", who,
+                                tg_tensor_desc(root, a, sizeof a));
+        return TG_OK;
+    }
+    if (!tg_same_shape(root, grad_output) || root->dtype != grad_output->dtype)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "%s: grad_output %s does not match root %s", who,
+                            tg_tensor_desc(grad_output, b, sizeof b), tg_tensor_desc(root, a, sizeof a));
+    return TG_OK;
+}
+
+/* The one backward walk. accumulate: into ->grad (tg_backward); otherwise the
+ * caller reads pending gradients of its inputs (tg_grad). */
+static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *const *outputs,
+                     tg_tensor *const *grad_outputs, bool create_graph, bool retain_graph, bool accumulate_leaves,
+                     uint64_t *pass_out) {
+    if (!t) return tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
+    if (tg_tape_status(t))
+        return tg_set_error(tg_tape_status(t), "%s: the tape holds an earlier error: %s", who, tg_tape_error(t));
+    if (tg_tape_in_backward(t)) return tg_tape_fail(t, TG_ERR_STATE, "%s: a backward pass is already running", who);
+    int64_t top = -1;
+    for (int k = 0; k < n_outputs; k++) {
+        tg_status st = check_output(t, who, outputs[k], grad_outputs ? grad_outputs[k] : NULL);
+        if (st) return st;
+        if (outputs[k]->node && outputs[k]->node->index > top) top = outputs[k]->node->index;
+    }
+    if (top >= 0 && top < tg_tape_released_below(t))
+        return tg_tape_fail(t, TG_ERR_STATE,
+                            "%s: the graph was released by an earlier backward pass; pass retain_graph "
+                            "(or create_graph) to the first one to run backward twice",
+                            who);
+
+    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1};
+    *pass_out = w.pass;
+    bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
+    tg_tape_set_in_backward(t, true);
+    tg_status st = TG_OK;
+    for (int k = 0; k < n_outputs && !st; k++) {
+        tg_tensor *seed = grad_outputs && grad_outputs[k] ? grad_outputs[k]
+                                                          : tg_ones(t, outputs[k]->dtype, outputs[k]->ndim,
+                                                                    outputs[k]->shape);
+        st = seed ? gather(&w, outputs[k], seed) : tg_tape_status(t);
+    }
+    int64_t released = tg_tape_released_below(t);
+    for (int64_t i = top; i >= 0 && !st; i--) {
+        const tg_node *node = tg_tape_node(t, i);
+        tg_tensor *out = node->output;
+        if (out->pending_pass != w.pass || !out->requires_grad) continue;
+        if (i < released) {
+            st = tg_tape_fail(t, TG_ERR_STATE,
+                              "%s: op '%s' was released by an earlier backward pass; pass retain_graph to it", who,
+                              node->op->name);
+            break;
+        }
+        if ((st = check_versions(&w, node))) break;
+        if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
+        st = step(&w, node);
+    }
+    /* leaves: parameters and marked inputs, each flushed once */
+    if (!st && accumulate_leaves) {
+        for (int64_t i = 0; i <= top && !st; i++) {
+            const tg_node *node = tg_tape_node(t, i);
+            for (int j = 0; j < node->n_inputs && !st; j++) {
+                tg_tensor *x = node->inputs[j];
+                if (x->node || !x->keeps_grad || x->pending_pass != w.pass) continue;
+                st = accumulate(&w, x, x->pending_grad);
+                x->pending_pass = 0;
+            }
+        }
+        for (int k = 0; k < n_outputs && !st; k++) {
+            tg_tensor *x = outputs[k];
+            if (!x->node && x->keeps_grad && x->pending_pass == w.pass) {
+                st = accumulate(&w, x, x->pending_grad);
+                x->pending_pass = 0;
+            }
+        }
+    }
+    tg_tape_set_in_backward(t, false);
+    tg_tape_set_grad_enabled(t, was_enabled);
+    if (!st && !retain_graph && !create_graph) tg_tape_release_below(t, top + 1);
+    return st;
+}
+
+tg_status tg_backward(tg_tape *t, tg_tensor *root, const tg_backward_opts *opts) {
+    tg_backward_opts none = {0};
+    if (!opts) opts = &none;
+    uint64_t pass;
+    tg_tensor *grad_output = opts->grad_output;
+    return run(t, "tg_backward", 1, &root, &grad_output, opts->create_graph, opts->retain_graph, true, &pass);
+}
+
+tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
+                  int n_inputs, tg_tensor *const *inputs, tg_tensor **grads, const tg_grad_opts *opts) {
+    tg_grad_opts none = {0};
+    if (!opts) opts = &none;
+    if (!t) return tg_set_error(TG_ERR_ARG, "tg_grad: tape is NULL");
+    if (n_outputs < 1 || !outputs || n_inputs < 1 || !inputs || !grads)
+        return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: needs at least one output, one input and a grads array");
+    for (int i = 0; i < n_inputs; i++) {
+        if (!inputs[i]) return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: input %d is NULL", i);
+        grads[i] = NULL;
+    }
+    uint64_t pass;
+    tg_status st = run(t, "tg_grad", n_outputs, outputs, grad_outputs, opts->create_graph, opts->retain_graph, false,
+                       &pass);
+    if (st) return st;
+    for (int i = 0; i < n_inputs; i++) {
+        const tg_tensor *x = inputs[i];
+        grads[i] = x->pending_pass == pass ? x->pending_grad : tg_zeros(t, x->dtype, x->ndim, x->shape);
+        if (!grads[i]) return tg_tape_status(t);
+    }
+    return TG_OK;
+}

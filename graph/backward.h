@@ -1,0 +1,43 @@
+/* The reverse-mode engine.
+ *
+ * tg_backward replays the tape from `root` back to the leaves, calling each
+ * node's backward rule, and ACCUMULATES the gradients into ->grad of every
+ * parameter and every tape tensor marked with tg_requires_grad (like
+ * PyTorch's loss.backward(); clear with tg_zero_grad).
+ *
+ * tg_grad is the functional form (like torch.autograd.grad): it returns the
+ * gradients of outputs with respect to inputs as tensors on the tape and
+ * leaves ->grad alone. With create_graph the backward pass is itself recorded,
+ * so the returned gradients can be differentiated again (Hessian-vector
+ * products, gradient penalties).
+ */
+#ifndef TG_GRAPH_BACKWARD_H
+#define TG_GRAPH_BACKWARD_H
+
+#include "core/tape.h"
+
+typedef struct tg_backward_opts {
+    tg_tensor *grad_output; /* dL/droot with root's shape; needed when root is not a scalar */
+    bool retain_graph;      /* keep the graph for another backward (implied by create_graph) */
+    bool create_graph;      /* record the backward pass on the tape */
+} tg_backward_opts;
+
+/* opts may be NULL (scalar root, graph released afterwards). Errors: a NULL or
+ * foreign root, a root that needs no gradient, a non-scalar root without
+ * grad_output, a graph already released by an earlier backward, a parameter
+ * modified in place after the forward pass used it, or an earlier error kept
+ * on the tape. */
+tg_status tg_backward(tg_tape *t, tg_tensor *root, const tg_backward_opts *opts);
+
+typedef struct tg_grad_opts {
+    bool retain_graph;
+    bool create_graph;
+} tg_grad_opts;
+
+/* grads[i] = sum_k d(outputs[k] . grad_outputs[k]) / d inputs[i].
+ * grad_outputs may be NULL (every output a scalar, seeded with 1) or hold NULL
+ * entries for scalar outputs. An input the outputs do not depend on gets zeros. */
+tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
+                  int n_inputs, tg_tensor *const *inputs, tg_tensor **grads, const tg_grad_opts *opts);
+
+#endif

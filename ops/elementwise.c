@@ -1,0 +1,347 @@
+/* Elementwise binary ops with broadcasting; forward kernels and backward rules.
+ * Backward of a broadcast input sums the gradient back to its shape (sum_to). */
+#include "ops/elementwise.h"
+
+#include <tgmath.h>
+
+#include "ops/kernel.h"
+#include "ops/reduce.h"
+#include "ops/registry.h"
+#include "ops/unary.h"
+
+/* y[i] = EXPR(a, b) with fast paths for contiguous and broadcast operands */
+#define BINARY_ROW(NAME, T, EXPR)                                                                       \
+    static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *s, const void *attrs) {  \
+        (void)attrs;                                                                                     \
+        T *restrict y = yv;                                                                              \
+        const T *pa = in[0], *pb = in[1];                                                                \
+        if (s[0] == 1 && s[1] == 1) {                                                                    \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T a = pa[i], b = pb[i];                                                                  \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else if (s[0] == 1 && s[1] == 0) {                                                             \
+            T b = pb[0];                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T a = pa[i];                                                                             \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else if (s[0] == 0 && s[1] == 1) {                                                             \
+            T a = pa[0];                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T b = pb[i];                                                                             \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else {                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T a = pa[i * s[0]], b = pb[i * s[1]];                                                    \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+#define BINARY_KERNELS(NAME, EXPR)            \
+    BINARY_ROW(NAME##_f32, float, EXPR)       \
+    BINARY_ROW(NAME##_f64, double, EXPR)
+
+BINARY_KERNELS(add, a + b)
+BINARY_KERNELS(sub, a - b)
+BINARY_KERNELS(mul, a * b)
+BINARY_KERNELS(div, a / b)
+BINARY_KERNELS(pow, pow(a, b))
+BINARY_KERNELS(maximum, a > b ? a : b)
+BINARY_KERNELS(minimum, a < b ? a : b)
+BINARY_KERNELS(gt, (a > b) ? 1 : 0)
+BINARY_KERNELS(ge, (a >= b) ? 1 : 0)
+BINARY_KERNELS(eq, (a == b) ? 1 : 0)
+
+/* The one forward path for every binary op. */
+static tg_tensor *binary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *a,
+                         tg_tensor *b) {
+    tg_tensor *in[2] = {a, b};
+    if (!tg_check_inputs(t, who, 2, in)) return NULL;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    if (!tg_broadcast_shapes(t, who, a, b, &ndim, shape)) return NULL;
+    tg_tensor *y = tg_tape_result(t, a->dtype, ndim, shape);
+    if (!y) return NULL;
+    if (y->numel) {
+        tg_layout l;
+        tg_layout_make(&l, y, 2, (const tg_tensor *const[]){a, b});
+        tg_layout_run(&l, a->dtype == TG_F32 ? f32 : f64, y->data, (const void *[]){a->data, b->data, NULL},
+                      tg_dtype_size(a->dtype), NULL);
+    }
+    return tg_tape_record(t, op, 2, in, y, NULL, 0);
+}
+
+static tg_tensor *sum_like(tg_tape *t, tg_tensor *g, const tg_tensor *x) {
+    return tg_sum_to(t, g, x->ndim, x->shape);
+}
+
+#define NEEDS(i) (node->inputs[i]->requires_grad)
+
+/* d(a+b) = g, g */
+static tg_status add_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    if (NEEDS(0)) gi[0] = sum_like(t, g, node->inputs[0]);
+    if (NEEDS(1)) gi[1] = sum_like(t, g, node->inputs[1]);
+    return tg_tape_status(t);
+}
+
+/* d(a-b) = g, -g */
+static tg_status sub_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    if (NEEDS(0)) gi[0] = sum_like(t, g, node->inputs[0]);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_neg(t, g), node->inputs[1]);
+    return tg_tape_status(t);
+}
+
+/* d(a*b) = g*b, g*a */
+static tg_status mul_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    tg_tensor *a = node->inputs[0], *b = node->inputs[1];
+    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul(t, g, b), a);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_mul(t, g, a), b);
+    return tg_tape_status(t);
+}
+
+/* d(a/b) = g/b, -g*a/b^2 = -(g/b)*(a/b) */
+static tg_status div_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    tg_tensor *a = node->inputs[0], *b = node->inputs[1];
+    tg_tensor *g_over_b = tg_div(t, g, b);
+    if (NEEDS(0)) gi[0] = sum_like(t, g_over_b, a);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_neg(t, tg_mul(t, g_over_b, tg_div(t, a, b))), b);
+    return tg_tape_status(t);
+}
+
+/* d(a^b) = g*b*a^(b-1), g*a^b*log(a) */
+static tg_status pow_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    tg_tensor *a = node->inputs[0], *b = node->inputs[1];
+    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul(t, g, tg_mul(t, b, tg_pow(t, a, tg_add_scalar(t, b, -1.0)))), a);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_mul(t, g, tg_mul(t, tg_pow(t, a, b), tg_log(t, a))), b);
+    return tg_tape_status(t);
+}
+
+/* max: the gradient goes to the larger input; ties split it in half (PyTorch).
+ * share_a = [a > b] + 0.5 [a == b]; share_b = 1 - share_a.  min mirrors it. */
+static tg_status select_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi, bool is_max) {
+    tg_tensor *a = node->inputs[0], *b = node->inputs[1];
+    tg_tensor *wins = is_max ? tg_gt(t, a, b) : tg_gt(t, b, a);
+    tg_tensor *share_a = tg_add(t, wins, tg_mul_scalar(t, tg_eq(t, a, b), 0.5));
+    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul(t, g, share_a), a);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_mul(t, g, tg_add_scalar(t, tg_neg(t, share_a), 1.0)), b);
+    return tg_tape_status(t);
+}
+static tg_status maximum_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    return select_backward(t, node, g, gi, true);
+}
+static tg_status minimum_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    return select_backward(t, node, g, gi, false);
+}
+
+/* comparisons are piecewise constant: zero gradient */
+static tg_status no_gradient(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    (void)node, (void)g, (void)gi;
+    return tg_tape_status(t);
+}
+
+static const tg_op add_op = {"add", 2, add_backward};
+static const tg_op sub_op = {"sub", 2, sub_backward};
+static const tg_op mul_op = {"mul", 2, mul_backward};
+static const tg_op div_op = {"div", 2, div_backward};
+static const tg_op pow_op = {"pow", 2, pow_backward};
+static const tg_op maximum_op = {"maximum", 2, maximum_backward};
+static const tg_op minimum_op = {"minimum", 2, minimum_backward};
+static const tg_op gt_op = {"gt", 2, no_gradient};
+static const tg_op ge_op = {"ge", 2, no_gradient};
+static const tg_op eq_op = {"eq", 2, no_gradient};
+
+#define BINARY_API(NAME)                                                          \
+    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b) {                \
+        return binary(t, &NAME##_op, "tg_" #NAME, NAME##_f32, NAME##_f64, a, b);  \
+    }
+BINARY_API(add)
+BINARY_API(sub)
+BINARY_API(mul)
+BINARY_API(div)
+BINARY_API(pow)
+BINARY_API(maximum)
+BINARY_API(minimum)
+BINARY_API(gt)
+BINARY_API(ge)
+BINARY_API(eq)
+
+/* ---- where(cond, a, b) ---- */
+#define WHERE_ROW(NAME, T)                                                                              \
+    static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *s, const void *attrs) { \
+        (void)attrs;                                                                                    \
+        T *y = yv;                                                                                      \
+        const T *c = in[0], *a = in[1], *b = in[2];                                                     \
+        for (int64_t i = 0; i < n; i++) y[i] = c[i * s[0]] != 0 ? a[i * s[1]] : b[i * s[2]];            \
+    }
+WHERE_ROW(where_f32, float)
+WHERE_ROW(where_f64, double)
+
+/* d where = where(cond, g, 0), where(cond, 0, g) */
+static tg_status where_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    tg_tensor *cond = node->inputs[0];
+    tg_tensor *zero = tg_scalar(t, g->dtype, 0.0);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_where(t, cond, g, zero), node->inputs[1]);
+    if (NEEDS(2)) gi[2] = sum_like(t, tg_where(t, cond, zero, g), node->inputs[2]);
+    return tg_tape_status(t);
+}
+static const tg_op where_op = {"where", 3, where_backward};
+
+tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
+    tg_tensor *in[3] = {cond, a, b};
+    if (!tg_check_inputs(t, "tg_where", 3, in)) return NULL;
+    int nd1, nd;
+    int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
+    if (!tg_broadcast_shapes(t, "tg_where", cond, a, &nd1, s1)) return NULL;
+    tg_tensor probe = {.dtype = a->dtype, .ndim = nd1};
+    for (int i = 0; i < nd1; i++) probe.shape[i] = s1[i];
+    if (!tg_broadcast_shapes(t, "tg_where", &probe, b, &nd, shape)) return NULL;
+    tg_tensor *y = tg_tape_result(t, a->dtype, nd, shape);
+    if (!y) return NULL;
+    if (y->numel) {
+        tg_layout l;
+        tg_layout_make(&l, y, 3, (const tg_tensor *const[]){cond, a, b});
+        tg_layout_run(&l, a->dtype == TG_F32 ? where_f32 : where_f64, y->data,
+                      (const void *[]){cond->data, a->data, b->data}, tg_dtype_size(a->dtype), NULL);
+    }
+    return tg_tape_record(t, &where_op, 3, in, y, NULL, 0);
+}
+
+/* ---- with a scalar constant: x (op) s ---- */
+typedef struct {
+    double s;
+} scalar_attrs;
+
+#define SCALAR_ROW(NAME, T, EXPR)                                                                        \
+    static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *st, const void *attrs) { \
+        (void)st;                                                                                        \
+        T *restrict y = yv;                                                                              \
+        const T *px = in[0];                                                                             \
+        T s = (T)((const scalar_attrs *)attrs)->s;                                                       \
+        for (int64_t i = 0; i < n; i++) {                                                                \
+            T x = px[i];                                                                                 \
+            y[i] = (EXPR);                                                                               \
+        }                                                                                                \
+    }
+#define SCALAR_KERNELS(NAME, EXPR)       \
+    SCALAR_ROW(NAME##_f32, float, EXPR)  \
+    SCALAR_ROW(NAME##_f64, double, EXPR)
+
+SCALAR_KERNELS(add_scalar, x + s)
+SCALAR_KERNELS(mul_scalar, x * s)
+SCALAR_KERNELS(pow_scalar, pow(x, s))
+SCALAR_KERNELS(gt_scalar, (x > s) ? 1 : 0)
+
+static tg_tensor *with_scalar(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64,
+                              tg_tensor *x, double s) {
+    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
+    tg_tensor *y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
+    if (!y) return NULL;
+    scalar_attrs attrs = {s};
+    if (y->numel) {
+        tg_layout l;
+        tg_layout_make(&l, y, 1, (const tg_tensor *const[]){x});
+        tg_layout_run(&l, x->dtype == TG_F32 ? f32 : f64, y->data, (const void *[]){x->data, NULL, NULL},
+                      tg_dtype_size(x->dtype), &attrs);
+    }
+    return tg_tape_record(t, op, 1, &x, y, &attrs, sizeof attrs);
+}
+
+static double scalar_of(const tg_node *node) { return ((const scalar_attrs *)node->attrs)->s; }
+
+static tg_status add_scalar_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    if (NEEDS(0)) gi[0] = g;
+    return tg_tape_status(t);
+}
+static tg_status mul_scalar_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    if (NEEDS(0)) gi[0] = tg_mul_scalar(t, g, scalar_of(node));
+    return tg_tape_status(t);
+}
+/* d x^p = g * p * x^(p-1) */
+static tg_status pow_scalar_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    double p = scalar_of(node);
+    if (NEEDS(0)) gi[0] = tg_mul(t, g, tg_mul_scalar(t, tg_pow_scalar(t, node->inputs[0], p - 1.0), p));
+    return tg_tape_status(t);
+}
+
+static const tg_op add_scalar_op = {"add_scalar", 1, add_scalar_backward};
+static const tg_op mul_scalar_op = {"mul_scalar", 1, mul_scalar_backward};
+static const tg_op pow_scalar_op = {"pow_scalar", 1, pow_scalar_backward};
+static const tg_op gt_scalar_op = {"gt_scalar", 1, no_gradient};
+
+#define SCALAR_API(NAME)                                                                   \
+    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x, double s) {                             \
+        return with_scalar(t, &NAME##_op, "tg_" #NAME, NAME##_f32, NAME##_f64, x, s);      \
+    }
+SCALAR_API(add_scalar)
+SCALAR_API(mul_scalar)
+SCALAR_API(pow_scalar)
+SCALAR_API(gt_scalar)
+
+/* ---- registry entries ---- */
+/* broadcasting operands: [3,4] with [4] exercises sum_to in backward */
+static tg_status sample_broadcast_pair(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 1.5);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(4), 0.2, 1.5);
+    return tg_tape_status(t);
+}
+/* distinct values (no ties) for max/min/comparisons: b = a shifted by +-[0.2, 0.8] */
+static tg_status sample_untied_pair(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.1, 1.0);
+    in[1] = tg_add(t, in[0], tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 0.8));
+    if (in[1]) in[1] = tg_detach(t, in[1]);
+    return tg_tape_status(t);
+}
+/* pow needs a > 0 */
+static tg_status sample_pow(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_uniform(t, rng, dt, TG_SHAPE(3, 4), 0.5, 2.0);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(1, 4), 0.3, 2.0);
+    return tg_tape_status(t);
+}
+static tg_status sample_one(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_uniform(t, rng, dt, TG_SHAPE(2, 3, 2), 0.3, 2.0);
+    return tg_tape_status(t);
+}
+static tg_status sample_where(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_gt_scalar(t, tg_sample_uniform(t, rng, dt, TG_SHAPE(3, 4), 0.0, 1.0), 0.5);
+    if (in[0]) in[0] = tg_detach(t, in[0]);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 1.5);
+    in[2] = tg_sample_signed(t, rng, dt, TG_SHAPE(4), 0.2, 1.5);
+    return tg_tape_status(t);
+}
+
+#define APPLY2(NAME) \
+    static tg_tensor *apply_##NAME(tg_tape *t, tg_tensor **in) { return tg_##NAME(t, in[0], in[1]); }
+APPLY2(add)
+APPLY2(sub)
+APPLY2(mul)
+APPLY2(div)
+APPLY2(pow)
+APPLY2(maximum)
+APPLY2(minimum)
+APPLY2(gt)
+APPLY2(ge)
+APPLY2(eq)
+static tg_tensor *apply_where(tg_tape *t, tg_tensor **in) { return tg_where(t, in[0], in[1], in[2]); }
+static tg_tensor *apply_add_scalar(tg_tape *t, tg_tensor **in) { return tg_add_scalar(t, in[0], 0.75); }
+static tg_tensor *apply_mul_scalar(tg_tape *t, tg_tensor **in) { return tg_mul_scalar(t, in[0], -1.5); }
+static tg_tensor *apply_pow_scalar(tg_tape *t, tg_tensor **in) { return tg_pow_scalar(t, in[0], 2.5); }
+static tg_tensor *apply_gt_scalar(tg_tape *t, tg_tensor **in) { return tg_gt_scalar(t, in[0], 1.1); }
+
+const tg_op_spec tg_spec_add = {"add", "tg_add", 2, sample_broadcast_pair, apply_add};
+const tg_op_spec tg_spec_sub = {"sub", "tg_sub", 2, sample_broadcast_pair, apply_sub};
+const tg_op_spec tg_spec_mul = {"mul", "tg_mul", 2, sample_broadcast_pair, apply_mul};
+const tg_op_spec tg_spec_div = {"div", "tg_div", 2, sample_broadcast_pair, apply_div};
+const tg_op_spec tg_spec_pow = {"pow", "tg_pow", 2, sample_pow, apply_pow};
+const tg_op_spec tg_spec_maximum = {"maximum", "tg_maximum", 2, sample_untied_pair, apply_maximum};
+const tg_op_spec tg_spec_minimum = {"minimum", "tg_minimum", 2, sample_untied_pair, apply_minimum};
+const tg_op_spec tg_spec_gt = {"gt", "tg_gt", 2, sample_untied_pair, apply_gt};
+const tg_op_spec tg_spec_ge = {"ge", "tg_ge", 2, sample_untied_pair, apply_ge};
+const tg_op_spec tg_spec_eq = {"eq", "tg_eq", 2, sample_untied_pair, apply_eq};
+const tg_op_spec tg_spec_where = {"where", "tg_where", 3, sample_where, apply_where, .constant_inputs = 1u};
+const tg_op_spec tg_spec_add_scalar = {"add_scalar", "tg_add_scalar", 1, sample_one, apply_add_scalar};
+const tg_op_spec tg_spec_mul_scalar = {"mul_scalar", "tg_mul_scalar", 1, sample_one, apply_mul_scalar};
+const tg_op_spec tg_spec_pow_scalar = {"pow_scalar", "tg_pow_scalar", 1, sample_one, apply_pow_scalar};
+const tg_op_spec tg_spec_gt_scalar = {"gt_scalar", "tg_gt_scalar", 1, sample_one, apply_gt_scalar};

@@ -1,0 +1,63 @@
+/* Shared machinery for operation files (private to ops/): argument checks
+ * that report through the tape, NumPy broadcasting, and the one dispatch path
+ * from (dtype, layout) to a typed loop. */
+#ifndef TG_OPS_KERNEL_H
+#define TG_OPS_KERNEL_H
+
+#include <stdbool.h>
+
+#include "core/parallel.h"
+#include "core/tape.h"
+
+/* NULL inputs (propagation: the tape already holds the first error), a tensor
+ * of another tape, or mixed dtypes: records the error and returns false. */
+bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs);
+
+/* Normalises axis (negative counts from the end) for an ndim-tensor. */
+bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int *out);
+/* Normalises a list of axes into a mask; NULL/0 means all axes. */
+bool tg_check_axes(tg_tape *t, const char *op, const tg_tensor *x, const int *axes, int n_axes,
+                   bool reduced[TG_MAX_DIMS]);
+
+/* ---- broadcasting ---- */
+/* The broadcast of a and b's shapes (NumPy rules), or false + tape error:
+ * "tg_add: shapes [2,3] and [4] do not broadcast". */
+bool tg_broadcast_shapes(tg_tape *t, const char *op, const tg_tensor *a, const tg_tensor *b, int *ndim,
+                         int64_t shape[TG_MAX_DIMS]);
+
+/* An output shape with per-operand element strides (0 along broadcast dims),
+ * adjacent dimensions merged where all operands allow it. */
+typedef struct tg_layout {
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t stride[3][TG_MAX_DIMS];
+} tg_layout;
+
+/* Layout for out = f(in[0], ..., in[n-1]), n <= 3, inputs broadcast to out. */
+void tg_layout_make(tg_layout *l, const tg_tensor *out, int n, const tg_tensor *const *in);
+
+/* A row function: y[i] = f(in0[i*s0], in1[i*s1], ...) for i < n. */
+typedef void (*tg_row_fn)(int64_t n, void *y, const void *const *in, const int64_t *stride, const void *attrs);
+
+/* Runs `row` over the whole layout in parallel (fixed partition). */
+void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const *in, size_t elem_size,
+                   const void *attrs);
+
+/* y[i] = in[0][i * stride[0]]: copies, broadcasts and permutes. */
+void tg_row_copy_f32(int64_t n, void *y, const void *const *in, const int64_t *stride, const void *attrs);
+void tg_row_copy_f64(int64_t n, void *y, const void *const *in, const int64_t *stride, const void *attrs);
+
+/* Scratch description strings for error messages. */
+#define TG_DESC(x) tg_tensor_desc((x), (char[96]){0}, 96)
+
+#endif
+
+/* ---- reductions ----
+ * A reduction over any set of axes is a sequence of passes, each reducing one
+ * run of adjacent axes: x viewed as [outer, reduce, inner] -> [outer, inner].
+ * tg_reduce_passes fills passes[i] = {outer, reduce, inner} in the order to
+ * run them and returns their count (0 when nothing is reduced). */
+int tg_reduce_passes(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], int64_t passes[TG_MAX_DIMS][3]);
+/* The reduced shape: keepdim keeps size-1 axes. */
+void tg_reduced_shape(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], bool keepdim, int *ndim,
+                      int64_t shape[TG_MAX_DIMS]);

@@ -1,0 +1,19 @@
+/* Reductions over all elements (axes NULL, n_axes 0) or over a list of axes
+ * (negative axes count from the end). keepdim keeps reduced axes as size 1.
+ * Results are deterministic: each output is summed in a fixed order whatever
+ * the thread count. */
+#ifndef TG_OPS_REDUCE_H
+#define TG_OPS_REDUCE_H
+
+#include "core/tape.h"
+
+tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim);  /* sum */
+tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim); /* sum / count */
+
+/* Sum x down to `shape`, which x's shape broadcasts from (the adjoint of
+ * broadcast_to): [N,C] -> [C], [N,C] -> [1,C]. */
+tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
+/* Stretch x to `shape` under NumPy broadcasting: [C] -> [N,C]. */
+tg_tensor *tg_broadcast_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
+
+#endif

@@ -1,0 +1,19 @@
+/* The tg program's subcommands: one file each, one line each in tg.c. */
+#ifndef TG_TOOLS_COMMANDS_H
+#define TG_TOOLS_COMMANDS_H
+
+#include <stdbool.h>
+
+typedef struct tg_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} tg_command;
+
+int tg_cmd_demo(int argc, char **argv);
+
+/* Option parsing shared by subcommands: "--name=value" or "--name value". */
+const char *tg_option(int argc, char **argv, int *i, const char *name);
+bool tg_flag(const char *arg, const char *name);
+
+#endif

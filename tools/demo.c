@@ -1,0 +1,112 @@
+/* tg demo: fit y = a x^2 + b x + c to noisy samples by gradient descent.
+ * The model is three scalar parameters; the loss is the mean squared error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tapegrad.h"
+#include "tools/commands.h"
+
+static const double TRUE_COEF[3] = {1.5, -2.0, 0.5}; /* a, b, c */
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: tg demo [--steps N] [--lr RATE] [--samples N] [--noise STD] [--seed S]\n\n"
+                 "Fits y = a x^2 + b x + c (true a=%.1f b=%.1f c=%.1f) to noisy samples,\n"
+                 "x uniform in [-2, 2], by full-batch gradient descent on the mean squared error.\n"
+                 "Defaults: --steps 400 --lr 0.05 --samples 512 --noise 0.1 --seed 7\n",
+            TRUE_COEF[0], TRUE_COEF[1], TRUE_COEF[2]);
+}
+
+int tg_cmd_demo(int argc, char **argv) {
+    int steps = 400, samples = 512;
+    double lr = 0.05, noise = 0.1;
+    unsigned long long seed = 7;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (tg_flag(argv[i], "--help") || tg_flag(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if ((v = tg_option(argc, argv, &i, "--steps"))) {
+            steps = atoi(v);
+        } else if ((v = tg_option(argc, argv, &i, "--lr"))) {
+            lr = atof(v);
+        } else if ((v = tg_option(argc, argv, &i, "--samples"))) {
+            samples = atoi(v);
+        } else if ((v = tg_option(argc, argv, &i, "--noise"))) {
+            noise = atof(v);
+        } else if ((v = tg_option(argc, argv, &i, "--seed"))) {
+            seed = strtoull(v, NULL, 10);
+        } else {
+            fprintf(stderr, "tg demo: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (steps < 1 || samples < 3 || !(lr > 0) || !(noise >= 0)) {
+        fprintf(stderr, "tg demo: need --steps >= 1, --samples >= 3, --lr > 0, --noise >= 0\n");
+        return 2;
+    }
+
+    tg_rng rng = tg_rng_new(seed);
+    double *xs = malloc(sizeof(double) * (size_t)samples), *ys = malloc(sizeof(double) * (size_t)samples);
+    if (!xs || !ys) return 1;
+    for (int i = 0; i < samples; i++) {
+        double x = -2.0 + 4.0 * tg_rng_uniform(&rng);
+        xs[i] = x;
+        ys[i] = TRUE_COEF[0] * x * x + TRUE_COEF[1] * x + TRUE_COEF[2] + noise * tg_rng_normal(&rng);
+    }
+
+    tg_params *params = tg_params_new();
+    const char *names[3] = {"a", "b", "c"};
+    tg_tensor *coef[3];
+    for (int k = 0; k < 3; k++) coef[k] = tg_param(params, names[k], TG_F64, 1, (int64_t[]){1}, TG_INIT_ZEROS, NULL);
+    tg_sgd *opt = tg_sgd_new(params, (tg_sgd_opts){.lr = lr, .momentum = 0.9});
+    tg_tape *tape = tg_tape_new();
+    if (!params || !opt || !tape || !coef[0] || !coef[1] || !coef[2]) {
+        fprintf(stderr, "tg demo: %s\n", tg_last_error());
+        return 1;
+    }
+
+    printf("fitting y = a x^2 + b x + c to %d noisy samples (noise std %g), SGD lr %g momentum 0.9\n", samples,
+           noise, lr);
+    int64_t n = samples;
+    int status = 0;
+    for (int step = 0; step <= steps; step++) {
+        tg_tensor *x = tg_tensor_from(tape, TG_F64, 1, &n, xs);
+        tg_tensor *y = tg_tensor_from(tape, TG_F64, 1, &n, ys);
+        /* pred = a x^2 + b x + c;  loss = mean((pred - y)^2) */
+        tg_tensor *pred = tg_add(tape, tg_add(tape, tg_mul(tape, coef[0], tg_square(tape, x)), tg_mul(tape, coef[1], x)),
+                                 coef[2]);
+        tg_tensor *loss = tg_mean(tape, tg_square(tape, tg_sub(tape, pred, y)), NULL, 0, false);
+        if (!loss) {
+            fprintf(stderr, "tg demo: %s\n", tg_tape_error(tape));
+            status = 1;
+            break;
+        }
+        if (step % 40 == 0 || step == steps) printf("step %4d  loss %.6f\n", step, tg_item(loss));
+        if (step == steps) break;
+        tg_zero_grad(params);
+        if (tg_backward(tape, loss, NULL) || tg_sgd_step(opt)) {
+            fprintf(stderr, "tg demo: %s\n", tg_last_error());
+            status = 1;
+            break;
+        }
+        tg_tape_reset(tape);
+    }
+    if (status == 0) {
+        printf("\n%-6s %10s %10s %9s\n", "coef", "learned", "true", "error");
+        double worst = 0;
+        for (int k = 0; k < 3; k++) {
+            double learned = tg_item(coef[k]), rel = fabs(learned - TRUE_COEF[k]) / fabs(TRUE_COEF[k]);
+            if (rel > worst) worst = rel;
+            printf("%-6s %10.4f %10.4f %8.2f%%\n", names[k], learned, TRUE_COEF[k], 100 * rel);
+        }
+        printf("worst relative error %.2f%%\n", 100 * worst);
+    }
+    tg_tape_free(tape);
+    tg_sgd_free(opt);
+    tg_params_free(params);
+    free(xs);
+    free(ys);
+    return status;
+}
