@@ -28,6 +28,7 @@ extern "C" {
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/matmul.h"
+#include "ops/nn.h"
 #include "ops/registry.h"
 
 #include "graph/backward.h"

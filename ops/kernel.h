@@ -47,6 +47,15 @@ void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const
 void tg_row_copy_f32(int64_t n, void *y, const void *const *in, const int64_t *stride, const void *attrs);
 void tg_row_copy_f64(int64_t n, void *y, const void *const *in, const int64_t *stride, const void *attrs);
 
+/* For composites: result = body, evaluated inside tape scope `name` (popped
+ * whatever happens); returns NULL from the caller if the scope can't open. */
+#define TG_IN_SCOPE(t, name, result, body)                  \
+    do {                                                    \
+        if (tg_tape_push_scope((t), (name))) return NULL;   \
+        result = (body);                                    \
+        tg_tape_pop_scope(t);                               \
+    } while (0)
+
 /* Scratch description strings for error messages. */
 #define TG_DESC(x) tg_tensor_desc((x), (char[96]){0}, 96)
 

@@ -48,3 +48,8 @@ TG_REGISTRY_ENTRY(tg_spec_transpose)
 TG_REGISTRY_ENTRY(tg_spec_matmul)
 TG_REGISTRY_ENTRY(tg_spec_matmul_batched_tt)
 TG_REGISTRY_ENTRY(tg_spec_matmul_shared_bt)
+/* composites (ops/nn.h) */
+TG_REGISTRY_ENTRY(tg_spec_linear)
+TG_REGISTRY_ENTRY(tg_spec_l2_penalty)
+TG_REGISTRY_ENTRY(tg_spec_batchnorm_train)
+TG_REGISTRY_ENTRY(tg_spec_batchnorm_eval)

@@ -1,0 +1,42 @@
+/* Neural-network composites: ordinary C functions that call primitives inside
+ * a named tape scope. The engine knows nothing special about them: their
+ * gradients come from the primitives' backward rules, so forward and
+ * backward cannot drift apart. */
+#ifndef TG_OPS_NN_H
+#define TG_OPS_NN_H
+
+#include "core/params.h"
+#include "core/tape.h"
+
+/* y = x @ W + b.  x [N,in] or [B,N,in], W [in,out], b [out] or NULL.  Scope "linear". */
+tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b);
+
+/* lambda/2 * sum over the tensors of sum(w^2), so d/dw = lambda * w (the same
+ * as SGD's weight_decay = lambda).  Scope "l2_penalty". */
+tg_tensor *tg_l2_penalty_of(tg_tape *t, int n, tg_tensor *const *tensors, double lambda);
+/* The same over every trainable parameter of the store. */
+tg_tensor *tg_l2_penalty(tg_tape *t, const tg_params *p, double lambda);
+
+/* Batch normalization, exactly PyTorch's BatchNorm1d/2d: per channel C of an
+ * input [N,C] or [N,C,...],
+ *   training:   y = (x - mean_b) / sqrt(var_b + eps) * gamma + beta, with the batch
+ *               mean and BIASED batch variance over every axis but 1; then, outside
+ *               the graph, running = (1 - momentum) * running + momentum * batch
+ *               (running_var takes the UNBIASED batch variance);
+ *   evaluation: the same with running_mean and running_var.
+ * gamma starts at 1, beta at 0, running_mean at 0, running_var at 1.  Scope "batchnorm". */
+typedef struct tg_batchnorm_state {
+    tg_tensor *gamma, *beta;               /* [C] trainable */
+    tg_tensor *running_mean, *running_var; /* [C] buffers (stored, checkpointed) */
+    double momentum;                       /* 0.1 */
+    double eps;                            /* 1e-5 */
+    int64_t num_batches_tracked;
+} tg_batchnorm_state;
+
+/* Creates (or finds) "<name>.weight", "<name>.bias" (parameters) and
+ * "<name>.running_mean", "<name>.running_var" (buffers) in p. */
+tg_status tg_batchnorm_init(tg_batchnorm_state *bn, tg_params *p, const char *name, tg_dtype dtype,
+                            int64_t channels);
+tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training);
+
+#endif

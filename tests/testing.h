@@ -1,0 +1,54 @@
+/* Helpers shared by the cmocka tests: build tensors from literals, compare
+ * values, and a plain central-difference gradient in f64. */
+#ifndef TG_TESTS_TESTING_H
+#define TG_TESTS_TESTING_H
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tapegrad.h"
+
+/* f64 tensor from a literal list: T64(t, SHAPE(2, 2), 1, 2, 3, 4) */
+#define SHAPE(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
+#define T64(tape, ndim_shape, ...) tg_tensor_from((tape), TG_F64, ndim_shape, (const double[]){__VA_ARGS__})
+#define T32(tape, ndim_shape, ...) tg_tensor_from((tape), TG_F32, ndim_shape, (const float[]){__VA_ARGS__})
+
+/* Asserts x has the given shape. */
+static inline void assert_shape(const tg_tensor *x, int ndim, const int64_t *shape) {
+    assert_non_null(x);
+    assert_int_equal(x->ndim, ndim);
+    for (int i = 0; i < ndim; i++) assert_int_equal(x->shape[i], shape[i]);
+}
+
+/* Asserts every element of x is within tol of expected[i] (absolute). */
+static inline void assert_values(const tg_tensor *x, const double *expected, int64_t n, double tol) {
+    assert_non_null(x);
+    assert_int_equal(x->numel, n);
+    for (int64_t i = 0; i < n; i++) {
+        double got = tg_get(x, i);
+        if (!(fabs(got - expected[i]) <= tol)) {
+            print_error("element %lld: got %.12g, expected %.12g (tol %g)\n", (long long)i, got, expected[i], tol);
+            fail();
+        }
+    }
+}
+#define ASSERT_VALUES(x, tol, ...)                                                         \
+    assert_values((x), (const double[]){__VA_ARGS__},                                      \
+                  (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol))
+
+/* Asserts the tape's error message contains every given fragment. */
+static inline void assert_error_mentions(const char *message, const char *fragment) {
+    if (!strstr(message, fragment)) {
+        print_error("error message \"%s\" does not mention \"%s\"\n", message, fragment);
+        fail();
+    }
+}
+
+#endif
