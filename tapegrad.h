@@ -26,12 +26,17 @@ extern "C" {
 #include "ops/elementwise.h"
 #include "ops/unary.h"
 #include "ops/reduce.h"
+#include "ops/softmax.h"
 #include "ops/shape.h"
 #include "ops/matmul.h"
 #include "ops/nn.h"
+#include "ops/loss.h"
 #include "ops/registry.h"
+#include "ops/custom.h"
 
 #include "graph/backward.h"
+#include "graph/dot.h"
+#include "graph/gradcheck.h"
 
 #include "optim/sgd.h"
 

@@ -212,13 +212,17 @@ void tg_tape_clear_error(tg_tape *t) {
 }
 
 tg_status tg_tape_fail(tg_tape *t, tg_status status, const char *fmt, ...) {
+    /* format into a local buffer first: callers pass tg_last_error() as an
+     * argument, and formatting it into itself would lose the message */
+    char message[TG_TAPE_ERROR_MAX];
     va_list args;
     va_start(args, fmt);
-    tg_set_errorv(status, fmt, args);
+    vsnprintf(message, sizeof message, fmt, args);
     va_end(args);
+    tg_set_error(status, "%s", message);
     if (t && t->status == TG_OK) {
         t->status = status;
-        snprintf(t->error, sizeof t->error, "%s", tg_last_error());
+        snprintf(t->error, sizeof t->error, "%s", message);
     }
     return status;
 }
@@ -270,6 +274,7 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
                       .input_versions = versions,
                       .output = out,
                       .attrs = attr_copy,
+                      .attrs_size = attrs_size,
                       .scope = t->scope_interned,
                       .index = t->n_nodes,
                       .in_backward = t->in_backward};

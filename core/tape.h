@@ -32,6 +32,7 @@ struct tg_node {
     uint64_t *input_versions; /* versions of inputs when recorded */
     tg_tensor *output;
     const void *attrs;        /* op attributes (axis, flags...), copied into the arena */
+    size_t attrs_size;        /* bytes of attrs (0 if none): hashed for stable DOT ids */
     const char *scope;        /* "model/layer1" or NULL at top level */
     int64_t index;            /* position on the tape */
     bool in_backward;         /* recorded while a create_graph backward ran */

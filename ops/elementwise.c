@@ -304,6 +304,13 @@ static tg_status sample_one(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in
     in[0] = tg_sample_uniform(t, rng, dt, TG_SHAPE(2, 3, 2), 0.3, 2.0);
     return tg_tape_status(t);
 }
+/* gt_scalar(x, 1.1): values kept 0.05 away from the threshold (f32 checks step by 1e-3) */
+static tg_status sample_gt_scalar(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    sample_one(t, rng, dt, in);
+    for (int64_t i = 0; in[0] && i < in[0]->numel; i++)
+        if (fabs(tg_get(in[0], i) - 1.1) < 0.05) tg_set(in[0], i, tg_get(in[0], i) + 0.1);
+    return tg_tape_status(t);
+}
 static tg_status sample_where(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
     in[0] = tg_gt_scalar(t, tg_sample_uniform(t, rng, dt, TG_SHAPE(3, 4), 0.0, 1.0), 0.5);
     if (in[0]) in[0] = tg_detach(t, in[0]);
@@ -344,4 +351,4 @@ const tg_op_spec tg_spec_where = {"where", "tg_where", 3, sample_where, apply_wh
 const tg_op_spec tg_spec_add_scalar = {"add_scalar", "tg_add_scalar", 1, sample_one, apply_add_scalar};
 const tg_op_spec tg_spec_mul_scalar = {"mul_scalar", "tg_mul_scalar", 1, sample_one, apply_mul_scalar};
 const tg_op_spec tg_spec_pow_scalar = {"pow_scalar", "tg_pow_scalar", 1, sample_one, apply_pow_scalar};
-const tg_op_spec tg_spec_gt_scalar = {"gt_scalar", "tg_gt_scalar", 1, sample_one, apply_gt_scalar};
+const tg_op_spec tg_spec_gt_scalar = {"gt_scalar", "tg_gt_scalar", 1, sample_gt_scalar, apply_gt_scalar};

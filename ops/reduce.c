@@ -5,36 +5,32 @@
 
 #include "ops/elementwise.h"
 #include "ops/kernel.h"
+#include "ops/reduce_pass.h"
 #include "ops/registry.h"
 #include "ops/shape.h"
 
-enum { TOTAL_BLOCK = 16384, COLUMN_BLOCK = 256 };
+enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
 
 /* One pass: y[o, k] = sum_r x[o, r, k], x viewed as [outer, R, inner].
  * Accumulates in double; each output is summed in a fixed order. */
-#define SUM_PASS(NAME, T)                                                                        \
+#define SUM_PASS(NAME, T, ROW_SUM)                                                               \
     static void NAME(const T *x, T *y, int64_t outer, int64_t R, int64_t inner) {                \
         if (outer == 1 && inner == 1) { /* everything: fixed blocks, then blocks in order */     \
-            int64_t blocks = (R + TOTAL_BLOCK - 1) / TOTAL_BLOCK;                                \
-            double partial[blocks > 0 ? blocks : 1];                                             \
+            int64_t block = (R + MAX_BLOCKS - 1) / MAX_BLOCKS;                                   \
+            if (block < TOTAL_BLOCK) block = TOTAL_BLOCK;                                        \
+            int64_t blocks = (R + block - 1) / block;                                            \
+            double partial[MAX_BLOCKS];                                                          \
             TG_PARALLEL_FOR_WORK(R)                                                              \
             for (int64_t b = 0; b < blocks; b++) {                                               \
-                int64_t end = (b + 1) * TOTAL_BLOCK < R ? (b + 1) * TOTAL_BLOCK : R;             \
-                double s = 0;                                                                    \
-                for (int64_t r = b * TOTAL_BLOCK; r < end; r++) s += x[r];                       \
-                partial[b] = s;                                                                  \
+                int64_t end = (b + 1) * block < R ? (b + 1) * block : R;                         \
+                partial[b] = ROW_SUM(x + b * block, end - b * block);                            \
             }                                                                                    \
             double s = 0;                                                                        \
             for (int64_t b = 0; b < blocks; b++) s += partial[b];                                \
             y[0] = (T)s;                                                                         \
         } else if (inner == 1) { /* rows: contiguous runs of R */                                \
             TG_PARALLEL_FOR_WORK(outer * R)                                                      \
-            for (int64_t o = 0; o < outer; o++) {                                                \
-                const T *row = x + o * R;                                                        \
-                double s = 0;                                                                    \
-                for (int64_t r = 0; r < R; r++) s += row[r];                                     \
-                y[o] = (T)s;                                                                     \
-            }                                                                                    \
+            for (int64_t o = 0; o < outer; o++) y[o] = (T)ROW_SUM(x + o * R, R);                 \
         } else { /* columns: add R rows of `inner` into a block of accumulators */               \
             int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;                          \
             TG_PARALLEL_FOR_WORK(outer * R * inner)                                              \
@@ -49,8 +45,8 @@ enum { TOTAL_BLOCK = 16384, COLUMN_BLOCK = 256 };
             }                                                                                    \
         }                                                                                        \
     }
-SUM_PASS(sum_pass_f32, float)
-SUM_PASS(sum_pass_f64, double)
+SUM_PASS(sum_pass_f32, float, tg_row_sum_f32)
+SUM_PASS(sum_pass_f64, double, tg_row_sum_f64)
 
 /* y = sum of x over the reduced axes, times scale; y's numel is the kept size. */
 static bool sum_into(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_DIMS], tg_tensor *y, double scale) {
@@ -72,8 +68,13 @@ static bool sum_into(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_D
         src = dst;
     }
     if (n == 0) memcpy(y->data, x->data, (size_t)x->numel * es);
-    if (scale != 1.0)
-        for (int64_t i = 0; i < y->numel; i++) tg_set(y, i, tg_get(y, i) * scale);
+    if (scale != 1.0 && x->dtype == TG_F32) {
+        float *v = y->data;
+        for (int64_t i = 0; i < y->numel; i++) v[i] = (float)(v[i] * scale);
+    } else if (scale != 1.0) {
+        double *v = y->data;
+        for (int64_t i = 0; i < y->numel; i++) v[i] *= scale;
+    }
     return true;
 }
 

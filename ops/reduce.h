@@ -9,6 +9,16 @@
 
 tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim);  /* sum */
 tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim); /* sum / count */
+/* max / min (torch.amax / amin): NaN if any reduced element is NaN; tied
+ * extrema share the gradient evenly; reducing an empty axis is an error. */
+tg_tensor *tg_max(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim);  /* max */
+tg_tensor *tg_min(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim);  /* min */
+/* log sum exp x = m + log sum exp(x - m), m = max x (no overflow); -inf over
+ * an empty axis (torch.logsumexp). Gradient g * exp(x - y) = g * softmax(x). */
+tg_tensor *tg_logsumexp(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim);
+/* Composite: sum (x - mean x)^2 / (count - 1) if unbiased (torch.var,
+ * correction=1: NaN for one element), / count if not. Recorded in scope "var". */
+tg_tensor *tg_var(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim, bool unbiased);
 
 /* Sum x down to `shape`, which x's shape broadcasts from (the adjoint of
  * broadcast_to): [N,C] -> [C], [N,C] -> [1,C]. */

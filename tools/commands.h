@@ -11,6 +11,8 @@ typedef struct tg_command {
 } tg_command;
 
 int tg_cmd_demo(int argc, char **argv);
+int tg_cmd_dot(int argc, char **argv);
+int tg_cmd_gradcheck(int argc, char **argv);
 
 /* Option parsing shared by subcommands: "--name=value" or "--name value". */
 const char *tg_option(int argc, char **argv, int *i, const char *name);

@@ -1,0 +1,45 @@
+/* Shared pieces of reductions (private to ops/): running the passes of a
+ * reduction over any set of axes, and NaN-propagating max/min over a
+ * contiguous row or over the rows of a block of columns. */
+#ifndef TG_OPS_REDUCE_PASS_H
+#define TG_OPS_REDUCE_PASS_H
+
+#include "ops/kernel.h"
+
+/* One pass: x viewed as [outer, R, inner] -> y [outer, inner] (R >= 1). */
+typedef void (*tg_reduce_pass_fn)(const void *x, void *y, int64_t outer, int64_t R, int64_t inner);
+
+/* y = reduction of x (numel > 0) over `reduced`, pass after pass (see
+ * tg_reduce_passes); intermediates go to the tape's arena. A reduction over
+ * size-1 axes only copies x. False (tape error) if memory runs out. */
+bool tg_reduce_run(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_DIMS], tg_tensor *y,
+                   tg_reduce_pass_fn f32, tg_reduce_pass_fn f64);
+
+/* Product of the reduced axes' sizes (elements per output). */
+int64_t tg_reduced_count(const tg_tensor *x, const bool reduced[TG_MAX_DIMS]);
+
+/* max / min of x[0..n), n >= 1; NaN if any element is NaN (like torch.amax). */
+float tg_row_max_f32(const float *x, int64_t n);
+double tg_row_max_f64(const double *x, int64_t n);
+float tg_row_min_f32(const float *x, int64_t n);
+double tg_row_min_f64(const double *x, int64_t n);
+
+/* m[k] = max (min) over r < R of x[r * stride + k], for k < len, R >= 1. */
+void tg_column_max_f32(const float *x, int64_t R, int64_t stride, int64_t len, float *m);
+void tg_column_max_f64(const double *x, int64_t R, int64_t stride, int64_t len, double *m);
+void tg_column_min_f32(const float *x, int64_t R, int64_t stride, int64_t len, float *m);
+void tg_column_min_f64(const double *x, int64_t R, int64_t stride, int64_t len, double *m);
+
+/* sum of x[i], and of exp(x[i] - shift), over x[0..n): double lanes in a
+ * fixed order (the same bits whatever the thread count). */
+double tg_row_sum_f32(const float *x, int64_t n);
+double tg_row_sum_f64(const double *x, int64_t n);
+double tg_row_sum_exp_f32(const float *x, int64_t n, float shift);
+double tg_row_sum_exp_f64(const double *x, int64_t n, double shift);
+
+/* Independent accumulators in row loops (vectorized; max/min need more to
+ * hide the latency of compare-and-select), the width of column blocks, and
+ * the block of one long row that one task reduces. */
+enum { TG_EXTREMUM_LANES = 64, TG_SUM_LANES = 16, TG_REDUCE_COLUMN_BLOCK = 256, TG_REDUCE_BLOCK = 16384 };
+
+#endif

@@ -1,0 +1,438 @@
+/* The parameter store: get-or-create, initialisers, gradients, versions, and
+ * checkpoint files (round trip, and every way a load or save can fail). */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, setrlimit */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testing.h"
+
+/* ---- a scratch directory per test ---- */
+
+typedef struct fixture {
+    char dir[256];
+    char path[300];
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/tapegrad-params-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/model.tg", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    char command[600];
+    snprintf(command, sizeof command, "rm -rf '%s'", f->dir);
+    int rc = system(command);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+/* A store with two random parameters (f32 and f64) and a buffer. */
+static tg_params *model(uint64_t seed) {
+    tg_params *p = tg_params_new();
+    tg_rng rng = tg_rng_new(seed);
+    assert_non_null(tg_param(p, "fc.weight", TG_F32, SHAPE(4, 3), TG_INIT_KAIMING_UNIFORM, &rng));
+    assert_non_null(tg_param(p, "fc.bias", TG_F64, SHAPE(3), TG_INIT_NORMAL, &rng));
+    assert_non_null(tg_buffer(p, "bn.running_mean", TG_F64, SHAPE(3), TG_INIT_UNIFORM, &rng));
+    return p;
+}
+
+/* Every tensor's tg_tensor_hash, combined in order: equal <=> bitwise-equal stores. */
+static uint64_t store_fingerprint(const tg_params *p) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
+    return h;
+}
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+/* ---- creation ---- */
+
+static void test_param_is_created_once_then_returned(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_param(p, "w", TG_F32, SHAPE(2, 3), TG_INIT_ZEROS, NULL);
+    assert_non_null(w);
+    assert_string_equal(w->name, "w");
+    assert_int_equal(w->kind, TG_KIND_PARAM);
+    assert_true(w->requires_grad);
+    assert_null(w->tape);
+    assert_shape(w->grad, SHAPE(2, 3));
+    ASSERT_VALUES(w->grad, 0, 0, 0, 0, 0, 0, 0);
+    assert_int_equal((uintptr_t)w->data % 64, 0);
+    assert_ptr_equal(tg_param(p, "w", TG_F32, SHAPE(2, 3), TG_INIT_ZEROS, NULL), w);
+    assert_ptr_equal(tg_params_get(p, "w"), w);
+    assert_null(tg_params_get(p, "v"));
+    assert_int_equal(tg_params_count(p), 1);
+    assert_int_equal(tg_params_numel(p), 6);
+    tg_params_free(p);
+}
+
+static void test_param_with_another_shape_or_dtype_is_an_error(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    assert_non_null(tg_param(p, "layer.w", TG_F32, SHAPE(2, 3), TG_INIT_ZEROS, NULL));
+    assert_null(tg_param(p, "layer.w", TG_F32, SHAPE(3, 2), TG_INIT_ZEROS, NULL));
+    assert_error_mentions(tg_last_error(), "tg_param");
+    assert_error_mentions(tg_last_error(), "layer.w");
+    assert_error_mentions(tg_last_error(), "f32[2,3]");
+    assert_error_mentions(tg_last_error(), "f32[3,2]");
+    assert_null(tg_param(p, "layer.w", TG_F64, SHAPE(2, 3), TG_INIT_ZEROS, NULL));
+    assert_error_mentions(tg_last_error(), "f64[2,3]");
+    assert_null(tg_buffer(p, "layer.w", TG_F32, SHAPE(2, 3), TG_INIT_ZEROS, NULL));
+    assert_error_mentions(tg_last_error(), "buffer");
+    assert_int_equal(tg_params_count(p), 1);
+    tg_params_free(p);
+}
+
+static void test_param_argument_errors(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    assert_null(tg_param(p, "w", TG_F32, SHAPE(2), TG_INIT_NORMAL, NULL));
+    assert_error_mentions(tg_last_error(), "needs an rng");
+    assert_null(tg_param(p, "", TG_F32, SHAPE(2), TG_INIT_ZEROS, NULL));
+    assert_error_mentions(tg_last_error(), "name");
+    assert_null(tg_param(p, "w", TG_F32, SHAPE(2, -3), TG_INIT_ZEROS, NULL));
+    assert_error_mentions(tg_last_error(), "negative dimension");
+    assert_null(tg_param(NULL, "w", TG_F32, SHAPE(2), TG_INIT_ZEROS, NULL));
+    assert_error_mentions(tg_last_error(), "store is NULL");
+    assert_int_equal(tg_params_count(p), 0);
+    tg_params_free(p);
+}
+
+static void test_buffer_has_no_gradient(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    tg_tensor *b = tg_buffer(p, "running_var", TG_F64, SHAPE(3), TG_INIT_ONES, NULL);
+    assert_non_null(b);
+    assert_int_equal(b->kind, TG_KIND_BUFFER);
+    assert_false(b->requires_grad);
+    assert_null(b->grad);
+    ASSERT_VALUES(b, 0, 1, 1, 1);
+    assert_int_equal(tg_params_numel(p), 0); /* only trainable values count */
+    tg_params_free(p);
+}
+
+/* ---- initialisers ---- */
+
+static void test_zeros_and_ones_inits(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    ASSERT_VALUES(tg_param(p, "z", TG_F64, SHAPE(2, 2), TG_INIT_ZEROS, NULL), 0, 0, 0, 0, 0);
+    ASSERT_VALUES(tg_param(p, "o", TG_F32, SHAPE(3), TG_INIT_ONES, NULL), 0, 1, 1, 1);
+    tg_params_free(p);
+}
+
+static void assert_within_bound(const tg_tensor *w, double bound) {
+    double largest = 0;
+    for (int64_t i = 0; i < w->numel; i++) {
+        double v = fabs(tg_get(w, i));
+        if (v > largest) largest = v;
+    }
+    if (!(largest <= bound && largest > 0.95 * bound)) {
+        print_error("largest |w| %g, bound %g\n", largest, bound);
+        fail();
+    }
+}
+
+static void test_kaiming_uniform_bound_is_one_over_sqrt_fan_in(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    tg_rng rng = tg_rng_new(5);
+    /* [in=100, out=50]: fan_in 100, bound 0.1 (torch.nn.Linear's default) */
+    assert_within_bound(tg_param(p, "w", TG_F64, SHAPE(100, 50), TG_INIT_KAIMING_UNIFORM, &rng), 0.1);
+    /* xavier: sqrt(6 / (100 + 50)) = 0.2 */
+    assert_within_bound(tg_param(p, "x", TG_F32, SHAPE(100, 50), TG_INIT_XAVIER_UNIFORM, &rng), 0.2 + 1e-7);
+    /* uniform: U(-1, 1) */
+    assert_within_bound(tg_param(p, "u", TG_F64, SHAPE(1000), TG_INIT_UNIFORM, &rng), 1.0);
+    tg_params_free(p);
+}
+
+static void test_seeded_inits_are_reproducible(void **state) {
+    (void)state;
+    tg_params *a = model(17), *b = model(17), *c = model(18);
+    for (int i = 0; i < 3; i++)
+        assert_true(tg_tensor_hash(tg_params_at(a, i)) == tg_tensor_hash(tg_params_at(b, i)));
+    assert_true(tg_tensor_hash(tg_params_at(a, 0)) != tg_tensor_hash(tg_params_at(c, 0)));
+    assert_true(store_fingerprint(a) != store_fingerprint(c));
+    tg_params_free(a);
+    tg_params_free(b);
+    tg_params_free(c);
+}
+
+/* ---- gradients and versions ---- */
+
+static void test_zero_grad_clears_every_gradient(void **state) {
+    (void)state;
+    tg_params *p = model(1);
+    tg_tensor *w = tg_params_get(p, "fc.weight"), *b = tg_params_get(p, "fc.bias");
+    for (int64_t i = 0; i < w->numel; i++) tg_set(w->grad, i, 1.5);
+    for (int64_t i = 0; i < b->numel; i++) tg_set(b->grad, i, -2.0);
+    tg_zero_grad(p);
+    for (int64_t i = 0; i < w->numel; i++) assert_true(tg_get(w->grad, i) == 0);
+    ASSERT_VALUES(b->grad, 0, 0, 0, 0);
+    tg_zero_grad(NULL);
+    tg_params_free(p);
+}
+
+static void test_backward_accumulates_until_zero_grad(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_param(p, "w", TG_F64, SHAPE(2), TG_INIT_ONES, NULL);
+    tg_tape *t = tg_tape_new();
+    for (int step = 0; step < 2; step++) {
+        tg_tensor *loss = tg_sum(t, tg_mul(t, w, T64(t, SHAPE(2), 3, -4)), NULL, 0, false);
+        assert_int_equal(tg_backward(t, loss, NULL), TG_OK);
+        tg_tape_reset(t);
+    }
+    ASSERT_VALUES(w->grad, 0, 6, -8);
+    tg_zero_grad(p);
+    ASSERT_VALUES(w->grad, 0, 0, 0);
+    tg_tape_free(t);
+    tg_params_free(p);
+}
+
+static void test_in_place_updates_bump_the_version(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_param(p, "w", TG_F64, SHAPE(2), TG_INIT_ONES, NULL);
+    uint64_t v0 = w->version;
+    tg_sgd *opt = tg_sgd_new(p, (tg_sgd_opts){.lr = 0.1});
+    assert_int_equal(tg_sgd_step(opt), TG_OK);
+    assert_true(w->version == v0 + 1);
+    tg_tape *t = tg_tape_new();
+    assert_int_equal(tg_tensor_copy_values(w, T64(t, SHAPE(2), 5, 6)), TG_OK);
+    assert_true(w->version == v0 + 2);
+    ASSERT_VALUES(w, 0, 5, 6);
+    tg_tensor_bump_version(w);
+    assert_true(w->version == v0 + 3);
+    tg_tape_free(t);
+    tg_sgd_free(opt);
+    tg_params_free(p);
+}
+
+/* ---- checkpoints ---- */
+
+static void test_checkpoint_round_trip_is_bit_exact(void **state) {
+    fixture *f = *state;
+    tg_params *saved = model(21);
+    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+
+    /* into an empty store: tensors are created with their kinds */
+    tg_params *fresh = tg_params_new();
+    assert_int_equal(tg_params_load(fresh, f->path), TG_OK);
+    assert_int_equal(tg_params_count(fresh), 3);
+    for (int i = 0; i < 3; i++) {
+        const tg_tensor *a = tg_params_at(saved, i);
+        const tg_tensor *b = tg_params_get(fresh, a->name);
+        assert_non_null(b);
+        assert_int_equal(b->kind, a->kind);
+        assert_true(tg_tensor_hash(a) == tg_tensor_hash(b));
+    }
+    assert_null(tg_params_get(fresh, "bn.running_mean")->grad);
+    assert_non_null(tg_params_get(fresh, "fc.weight")->grad);
+
+    /* into a store of the same model with other values: overwritten, versions bumped */
+    tg_params *other = model(99);
+    uint64_t version = tg_params_at(other, 0)->version;
+    assert_true(store_fingerprint(other) != store_fingerprint(saved));
+    assert_int_equal(tg_params_load(other, f->path), TG_OK);
+    assert_true(store_fingerprint(other) == store_fingerprint(saved));
+    assert_true(tg_params_at(other, 0)->version > version);
+
+    tg_params_free(saved);
+    tg_params_free(fresh);
+    tg_params_free(other);
+}
+
+static void test_load_with_a_mismatched_shape_fails_and_changes_nothing(void **state) {
+    fixture *f = *state;
+    tg_params *saved = model(3);
+    assert_non_null(tg_param(saved, "extra", TG_F64, SHAPE(2), TG_INIT_ONES, NULL));
+    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+
+    /* fc.weight matches and comes first in the file; fc.bias does not */
+    tg_params *target = tg_params_new();
+    tg_rng rng = tg_rng_new(4);
+    tg_tensor *w = tg_param(target, "fc.weight", TG_F32, SHAPE(4, 3), TG_INIT_UNIFORM, &rng);
+    assert_non_null(tg_param(target, "fc.bias", TG_F64, SHAPE(5), TG_INIT_NORMAL, &rng));
+    uint64_t before = store_fingerprint(target), version = w->version;
+
+    assert_int_equal(tg_params_load(target, f->path), TG_ERR_SHAPE);
+    assert_error_mentions(tg_last_error(), "tg_params_load");
+    assert_error_mentions(tg_last_error(), "fc.bias");
+    assert_error_mentions(tg_last_error(), "f64[3]");
+    assert_error_mentions(tg_last_error(), "f64[5]");
+    assert_true(store_fingerprint(target) == before);
+    assert_true(w->version == version);
+    assert_int_equal(tg_params_count(target), 2); /* "extra" and the buffer were not created */
+
+    tg_params_free(saved);
+    tg_params_free(target);
+}
+
+/* Rewrites the file at `path` with its first `keep` bytes, byte `flip` xor 0xFF
+ * (flip < 0: none). */
+static void rewrite(const char *path, long keep, long flip) {
+    long size = file_size(path);
+    assert_true(size > 0);
+    unsigned char *bytes = malloc((size_t)size);
+    FILE *in = fopen(path, "rb");
+    assert_int_equal(fread(bytes, 1, (size_t)size, in), (size_t)size);
+    fclose(in);
+    if (flip >= 0) bytes[flip] ^= 0xFF;
+    FILE *out = fopen(path, "wb");
+    assert_int_equal(fwrite(bytes, 1, (size_t)keep, out), (size_t)keep);
+    fclose(out);
+    free(bytes);
+}
+
+static void assert_load_fails_unchanged(const char *path, tg_status expected, const char *fragment) {
+    tg_params *target = model(8);
+    uint64_t before = store_fingerprint(target);
+    assert_int_equal(tg_params_load(target, path), expected);
+    assert_error_mentions(tg_last_error(), "tg_params_load");
+    assert_error_mentions(tg_last_error(), fragment);
+    assert_true(store_fingerprint(target) == before);
+    assert_int_equal(tg_params_count(target), 3);
+    tg_params_free(target);
+}
+
+static void test_corrupted_checkpoint_fails_with_a_checksum_message(void **state) {
+    fixture *f = *state;
+    tg_params *saved = model(2);
+    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+    long size = file_size(f->path);
+    rewrite(f->path, size, size / 2); /* one byte in the middle */
+    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, "checksum");
+    tg_params_free(saved);
+}
+
+static void test_truncated_checkpoint_fails(void **state) {
+    fixture *f = *state;
+    tg_params *saved = model(2);
+    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+    long size = file_size(f->path);
+    rewrite(f->path, size - 20, -1);
+    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, f->path);
+    rewrite(f->path, 10, -1); /* shorter than the header */
+    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, f->path);
+    tg_params_free(saved);
+}
+
+static void test_file_of_another_format_fails(void **state) {
+    fixture *f = *state;
+    FILE *out = fopen(f->path, "wb");
+    fputs("this is a text file, certainly not a tapegrad checkpoint\n", out);
+    fclose(out);
+    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, "not a tapegrad checkpoint");
+}
+
+static void test_missing_checkpoint_fails(void **state) {
+    fixture *f = *state;
+    assert_load_fails_unchanged(f->path, TG_ERR_IO, "model.tg");
+}
+
+static void test_save_into_an_unwritable_directory_fails_and_keeps_the_old_file(void **state) {
+    fixture *f = *state;
+    tg_params *old = model(1), *new_model = model(2);
+    assert_int_equal(tg_params_save(old, f->path), TG_OK);
+
+    /* a directory that does not exist */
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/model.tg", f->dir);
+    assert_int_equal(tg_params_save(new_model, missing), TG_ERR_IO);
+    assert_error_mentions(tg_last_error(), "tg_params_save");
+
+    /* a read-only directory (permissions do not stop root, so only as a user) */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(f->dir, 0500), 0);
+        tg_status st = tg_params_save(new_model, f->path);
+        assert_int_equal(chmod(f->dir, 0700), 0);
+        assert_int_equal(st, TG_ERR_IO);
+        assert_error_mentions(tg_last_error(), f->path);
+    }
+
+    tg_params *check = tg_params_new();
+    assert_int_equal(tg_params_load(check, f->path), TG_OK);
+    assert_true(store_fingerprint(check) == store_fingerprint(old));
+    tg_params_free(check);
+    tg_params_free(old);
+    tg_params_free(new_model);
+}
+
+static void test_save_that_runs_out_of_space_keeps_the_old_file(void **state) {
+    fixture *f = *state;
+    tg_params *old = model(1);
+    assert_int_equal(tg_params_save(old, f->path), TG_OK);
+    long old_size = file_size(f->path);
+    tg_params *big = model(2);
+    assert_non_null(tg_param(big, "big", TG_F64, SHAPE(64, 64), TG_INIT_ONES, NULL)); /* 32 KiB */
+
+    /* a file-size limit stops writes like a full disk, for root as well */
+    struct rlimit saved_limit, limit;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved_limit), 0);
+    limit = saved_limit;
+    limit.rlim_cur = 4096;
+    void (*saved_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    tg_status st = tg_params_save(big, f->path);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_limit), 0);
+    signal(SIGXFSZ, saved_handler);
+
+    assert_int_equal(st, TG_ERR_IO);
+    assert_error_mentions(tg_last_error(), "previous file is untouched");
+    assert_int_equal(file_size(f->path), old_size);
+    tg_params *check = tg_params_new();
+    assert_int_equal(tg_params_load(check, f->path), TG_OK);
+    assert_true(store_fingerprint(check) == store_fingerprint(old));
+    /* no temporary file is left behind */
+    char command[600];
+    snprintf(command, sizeof command, "test $(ls '%s' | wc -l) -eq 1", f->dir);
+    assert_int_equal(system(command), 0);
+    tg_params_free(check);
+    tg_params_free(old);
+    tg_params_free(big);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_param_is_created_once_then_returned),
+        cmocka_unit_test(test_param_with_another_shape_or_dtype_is_an_error),
+        cmocka_unit_test(test_param_argument_errors),
+        cmocka_unit_test(test_buffer_has_no_gradient),
+        cmocka_unit_test(test_zeros_and_ones_inits),
+        cmocka_unit_test(test_kaiming_uniform_bound_is_one_over_sqrt_fan_in),
+        cmocka_unit_test(test_seeded_inits_are_reproducible),
+        cmocka_unit_test(test_zero_grad_clears_every_gradient),
+        cmocka_unit_test(test_backward_accumulates_until_zero_grad),
+        cmocka_unit_test(test_in_place_updates_bump_the_version),
+        cmocka_unit_test_setup_teardown(test_checkpoint_round_trip_is_bit_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_with_a_mismatched_shape_fails_and_changes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_corrupted_checkpoint_fails_with_a_checksum_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_checkpoint_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_of_another_format_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_checkpoint_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_save_into_an_unwritable_directory_fails_and_keeps_the_old_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_save_that_runs_out_of_space_keeps_the_old_file, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("params", tests, NULL, NULL);
+}
