@@ -33,7 +33,6 @@ struct tg_tape {
 
     bool grad_enabled;
     bool in_backward;
-    int64_t released_below;    /* nodes below this index were freed by a backward */
 
     char scope_path[TG_SCOPE_PATH_MAX]; /* "a/b/c" */
     size_t scope_len[32];      /* path length before each push */
@@ -108,7 +107,6 @@ void tg_tape_reset(tg_tape *t) {
     if (t->chunks) t->chunks->used = 0;
     t->used_total = 0;
     t->n_nodes = 0;
-    t->released_below = 0;
     t->in_backward = false;
     t->grad_enabled = true;
     t->scope_depth = 0;
@@ -273,6 +271,7 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
                       .inputs = ins,
                       .input_versions = versions,
                       .output = out,
+                      .output_version = out->version,
                       .attrs = attr_copy,
                       .attrs_size = attrs_size,
                       .scope = t->scope_interned,
@@ -283,9 +282,8 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
     return out;
 }
 
-int64_t tg_tape_released_below(const tg_tape *t) { return t ? t->released_below : 0; }
-void tg_tape_release_below(tg_tape *t, int64_t index) {
-    if (t && index > t->released_below) t->released_below = index;
+void tg_tape_release_node(tg_tape *t, int64_t index) {
+    if (t && index >= 0 && index < t->n_nodes) t->nodes[index]->released = true;
 }
 bool tg_tape_in_backward(const tg_tape *t) { return t && t->in_backward; }
 void tg_tape_set_in_backward(tg_tape *t, bool in_backward) {

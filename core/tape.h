@@ -31,11 +31,13 @@ struct tg_node {
     tg_tensor **inputs;
     uint64_t *input_versions; /* versions of inputs when recorded */
     tg_tensor *output;
+    uint64_t output_version;  /* output's version when recorded (backward rules may read it) */
     const void *attrs;        /* op attributes (axis, flags...), copied into the arena */
-    size_t attrs_size;        /* bytes of attrs (0 if none): hashed for stable DOT ids */
+    size_t attrs_size;        /* bytes of attrs (0 if none) */
     const char *scope;        /* "model/layer1" or NULL at top level */
     int64_t index;            /* position on the tape */
     bool in_backward;         /* recorded while a create_graph backward ran */
+    bool released;            /* a backward pass without retain_graph went through it */
 };
 
 tg_tape *tg_tape_new(void);                 /* NULL if out of memory */
@@ -87,8 +89,8 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
                           tg_tensor *out, const void *attrs, size_t attrs_size);
 
 /* Engine support (graph/ uses these) */
-int64_t tg_tape_released_below(const tg_tape *t);
-void tg_tape_release_below(tg_tape *t, int64_t index);
+/* Marks node `index` as released by a backward pass (see tg_backward_opts). */
+void tg_tape_release_node(tg_tape *t, int64_t index);
 bool tg_tape_in_backward(const tg_tape *t);
 void tg_tape_set_in_backward(tg_tape *t, bool in_backward);
 

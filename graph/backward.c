@@ -67,17 +67,22 @@ static const char *label(const tg_tensor *x, char *buf, size_t size) {
 }
 
 static tg_status check_versions(walk *w, const tg_node *node) {
+    char buf[200];
     for (int j = 0; j < node->n_inputs; j++) {
         const tg_tensor *x = node->inputs[j];
-        if (x->version != node->input_versions[j]) {
-            char buf[200];
+        if (x->version != node->input_versions[j])
             return tg_tape_fail(w->t, TG_ERR_STATE,
                                 "%s: %s was modified in place after the forward pass used it in op '%s' "
                                 "(version %llu, saved %llu); run the forward pass again",
                                 w->who, label(x, buf, sizeof buf), node->op->name, (unsigned long long)x->version,
                                 (unsigned long long)node->input_versions[j]);
-        }
     }
+    if (node->output->version != node->output_version) /* rules such as exp's read the output */
+        return tg_tape_fail(w->t, TG_ERR_STATE,
+                            "%s: the output %s of op '%s' was modified in place after it was computed "
+                            "(version %llu, saved %llu); run the forward pass again",
+                            w->who, label(node->output, buf, sizeof buf), node->op->name,
+                            (unsigned long long)node->output->version, (unsigned long long)node->output_version);
     return TG_OK;
 }
 
@@ -141,11 +146,12 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if (st) return st;
         if (outputs[k]->node && outputs[k]->node->index > top) top = outputs[k]->node->index;
     }
-    if (top >= 0 && top < tg_tape_released_below(t))
-        return tg_tape_fail(t, TG_ERR_STATE,
-                            "%s: the graph was released by an earlier backward pass; pass retain_graph "
-                            "(or create_graph) to the first one to run backward twice",
-                            who);
+    for (int k = 0; k < n_outputs; k++)
+        if (outputs[k]->node && outputs[k]->node->released)
+            return tg_tape_fail(t, TG_ERR_STATE,
+                                "%s: the graph was released by an earlier backward pass; pass retain_graph "
+                                "(or create_graph) to the first one to run backward twice",
+                                who);
 
     walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1};
     *pass_out = w.pass;
@@ -158,12 +164,11 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
                                                                     outputs[k]->shape);
         st = seed ? gather(&w, outputs[k], seed) : tg_tape_status(t);
     }
-    int64_t released = tg_tape_released_below(t);
     for (int64_t i = top; i >= 0 && !st; i--) {
         const tg_node *node = tg_tape_node(t, i);
         tg_tensor *out = node->output;
         if (out->pending_pass != w.pass || !out->requires_grad) continue;
-        if (i < released) {
+        if (node->released) {
             st = tg_tape_fail(t, TG_ERR_STATE,
                               "%s: op '%s' was released by an earlier backward pass; pass retain_graph to it", who,
                               node->op->name);
@@ -194,7 +199,10 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
     }
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
-    if (!st && !retain_graph && !create_graph) tg_tape_release_below(t, top + 1);
+    /* like PyTorch, a pass without retain_graph frees the nodes it went through */
+    if (!st && !retain_graph && !create_graph)
+        for (int64_t i = top; i >= 0; i--)
+            if (tg_tape_node(t, i)->output->pending_pass == w.pass) tg_tape_release_node(t, i);
     return st;
 }
 
@@ -214,8 +222,16 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     if (n_outputs < 1 || !outputs || n_inputs < 1 || !inputs || !grads)
         return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: needs at least one output, one input and a grads array");
     for (int i = 0; i < n_inputs; i++) {
-        if (!inputs[i]) return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: input %d is NULL", i);
         grads[i] = NULL;
+        if (!inputs[i]) return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: input %d is NULL", i);
+        /* no gradient is tracked for it, so zeros could be wrong: refuse (PyTorch too) */
+        if (!inputs[i]->requires_grad) {
+            char desc[96];
+            return tg_tape_fail(t, TG_ERR_ARG,
+                                "tg_grad: input %d (%s) does not require a gradient; mark it with "
+                                "tg_requires_grad before the forward pass",
+                                i, tg_tensor_desc(inputs[i], desc, sizeof desc));
+        }
     }
     uint64_t pass;
     tg_status st = run(t, "tg_grad", n_outputs, outputs, grad_outputs, opts->create_graph, opts->retain_graph, false,

@@ -36,7 +36,9 @@ typedef struct tg_grad_opts {
 
 /* grads[i] = sum_k d(outputs[k] . grad_outputs[k]) / d inputs[i].
  * grad_outputs may be NULL (every output a scalar, seeded with 1) or hold NULL
- * entries for scalar outputs. An input the outputs do not depend on gets zeros. */
+ * entries for scalar outputs. Every input must require a gradient (a parameter
+ * or a tensor marked with tg_requires_grad, else an error); one the outputs do
+ * not depend on gets zeros. */
 tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
                   int n_inputs, tg_tensor *const *inputs, tg_tensor **grads, const tg_grad_opts *opts);
 

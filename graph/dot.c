@@ -179,7 +179,7 @@ static void put_cluster(FILE *out, const tg_dot_graph *g, int k) {
     fputs("label=\"", out);
     if (s->backward) fputs("backward (create_graph)", out);
     else put_text(out, s->path + s->name_offset, s->path_len - s->name_offset);
-    fprintf(out, "\"; style=\"rounded,filled\"; fillcolor=\"%s\"; color=\"%s\";\n",
+    fprintf(out, "\"; labeljust=l; fontsize=10; style=\"rounded,filled\"; fillcolor=\"%s\"; color=\"%s\";\n",
             s->backward ? "#fbeff4" : CLUSTER_FILL[s->depth < 3 ? s->depth : 3], s->backward ? "#a64d79" : "#8e9aaf");
     for (int i = s->first_item; i >= 0; i = g->items[i].next_in_scope) put_item(out, g, i, s->depth + 1);
     for (int c = s->first_child; c >= 0; c = g->scopes[c].next_sibling) put_cluster(out, g, c);

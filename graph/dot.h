@@ -23,12 +23,13 @@
  * (tg_backward and tg_grad both leave it, until tg_tape_reset). Edges from
  * tensors without a gradient keep the default colour.
  *
- * Stable output: node ids are XXH3 hashes of the structure (op name,
- * attribute bytes, input ids, dtype, shape, scope, name), never addresses, so
- * two exports of the same model are byte-identical and differ only where the
- * model differs. Equal hashes (two constants of one shape) are told apart by
- * their order on the tape. Ops whose attributes hold pointers, or padding not
- * zeroed, get ids that change between runs.
+ * Stable output: node ids are XXH3 hashes of the structure (op name, size
+ * of its attributes, input ids, dtype, shape, scope, name), never addresses,
+ * so two exports of the same model are byte-identical, across runs too, and
+ * differ only where the model differs. Attribute bytes are not hashed (some
+ * ops keep arena pointers there, and struct padding is unset), so two models
+ * that differ only in an attribute value (a scalar factor) draw alike. Equal
+ * hashes (two constants of one shape) are told apart by tape order.
  *
  * Escaping: every name and label is written so that any DOT parser accepts
  * it and Graphviz shows it as given: quotes and backslashes escaped, newlines

@@ -62,13 +62,22 @@ static int gather_message(char *message) {
     return 0;
 }
 
+/* One context for the process, never freed: Graphviz 2.4x's text layout
+ * keeps a pointer into the font table of the context that last laid out
+ * text, so freeing a context and making another reads freed memory. */
+static GVC_t *context(void) {
+    static GVC_t *gvc;
+    if (!gvc) gvc = gvContext();
+    return gvc;
+}
+
 static tg_status render(const char *path, const char *format, const char *text) {
     FILE *f = fopen(path, "wb");
     if (!f) return tg_set_error(TG_ERR_IO, "tg_dot_render: cannot write '%s': %s", path, strerror(errno));
     gv_messages[0] = '\0';
     agusererrf previous = agseterrf(gather_message);
     tg_status st = TG_OK;
-    GVC_t *gvc = gvContext();
+    GVC_t *gvc = context();
     Agraph_t *g = gvc ? agmemread(text) : NULL;
     if (!gvc) st = tg_set_error(TG_ERR_NOMEM, "tg_dot_render: Graphviz could not start (gvContext failed)");
     else if (!g) st = tg_set_error(TG_ERR_FORMAT, "tg_dot_render: Graphviz rejected the DOT text: %s", gv_messages);
@@ -80,7 +89,6 @@ static tg_status render(const char *path, const char *format, const char *text) 
                           format, gv_messages);
     if (g && gvc) gvFreeLayout(gvc, g);
     if (g) agclose(g);
-    if (gvc) gvFreeContext(gvc);
     agseterrf(previous);
     if (fclose(f) != 0 && !st) st = tg_set_error(TG_ERR_IO, "tg_dot_render: writing '%s' failed", path);
     if (st) remove(path);

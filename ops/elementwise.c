@@ -49,8 +49,9 @@ BINARY_KERNELS(sub, a - b)
 BINARY_KERNELS(mul, a * b)
 BINARY_KERNELS(div, a / b)
 BINARY_KERNELS(pow, pow(a, b))
-BINARY_KERNELS(maximum, a > b ? a : b)
-BINARY_KERNELS(minimum, a < b ? a : b)
+/* a NaN on either side is the result (PyTorch) */
+BINARY_KERNELS(maximum, (a > b || isnan(a)) ? a : b)
+BINARY_KERNELS(minimum, (a < b || isnan(a)) ? a : b)
 BINARY_KERNELS(gt, (a > b) ? 1 : 0)
 BINARY_KERNELS(ge, (a >= b) ? 1 : 0)
 BINARY_KERNELS(eq, (a == b) ? 1 : 0)
@@ -111,10 +112,15 @@ static tg_status div_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_
     return tg_tape_status(t);
 }
 
-/* d(a^b) = g*b*a^(b-1), g*a^b*log(a) */
+/* d(a^b) = g*b*a^(b-1), g*a^b*log(a); the first is 0 where b == 0, also at
+ * a == 0 where b*a^(b-1) would be 0*inf (PyTorch) */
 static tg_status pow_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
     tg_tensor *a = node->inputs[0], *b = node->inputs[1];
-    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul(t, g, tg_mul(t, b, tg_pow(t, a, tg_add_scalar(t, b, -1.0)))), a);
+    if (NEEDS(0)) {
+        tg_tensor *zero = tg_scalar(t, b->dtype, 0.0);
+        tg_tensor *slope = tg_mul(t, b, tg_pow(t, a, tg_add_scalar(t, b, -1.0)));
+        gi[0] = sum_like(t, tg_mul(t, g, tg_where(t, tg_eq(t, b, zero), zero, slope)), a);
+    }
     if (NEEDS(1)) gi[1] = sum_like(t, tg_mul(t, g, tg_mul(t, tg_pow(t, a, b), tg_log(t, a))), b);
     return tg_tape_status(t);
 }
@@ -259,10 +265,11 @@ static tg_status mul_scalar_backward(tg_tape *t, const tg_node *node, tg_tensor 
     if (NEEDS(0)) gi[0] = tg_mul_scalar(t, g, scalar_of(node));
     return tg_tape_status(t);
 }
-/* d x^p = g * p * x^(p-1) */
+/* d x^p = g * p * x^(p-1); 0 for p == 0, also at x == 0 (PyTorch) */
 static tg_status pow_scalar_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
     double p = scalar_of(node);
-    if (NEEDS(0)) gi[0] = tg_mul(t, g, tg_mul_scalar(t, tg_pow_scalar(t, node->inputs[0], p - 1.0), p));
+    if (NEEDS(0) && p == 0.0) gi[0] = tg_mul_scalar(t, g, 0.0);
+    else if (NEEDS(0)) gi[0] = tg_mul(t, g, tg_mul_scalar(t, tg_pow_scalar(t, node->inputs[0], p - 1.0), p));
     return tg_tape_status(t);
 }
 

@@ -11,10 +11,10 @@
 
 enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
 
-/* One pass: y[o, k] = sum_r x[o, r, k], x viewed as [outer, R, inner].
- * Accumulates in double; each output is summed in a fixed order. */
+/* One pass: y[o, k] = scale * sum_r x[o, r, k], x viewed as [outer, R, inner].
+ * Accumulates in double and rounds once; each output is summed in a fixed order. */
 #define SUM_PASS(NAME, T, ROW_SUM)                                                               \
-    static void NAME(const T *x, T *y, int64_t outer, int64_t R, int64_t inner) {                \
+    static void NAME(const T *x, T *y, int64_t outer, int64_t R, int64_t inner, double scale) {        \
         if (outer == 1 && inner == 1) { /* everything: fixed blocks, then blocks in order */     \
             int64_t block = (R + MAX_BLOCKS - 1) / MAX_BLOCKS;                                   \
             if (block < TOTAL_BLOCK) block = TOTAL_BLOCK;                                        \
@@ -27,10 +27,10 @@ enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
             }                                                                                    \
             double s = 0;                                                                        \
             for (int64_t b = 0; b < blocks; b++) s += partial[b];                                \
-            y[0] = (T)s;                                                                         \
+            y[0] = (T)(s * scale);                                                               \
         } else if (inner == 1) { /* rows: contiguous runs of R */                                \
             TG_PARALLEL_FOR_WORK(outer * R)                                                      \
-            for (int64_t o = 0; o < outer; o++) y[o] = (T)ROW_SUM(x + o * R, R);                 \
+            for (int64_t o = 0; o < outer; o++) y[o] = (T)(ROW_SUM(x + o * R, R) * scale);       \
         } else { /* columns: add R rows of `inner` into a block of accumulators */               \
             int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;                          \
             TG_PARALLEL_FOR_WORK(outer * R * inner)                                              \
@@ -41,7 +41,7 @@ enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
                 const T *base = x + o * R * inner + k0;                                          \
                 for (int64_t r = 0; r < R; r++)                                                  \
                     for (int64_t k = 0; k < len; k++) acc[k] += base[r * inner + k];             \
-                for (int64_t k = 0; k < len; k++) y[o * inner + k0 + k] = (T)acc[k];             \
+                for (int64_t k = 0; k < len; k++) y[o * inner + k0 + k] = (T)(acc[k] * scale);   \
             }                                                                                    \
         }                                                                                        \
     }
@@ -59,21 +59,17 @@ static bool sum_into(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_D
     int n = tg_reduce_passes(x, reduced, passes);
     const void *src = x->data;
     for (int p = 0; p < n; p++) {
-        void *dst = p == n - 1 ? y->data : tg_tape_alloc(t, (size_t)(passes[p][0] * passes[p][2]) * es);
+        bool last = p == n - 1;
+        void *dst = last ? y->data : tg_tape_alloc(t, (size_t)(passes[p][0] * passes[p][2]) * es);
         if (!dst) return false;
         if (x->dtype == TG_F32)
-            sum_pass_f32(src, dst, passes[p][0], passes[p][1], passes[p][2]);
+            sum_pass_f32(src, dst, passes[p][0], passes[p][1], passes[p][2], last ? scale : 1.0);
         else
-            sum_pass_f64(src, dst, passes[p][0], passes[p][1], passes[p][2]);
+            sum_pass_f64(src, dst, passes[p][0], passes[p][1], passes[p][2], last ? scale : 1.0);
         src = dst;
     }
-    if (n == 0) memcpy(y->data, x->data, (size_t)x->numel * es);
-    if (scale != 1.0 && x->dtype == TG_F32) {
-        float *v = y->data;
-        for (int64_t i = 0; i < y->numel; i++) v[i] = (float)(v[i] * scale);
-    } else if (scale != 1.0) {
-        double *v = y->data;
-        for (int64_t i = 0; i < y->numel; i++) v[i] *= scale;
+    if (n == 0) { /* nothing reduced (size-1 axes only): a scaled copy */
+        for (int64_t i = 0; i < x->numel; i++) tg_set(y, i, tg_get(x, i) * scale);
     }
     return true;
 }

@@ -45,7 +45,7 @@ UNARY_KERNELS(sin, sin(x))
 UNARY_KERNELS(cos, cos(x))
 UNARY_KERNELS(tanh, tanh(x))
 UNARY_KERNELS(sigmoid, x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)))
-UNARY_KERNELS(relu, x > 0 ? x : 0)
+UNARY_KERNELS(relu, x <= 0 ? 0 : x) /* NaN stays NaN (PyTorch) */
 UNARY_KERNELS(leaky_relu, x > 0 ? x : p * x)
 UNARY_KERNELS(gelu, (real)0.5 * x * (1 + tanh((real)GELU_C * (x + (real)GELU_K * x * x * x))))
 UNARY_KERNELS(softplus, x > 20 ? x : (x > 0 ? x : 0) + log1p(exp(-fabs(x))))
@@ -72,8 +72,7 @@ static tg_tensor *unary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn 
 /* Each rule sets gi[0] = dL/dx from g = dL/dy (the engine only asks when x needs it). */
 #define BACKWARD(NAME, EXPR)                                                                             \
     static tg_status NAME##_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {   \
-        (void)node;                                                                                      \
-        gi[0] = (EXPR);                                                                                  \
+        if (node->inputs[0]->requires_grad) gi[0] = (EXPR);                                              \
         return tg_tape_status(t);                                                                        \
     }
 

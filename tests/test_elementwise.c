@@ -154,6 +154,40 @@ static void test_maximum_and_minimum_split_the_gradient_at_ties(void **state) {
     }
 }
 
+/* PyTorch: maximum/minimum return the NaN whichever side it is on */
+static void test_maximum_and_minimum_propagate_nan_from_either_side(void **state) {
+    tg_tape *t = *state;
+    for (int d = 0; d < 2; d++) {
+        tg_tensor *a = TENSOR(t, dtypes[d], SHAPE(3), NAN, 1, 2), *b = TENSOR(t, dtypes[d], SHAPE(3), 1, NAN, 3);
+        for (int is_max = 0; is_max < 2; is_max++) {
+            tg_tensor *y = is_max ? tg_maximum(t, a, b) : tg_minimum(t, a, b);
+            assert_true(isnan(tg_get(y, 0)));
+            assert_true(isnan(tg_get(y, 1)));
+            assert_true(tg_get(y, 2) == (is_max ? 3 : 2));
+        }
+    }
+}
+
+/* PyTorch: d x^0 / dx = 0 everywhere, also at x = 0 (not 0 * 0^-1 = NaN) */
+static void test_zero_exponent_has_zero_gradient_at_zero(void **state) {
+    tg_tape *t = *state;
+    tg_tensor *x = T64(t, SHAPE(2), 0, 2);
+    tg_requires_grad(x);
+    tg_tensor *y = tg_pow_scalar(t, x, 0.0);
+    ASSERT_VALUES(y, 0, 1, 1);
+    assert_int_equal(tg_backward(t, y, &(tg_backward_opts){.grad_output = tg_ones(t, TG_F64, SHAPE(2))}), TG_OK);
+    ASSERT_VALUES(x->grad, 0, 0, 0);
+
+    tg_tape_reset(t);
+    x = T64(t, SHAPE(3), 0, 2, 0);
+    tg_tensor *e = T64(t, SHAPE(3), 0, 0, 2);
+    tg_requires_grad(x);
+    y = tg_pow(t, x, e);
+    ASSERT_VALUES(y, 0, 1, 1, 0);
+    assert_int_equal(tg_backward(t, y, &(tg_backward_opts){.grad_output = tg_ones(t, TG_F64, SHAPE(3))}), TG_OK);
+    ASSERT_VALUES(x->grad, 0, 0, 0, 0);
+}
+
 static void test_where_sends_no_gradient_to_the_condition(void **state) {
     tg_tape *t = *state;
     tg_tensor *c = T64(t, SHAPE(3), 1, 0, 1), *a = T64(t, SHAPE(3), 1, 2, 3), *b = T64(t, SHAPE(1), 5);
@@ -265,6 +299,19 @@ static void test_scalar_op_gradients_match_central_differences(void **state) {
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) cd_check(call_scalar, (void *)&calls[i], 1, &x, 0);
     const scalar_call on_positive[] = {{tg_pow_scalar, 2.5}, {tg_pow_scalar, -0.5}, {tg_pow_scalar, 0.0}};
     for (size_t i = 0; i < 3; i++) cd_check(call_scalar, (void *)&on_positive[i], 1, &pos, 0);
+}
+
+/* d/d in_j of d(sum w f)/d in_wrt, for each op, each input, with broadcasting */
+static void test_binary_second_derivatives_match_central_differences(void **state) {
+    tg_tape *t = *state;
+    const binary_fn ops[] = {tg_add, tg_sub, tg_mul, tg_div, tg_pow, tg_maximum, tg_minimum};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        for (int wrt = 0; wrt < 2; wrt++) {
+            tg_tape_reset(t);
+            tg_tensor *in[2] = {T64(t, SHAPE(2, 3), 0.6, 1.3, 2.0, 0.9, 1.7, 0.4), T64(t, SHAPE(3), 1.1, -0.7, 1.5)};
+            cd_derivative d = {call_binary, (void *)ops[i], 2, wrt, 0};
+            cd_check(cd_first_derivative, &d, 2, in, 0);
+        }
 }
 
 static void test_second_derivatives_of_mul_and_div(void **state) {
@@ -385,6 +432,8 @@ int main(void) {
         T(test_broadcast_a_zero_dim_scalar_on_either_side),
         T(test_broadcast_three_d_with_two_d),
         T(test_maximum_and_minimum_split_the_gradient_at_ties),
+        T(test_maximum_and_minimum_propagate_nan_from_either_side),
+        T(test_zero_exponent_has_zero_gradient_at_zero),
         T(test_where_sends_no_gradient_to_the_condition),
         T(test_add_sub_mul_div_gradients_match_central_differences),
         T(test_pow_gradients_match_central_differences),
@@ -392,6 +441,7 @@ int main(void) {
         T(test_maximum_minimum_gradients_match_central_differences),
         T(test_where_gradients_match_central_differences),
         T(test_scalar_op_gradients_match_central_differences),
+        T(test_binary_second_derivatives_match_central_differences),
         T(test_second_derivatives_of_mul_and_div),
         T(test_large_broadcasts_match_the_serial_definition),
         T(test_large_results_are_bit_identical_with_one_and_two_threads),

@@ -59,9 +59,17 @@ static void test_non_scalar_root_needs_grad_output(void **state) {
     assert_error_mentions(tg_tape_error(f->t), "f64[3]");
     ASSERT_VALUES(f->w->grad, 0, 0, 0, 0);
 
+    /* the error is sticky; once cleared, the same (unreleased) graph runs */
+    tg_tensor *g = T64(f->t, SHAPE(3), 1, 10, 100);
+    assert_int_equal(tg_backward(f->t, y, &(tg_backward_opts){.grad_output = g}), TG_ERR_SHAPE);
+    tg_tape_clear_error(f->t);
+    assert_int_equal(tg_backward(f->t, y, &(tg_backward_opts){.grad_output = g}), TG_OK);
+    ASSERT_VALUES(f->w->grad, 0, 2, 20, 200);
+    tg_zero_grad(f->p);
+
     tg_tape_reset(f->t);
     y = tg_mul_scalar(f->t, f->w, 2.0);
-    tg_tensor *g = T64(f->t, SHAPE(3), 1, 10, 100);
+    g = T64(f->t, SHAPE(3), 1, 10, 100);
     assert_int_equal(tg_backward(f->t, y, &(tg_backward_opts){.grad_output = g}), TG_OK);
     ASSERT_VALUES(f->w->grad, 0, 2, 20, 200);
 }
@@ -238,6 +246,21 @@ static void test_grad_returns_gradients_and_leaves_grad_alone(void **state) {
     assert_null(unused->grad);
 }
 
+static void test_grad_with_respect_to_a_tensor_that_needs_no_gradient_is_an_error(void **state) {
+    fixture *f = *state;
+    /* y = sum(x * c) depends on c, but c was never marked: zeros would be wrong */
+    tg_tensor *x = T64(f->t, SHAPE(2), 1, 2), *c = T64(f->t, SHAPE(2), 3, 4);
+    assert_int_equal(tg_requires_grad(x), TG_OK);
+    tg_tensor *y = tg_sum(f->t, tg_mul(f->t, x, c), NULL, 0, false), *g[2];
+    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 2, (tg_tensor *[]){x, c}, g, NULL), TG_ERR_ARG);
+    assert_error_mentions(tg_tape_error(f->t), "tg_grad: input 1");
+    assert_error_mentions(tg_tape_error(f->t), "f64[2]");
+    assert_error_mentions(tg_tape_error(f->t), "does not require a gradient");
+    assert_error_mentions(tg_tape_error(f->t), "tg_requires_grad");
+    assert_null(g[0]);
+    assert_null(g[1]);
+}
+
 static void test_grad_with_several_outputs_sums_their_gradients(void **state) {
     fixture *f = *state;
     tg_tensor *x = T64(f->t, SHAPE(2), 2, -1);
@@ -347,6 +370,27 @@ static void test_constant_inputs_get_no_grad_and_need_no_work(void **state) {
     ASSERT_VALUES(f->w->grad, 0, 1, 1, 1);
 }
 
+static void test_independent_graphs_on_one_tape_can_be_backwarded_in_any_order(void **state) {
+    fixture *f = *state;
+    tg_tensor *loss1 = tg_sum(f->t, tg_mul_scalar(f->t, f->w, 2.0), NULL, 0, false);
+    tg_tensor *loss2 = tg_sum(f->t, tg_mul_scalar(f->t, f->w, 3.0), NULL, 0, false); /* recorded later */
+    assert_int_equal(tg_backward(f->t, loss2, NULL), TG_OK);
+    assert_int_equal(tg_backward(f->t, loss1, NULL), TG_OK); /* loss2's pass released none of loss1's nodes */
+    ASSERT_VALUES(f->w->grad, 0, 5, 5, 5);
+}
+
+static void test_output_modified_in_place_after_forward_fails_backward(void **state) {
+    fixture *f = *state;
+    tg_tensor *e = tg_exp(f->t, f->w); /* exp's backward reads its output */
+    tg_tensor *seed = T64(f->t, SHAPE(3), 1, 1, 1);
+    tg_set(e, 0, 0.0);
+    tg_tensor_bump_version(e);
+    assert_int_equal(tg_backward(f->t, e, &(tg_backward_opts){.grad_output = seed}), TG_ERR_STATE);
+    assert_error_mentions(tg_tape_error(f->t), "output");
+    assert_error_mentions(tg_tape_error(f->t), "'exp'");
+    assert_error_mentions(tg_tape_error(f->t), "modified in place");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -367,6 +411,7 @@ int main(void) {
         T(test_root_of_another_tape_is_an_error),
         T(test_backward_refuses_a_tape_with_an_earlier_error_and_repeats_it),
         T(test_grad_returns_gradients_and_leaves_grad_alone),
+        T(test_grad_with_respect_to_a_tensor_that_needs_no_gradient_is_an_error),
         T(test_grad_with_several_outputs_sums_their_gradients),
         T(test_create_graph_gives_the_second_derivative_of_a_cube),
         T(test_create_graph_through_pow_scalar_and_backward),
@@ -376,6 +421,8 @@ int main(void) {
         T(test_broadcast_bias_gradient_sums_over_the_batch),
         T(test_broadcast_column_gradient_sums_over_the_row),
         T(test_constant_inputs_get_no_grad_and_need_no_work),
+        T(test_independent_graphs_on_one_tape_can_be_backwarded_in_any_order),
+        T(test_output_modified_in_place_after_forward_fails_backward),
 #undef T
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

@@ -103,6 +103,24 @@ static void test_sigmoid_and_softplus_are_stable_for_large_inputs(void **state) 
     ASSERT_VALUES(tg_softplus(t, x), 1e-15, 20.000000002061153, 25.0, 1.3887943864867583e-11);
 }
 
+/* a NaN stays visible (PyTorch): relu(NaN) = NaN, not 0; sign(NaN) = 0 */
+static void test_nan_propagates_through_every_unary_op_but_sign(void **state) {
+    tg_tape *t = *state;
+    for (int d = 0; d < 2; d++)
+        for (int i = 0; i < N_KNOWN; i++) {
+            tg_tensor *y = known[i].fn(t, TENSOR(t, dtypes[d], SHAPE(2), NAN, 1.0));
+            if (known[i].fn == tg_sign) {
+                ASSERT_VALUES(y, 0, 0, 1);
+                continue;
+            }
+            if (!isnan(tg_get(y, 0))) {
+                print_error("%s(NaN) = %g in %s\n", known[i].name, tg_get(y, 0), tg_dtype_name(dtypes[d]));
+                fail();
+            }
+            assert_false(isnan(tg_get(y, 1)));
+        }
+}
+
 static void test_clamp_with_equal_bounds_is_constant(void **state) {
     tg_tape *t = *state;
     ASSERT_VALUES(tg_clamp(t, T64(t, SHAPE(3), -1, 0.5, 2), 0.5, 0.5), 0, 0.5, 0.5, 0.5);
@@ -219,7 +237,7 @@ enum { BIG = 1 << 17 };
         case 6: return cos(x);                                                                     \
         case 7: return tanh(x);                                                                    \
         case 8: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));                         \
-        case 9: return x > 0 ? x : 0;                                                              \
+        case 9: return x <= 0 ? 0 : x;                                                             \
         case 10: return x > 0 ? x : (T)0.1 * x;                                                    \
         case 11:                                                                                   \
             return (T)0.5 * x * (1 + tanh((T)0.7978845608028654 * (x + (T)0.044715 * x * x * x))); \
@@ -292,6 +310,7 @@ int main(void) {
         T(test_every_unary_op_on_known_values_in_f32_and_f64),
         T(test_scalars_and_higher_ranks_keep_their_shape),
         T(test_sigmoid_and_softplus_are_stable_for_large_inputs),
+        T(test_nan_propagates_through_every_unary_op_but_sign),
         T(test_clamp_with_equal_bounds_is_constant),
         T(test_gradients_at_kinks_follow_pytorch),
         T(test_every_unary_gradient_matches_central_differences),

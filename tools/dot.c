@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "tapegrad.h"
-#include "ops/loss.h"
-#include "ops/softmax.h"
 #include "tools/commands.h"
 
 enum { BATCH = 32, IN = 20, HIDDEN = 64, CLASSES = 10 };
@@ -27,18 +25,6 @@ static void usage(FILE *out) {
             "  --backward         record the backward pass too (create_graph) and draw it\n"
             "  --lr, --tb         lay out left to right, or top to bottom (default)\n"
             "  --title TEXT       a title above the graph\n");
-}
-
-/* TEMPORARY until ops/loss.c lands: -mean_i log_softmax(logits)[i, labels[i]] */
-static tg_tensor *cross_entropy(tg_tape *t, tg_tensor *logits, int64_t n, const int64_t *labels) {
-    float onehot[BATCH * CLASSES] = {0};
-    for (int64_t i = 0; i < n; i++) onehot[i * CLASSES + labels[i]] = 1.0f;
-    if (tg_tape_push_scope(t, "cross_entropy")) return NULL;
-    tg_tensor *y = tg_tensor_from(t, TG_F32, 2, (int64_t[]){BATCH, CLASSES}, onehot);
-    tg_tensor *loss = tg_mul_scalar(t, tg_sum(t, tg_mul(t, y, tg_log_softmax(t, logits, 1)), NULL, 0, false),
-                                    -1.0 / (double)n);
-    tg_tape_pop_scope(t);
-    return loss;
 }
 
 /* The example: one training step's forward pass and backward pass on t. */
@@ -64,7 +50,7 @@ static tg_tensor *example(tg_tape *t, tg_params *p, bool create_graph) {
     tg_tensor *logits = tg_linear(t, h, W2, b2);
     tg_tape_pop_scope(t);
     tg_tensor *penalty = tg_l2_penalty_of(t, 2, (tg_tensor *[]){W1, W2}, 1e-4);
-    tg_tensor *loss = tg_add(t, cross_entropy(t, logits, BATCH, labels), penalty);
+    tg_tensor *loss = tg_add(t, tg_cross_entropy(t, logits, BATCH, labels), penalty);
     if (!loss || tg_tensor_set_name(loss, "loss")) return NULL;
     if (tg_backward(t, loss, &(tg_backward_opts){.create_graph = create_graph})) return NULL;
     return loss;
