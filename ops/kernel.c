@@ -1,5 +1,7 @@
 #include "ops/kernel.h"
 
+#include "ops/shape.h"
+
 #include <string.h>
 
 bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
@@ -166,6 +168,13 @@ int tg_reduce_passes(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], int64_
         size[g] = 1;
     }
     return count;
+}
+
+tg_tensor *tg_as_keepdim(tg_tape *t, tg_tensor *r, const tg_tensor *x, const bool reduced[TG_MAX_DIMS]) {
+    int ndim;
+    int64_t kept[TG_MAX_DIMS];
+    tg_reduced_shape(x, reduced, true, &ndim, kept);
+    return tg_reshape(t, r, ndim, kept);
 }
 
 void tg_reduced_shape(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], bool keepdim, int *ndim,

@@ -67,6 +67,9 @@ void tg_row_copy_f64(int64_t n, void *y, const void *const *in, const int64_t *s
  * tg_reduce_passes fills passes[i] = {outer, reduce, inner} in the order to
  * run them and returns their count (0 when nothing is reduced). */
 int tg_reduce_passes(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], int64_t passes[TG_MAX_DIMS][3]);
+/* r (a reduction of x over `reduced`, with or without keepdim) reshaped to the
+ * keepdim shape, ready to broadcast against x: backward rules use it. */
+tg_tensor *tg_as_keepdim(tg_tape *t, tg_tensor *r, const tg_tensor *x, const bool reduced[TG_MAX_DIMS]);
 /* The reduced shape: keepdim keeps size-1 axes. */
 void tg_reduced_shape(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], bool keepdim, int *ndim,
                       int64_t shape[TG_MAX_DIMS]);

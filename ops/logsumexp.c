@@ -73,11 +73,8 @@ typedef struct {
 static tg_status logsumexp_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
     const lse_attrs *at = node->attrs;
     tg_tensor *x = node->inputs[0];
-    int ndim;
-    int64_t kept[TG_MAX_DIMS];
-    tg_reduced_shape(x, at->reduced, true, &ndim, kept);
-    tg_tensor *weights = tg_exp(t, tg_sub(t, x, tg_reshape(t, node->output, ndim, kept)));
-    gi[0] = tg_mul(t, tg_reshape(t, g, ndim, kept), weights);
+    tg_tensor *weights = tg_exp(t, tg_sub(t, x, tg_as_keepdim(t, node->output, x, at->reduced)));
+    gi[0] = tg_mul(t, tg_as_keepdim(t, g, x, at->reduced), weights);
     return tg_tape_status(t);
 }
 static const tg_op logsumexp_op = {"logsumexp", 1, logsumexp_backward};

@@ -53,14 +53,12 @@ typedef struct {
 static tg_status extremum_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
     const extremum_attrs *at = node->attrs;
     tg_tensor *x = node->inputs[0];
-    int ndim, axes[TG_MAX_DIMS], n_axes = 0;
-    int64_t kept[TG_MAX_DIMS];
-    tg_reduced_shape(x, at->reduced, true, &ndim, kept);
+    int axes[TG_MAX_DIMS], n_axes = 0;
     for (int i = 0; i < x->ndim; i++)
         if (at->reduced[i]) axes[n_axes++] = i;
-    tg_tensor *winners = tg_eq(t, x, tg_reshape(t, node->output, ndim, kept));
+    tg_tensor *winners = tg_eq(t, x, tg_as_keepdim(t, node->output, x, at->reduced));
     tg_tensor *count = n_axes ? tg_sum(t, winners, axes, n_axes, true) : winners;
-    gi[0] = tg_mul(t, winners, tg_div(t, tg_reshape(t, g, ndim, kept), count));
+    gi[0] = tg_mul(t, winners, tg_div(t, tg_as_keepdim(t, g, x, at->reduced), count));
     return tg_tape_status(t);
 }
 static const tg_op max_op = {"max", 1, extremum_backward};

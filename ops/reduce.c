@@ -84,10 +84,7 @@ typedef struct {
 static tg_status sum_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
     const sum_attrs *at = node->attrs;
     tg_tensor *x = node->inputs[0];
-    int ndim;
-    int64_t kept[TG_MAX_DIMS];
-    tg_reduced_shape(x, at->reduced, true, &ndim, kept);
-    tg_tensor *gk = tg_reshape(t, g, ndim, kept);
+    tg_tensor *gk = tg_as_keepdim(t, g, x, at->reduced);
     if (at->scale != 1.0) gk = tg_mul_scalar(t, gk, at->scale);
     gi[0] = tg_broadcast_to(t, gk, x->ndim, x->shape);
     return tg_tape_status(t);

@@ -2,20 +2,6 @@
  * gradients that come back in the input's dtype. */
 #include "testing.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 static void test_cast_to_f32_rounds_to_nearest_float(void **state) {
     (void)state;
     tg_tensor *x = T64(tape, SHAPE(2, 2), 0.1, -2.5, 1e-30, 16777217.0);
@@ -98,7 +84,7 @@ static void test_cast_of_a_large_tensor_matches_element_conversion(void **state)
 }
 
 int main(void) {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, tape_setup, tape_teardown)
     const struct CMUnitTest tests[] = {
         T(test_cast_to_f32_rounds_to_nearest_float),
         T(test_cast_round_trip_from_f32_is_exact),

@@ -82,20 +82,6 @@ static tg_status outer_backward(tg_tape *t, const tg_node *node, tg_tensor *g, t
 }
 static const tg_custom_op outer_op = {{"outer", 2, outer_backward}, outer_shape, outer_forward};
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 static tg_tensor *swish_fn(tg_tape *t, tg_tensor **in, void *user) {
     (void)user;
     return swish(t, in[0]);
@@ -227,17 +213,17 @@ static void test_incomplete_op_or_attrs_are_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_swish_forward_matches_known_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_swish_backward_is_the_hand_derived_derivative, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_swish_passes_gradcheck_and_gradgradcheck, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_custom_op_is_recorded_like_a_builtin, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attrs_are_copied_for_the_backward_rule, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shape_rule_gives_the_output_shape, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shape_rule_refusal_is_an_error_naming_the_op, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arity_mismatch_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_null_input_gives_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mixed_dtypes_are_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_incomplete_op_or_attrs_are_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swish_forward_matches_known_values, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_swish_backward_is_the_hand_derived_derivative, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_swish_passes_gradcheck_and_gradgradcheck, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_custom_op_is_recorded_like_a_builtin, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_attrs_are_copied_for_the_backward_rule, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_shape_rule_gives_the_output_shape, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_shape_rule_refusal_is_an_error_naming_the_op, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_arity_mismatch_is_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_null_input_gives_null, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_dtypes_are_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_incomplete_op_or_attrs_are_errors, tape_setup, tape_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,20 +5,6 @@
  * (Python math, float64). */
 #include "testing.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 static const tg_gradcheck_opts quiet = {.quiet = true};
 
 /* ---- functions under check ---- */
@@ -314,19 +300,19 @@ static void test_misuse_is_an_error_not_a_crash(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_gradcheck_passes_on_correct_ops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gradgradcheck_passes_on_correct_ops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_custom_op_with_the_right_backward_passes_both_orders, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identity_passes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inputs_are_only_read, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_backward_is_caught_at_its_worst_element, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fast_mode_agrees_with_the_full_check, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gradgradcheck_catches_a_backward_rule_outside_the_graph, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zero_grad_output_must_give_zero_gradients, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backward_passes_must_be_reentrant, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_constant_inputs_are_not_differentiated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_f32_inputs_warn_and_use_looser_tolerances, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_misuse_is_an_error_not_a_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gradcheck_passes_on_correct_ops, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_gradgradcheck_passes_on_correct_ops, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_custom_op_with_the_right_backward_passes_both_orders, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_identity_passes, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_inputs_are_only_read, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_backward_is_caught_at_its_worst_element, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_fast_mode_agrees_with_the_full_check, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_gradgradcheck_catches_a_backward_rule_outside_the_graph, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_zero_grad_output_must_give_zero_gradients, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_backward_passes_must_be_reentrant, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_constant_inputs_are_not_differentiated, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_f32_inputs_warn_and_use_looser_tolerances, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_misuse_is_an_error_not_a_crash, tape_setup, tape_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,20 +5,6 @@
  *   f(x) = x^T A x:              grad = (A + A^T) x,       H = A + A^T */
 #include "testing.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 /* sum(x^3) + sum(x)^2 */
 static tg_tensor *cubic(tg_tape *t, tg_tensor *x) {
     return tg_add(t, tg_sum(t, tg_pow_scalar(t, x, 3.0), NULL, 0, false),
@@ -111,11 +97,11 @@ static void test_mixed_second_derivative_of_a_quadratic_form(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_hvp_of_a_cubic_matches_the_hand_derived_hessian, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hvp_by_backward_of_the_gradient_dot_v, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_hessian_from_one_hot_hvps, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hvp_of_a_quadratic_form_is_a_plus_a_transpose_times_v, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mixed_second_derivative_of_a_quadratic_form, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hvp_of_a_cubic_matches_the_hand_derived_hessian, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_hvp_by_backward_of_the_gradient_dot_v, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_full_hessian_from_one_hot_hvps, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_hvp_of_a_quadratic_form_is_a_plus_a_transpose_times_v, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_second_derivative_of_a_quadratic_form, tape_setup, tape_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

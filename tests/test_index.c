@@ -5,20 +5,6 @@
  * (f64), double backward, and bitwise determinism across thread counts. */
 #include "central_difference.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 /* 0, 1, 2, ... in the given shape */
 static tg_tensor *iota(tg_dtype dtype, int ndim, const int64_t *shape) {
     tg_tensor *x = tg_tensor_empty(tape, dtype, ndim, shape);
@@ -327,7 +313,7 @@ static void test_large_index_select_and_gather_agree_with_element_loops(void **s
 }
 
 int main(void) {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, tape_setup, tape_teardown)
     const struct CMUnitTest tests[] = {
         T(test_index_select_picks_rows_with_repeats),
         T(test_index_select_along_an_inner_axis),

@@ -5,20 +5,6 @@
  * torch 1.13 (float64). */
 #include "testing.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 /* [[1,2,3],[4,5,6]] */
 static tg_tensor *two_by_three(void) { return T64(tape, SHAPE(2, 3), 1, 2, 3, 4, 5, 6); }
 
@@ -436,38 +422,38 @@ static void test_large_reductions_give_the_same_bits_with_one_and_two_threads(vo
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sum_of_all_elements, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sum_over_one_axis_with_and_without_keepdim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sum_accepts_negative_axes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sum_over_two_axes_keeps_the_middle_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mean_divides_by_the_reduced_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sum_and_mean_gradients_match_central_differences, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reduction_axis_out_of_range_is_an_error_naming_the_shape, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reduction_duplicate_axes_are_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reductions_of_null_return_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sum_to_sums_leading_and_stretched_axes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sum_to_a_shape_that_does_not_broadcast_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_broadcast_to_stretches_size_one_and_missing_axes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_broadcast_to_an_incompatible_shape_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_and_min_known_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_and_min_agree_with_a_plain_loop_on_every_layout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_propagates_nan_like_torch_amax, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_ties_share_the_gradient_evenly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_min_ties_share_the_gradient_evenly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_over_an_empty_axis_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_and_min_gradients_match_central_differences, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp_known_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp_does_not_overflow_on_large_inputs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp_of_infinities_and_empty_axes_matches_torch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp_of_a_long_vector_matches_a_plain_loop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp_gradient_matches_central_differences, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_var_unbiased_and_biased_known_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_var_of_one_element_unbiased_is_nan, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_var_is_a_composite_recorded_in_scope_var, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_var_gradient_matches_central_differences, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_large_reductions_give_the_same_bits_with_one_and_two_threads, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sum_of_all_elements, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_sum_over_one_axis_with_and_without_keepdim, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_sum_accepts_negative_axes, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_sum_over_two_axes_keeps_the_middle_one, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_mean_divides_by_the_reduced_count, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_sum_and_mean_gradients_match_central_differences, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_reduction_axis_out_of_range_is_an_error_naming_the_shape, tape_setup,
+                                        tape_teardown),
+        cmocka_unit_test_setup_teardown(test_reduction_duplicate_axes_are_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_reductions_of_null_return_null, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_sum_to_sums_leading_and_stretched_axes, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_sum_to_a_shape_that_does_not_broadcast_is_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_broadcast_to_stretches_size_one_and_missing_axes, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_broadcast_to_an_incompatible_shape_is_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_max_and_min_known_values, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_max_and_min_agree_with_a_plain_loop_on_every_layout, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_max_propagates_nan_like_torch_amax, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_max_ties_share_the_gradient_evenly, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_min_ties_share_the_gradient_evenly, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_max_over_an_empty_axis_is_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_max_and_min_gradients_match_central_differences, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp_known_values, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp_does_not_overflow_on_large_inputs, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp_of_infinities_and_empty_axes_matches_torch, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp_of_a_long_vector_matches_a_plain_loop, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp_gradient_matches_central_differences, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_var_unbiased_and_biased_known_values, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_var_of_one_element_unbiased_is_nan, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_var_is_a_composite_recorded_in_scope_var, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_var_gradient_matches_central_differences, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_large_reductions_give_the_same_bits_with_one_and_two_threads, tape_setup,
+                                        tape_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,10 @@
 /* The op registry makes "every op has a gradient check" a fact:
  * - every entry passes tg_gradcheck and tg_gradgradcheck in f64 (full
  *   Jacobians, PyTorch's tolerances) on inputs drawn by its own sampler;
- * - every public op declared in ops/ headers (`tg_tensor *tg_NAME(`) has an entry;
+ * - every public op (`tg_tensor *tg_NAME(` in the ops/ headers of tapegrad.h) has an entry;
  * - every entry names a declared public function, and names are unique. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
-#include <dirent.h>
 #include <stdlib.h>
 
 #include "testing.h"
@@ -31,46 +30,54 @@ static bool in_registry(const char *function) {
     return false;
 }
 
-/* The public ops of ops/ headers: lines `tg_tensor *tg_NAME(` (any spacing around
- * the star). Returns how many were found; names go to names[0..max). */
-static int declared_ops(char names[][64], int max) {
-    DIR *dir = opendir(TG_SOURCE_DIR "/ops");
-    assert_non_null(dir);
-    int n = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir))) {
-        size_t len = strlen(entry->d_name);
-        if (len < 3 || strcmp(entry->d_name + len - 2, ".h") != 0) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/ops/%s", TG_SOURCE_DIR, entry->d_name);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        char line[1024];
-        while (fgets(line, sizeof line, f)) {
-            const char *p = line;
-            while (*p == ' ' || *p == '\t') p++;
-            if (strncmp(p, "tg_tensor", 9) != 0) continue;
-            p += 9;
-            while (*p == ' ') p++;
-            if (*p++ != '*') continue;
-            while (*p == ' ') p++;
-            if (strncmp(p, "tg_", 3) != 0) continue;
-            size_t k = 0;
-            char name[64];
-            while (k < sizeof name - 1 && (p[k] == '_' || isalnum((unsigned char)p[k]))) {
-                name[k] = p[k];
-                k++;
-            }
-            name[k] = '\0';
-            const char *after = p + k;
-            while (*after == ' ') after++;
-            if (*after != '(') continue;
-            assert_true(n < max);
-            snprintf(names[n++], 64, "%s", name);
+/* Adds the public ops declared in one header, lines `tg_tensor *tg_NAME(` (any
+ * spacing around the star), to names[n..max); returns the new count. */
+static int ops_of_header(const char *path, char names[][64], int n, int max) {
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        const char *p = line;
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncmp(p, "tg_tensor", 9) != 0) continue;
+        p += 9;
+        while (*p == ' ') p++;
+        if (*p++ != '*') continue;
+        while (*p == ' ') p++;
+        if (strncmp(p, "tg_", 3) != 0) continue;
+        size_t k = 0;
+        char name[64];
+        while (k < sizeof name - 1 && (p[k] == '_' || isalnum((unsigned char)p[k]))) {
+            name[k] = p[k];
+            k++;
         }
-        fclose(f);
+        name[k] = '\0';
+        const char *after = p + k;
+        while (*after == ' ') after++;
+        if (*after != '(') continue;
+        assert_true(n < max);
+        snprintf(names[n++], 64, "%s", name);
     }
-    closedir(dir);
+    fclose(f);
+    return n;
+}
+
+/* The public ops: those of every ops/ header that the umbrella header
+ * tapegrad.h includes (private helpers such as ops/kernel.h are not public). */
+static int declared_ops(char names[][64], int max) {
+    FILE *umbrella = fopen(TG_SOURCE_DIR "/tapegrad.h", "r");
+    assert_non_null(umbrella);
+    int n = 0, headers = 0;
+    char line[512], header[256];
+    while (fgets(line, sizeof line, umbrella)) {
+        if (sscanf(line, " #include \"ops/%255[^\"]\"", header) != 1) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/ops/%s", TG_SOURCE_DIR, header);
+        n = ops_of_header(path, names, n, max);
+        headers++;
+    }
+    fclose(umbrella);
+    assert_true(headers >= 8);
     return n;
 }
 

@@ -3,20 +3,6 @@
  * the shapes, NULL propagation, gradients against central differences (f64). */
 #include "central_difference.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 /* 0, 1, 2, ... in the given shape */
 static tg_tensor *iota(tg_dtype dtype, int ndim, const int64_t *shape) {
     tg_tensor *x = tg_tensor_empty(tape, dtype, ndim, shape);
@@ -343,7 +329,7 @@ static void test_large_slice_pad_concat_agree_with_element_loops(void **state) {
 }
 
 int main(void) {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, tape_setup, tape_teardown)
     const struct CMUnitTest tests[] = {
         T(test_reshape_keeps_row_major_order_and_shares_storage),
         T(test_reshape_infers_one_minus_one_dimension),

@@ -3,20 +3,6 @@
  * first and second derivatives against central differences, errors. */
 #include "testing.h"
 
-static tg_tape *tape;
-
-static int setup(void **state) {
-    (void)state;
-    tape = tg_tape_new();
-    return tape ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    tg_tape_free(tape);
-    return 0;
-}
-
 /* 3 sin(i), i = 0..23, shaped [2,3,4] */
 static tg_tensor *sines(void) {
     tg_tensor *x = tg_tensor_empty(tape, TG_F64, SHAPE(2, 3, 4));
@@ -245,20 +231,20 @@ static void test_softmax_second_derivative_matches_central_differences(void **st
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_softmax_known_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_along_a_middle_axis_matches_torch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_softmax_along_the_first_axis_matches_torch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_rows_sum_to_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_of_huge_inputs_does_not_overflow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_gives_zero_weight_to_minus_infinity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_softmax_equals_log_of_softmax, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_of_an_empty_tensor_is_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_axis_out_of_range_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_of_a_scalar_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_of_null_returns_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_gradient_matches_central_differences, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_log_softmax_gradient_matches_central_differences, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_second_derivative_matches_central_differences, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_known_values, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_along_a_middle_axis_matches_torch, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_log_softmax_along_the_first_axis_matches_torch, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_rows_sum_to_one, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_of_huge_inputs_does_not_overflow, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_gives_zero_weight_to_minus_infinity, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_log_softmax_equals_log_of_softmax, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_of_an_empty_tensor_is_empty, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_axis_out_of_range_is_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_of_a_scalar_is_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_of_null_returns_null, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_gradient_matches_central_differences, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_log_softmax_gradient_matches_central_differences, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax_second_derivative_matches_central_differences, tape_setup, tape_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,20 @@
 #define T64(tape, ndim_shape, ...) tg_tensor_from((tape), TG_F64, ndim_shape, (const double[]){__VA_ARGS__})
 #define T32(tape, ndim_shape, ...) tg_tensor_from((tape), TG_F32, ndim_shape, (const float[]){__VA_ARGS__})
 
+/* A fresh tape for each test:
+ *   cmocka_unit_test_setup_teardown(test_x, tape_setup, tape_teardown) */
+static tg_tape *tape __attribute__((unused));
+static inline int tape_setup(void **state) {
+    (void)state;
+    tape = tg_tape_new();
+    return tape ? 0 : -1;
+}
+static inline int tape_teardown(void **state) {
+    (void)state;
+    tg_tape_free(tape);
+    return 0;
+}
+
 /* Asserts x has the given shape. */
 static inline void assert_shape(const tg_tensor *x, int ndim, const int64_t *shape) {
     assert_non_null(x);
