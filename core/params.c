@@ -316,6 +316,10 @@ static tg_status check_against_store(const char *path, const tg_params *p, const
         return tg_set_error(TG_ERR_SHAPE, "tg_params_load: '%s' in '%s' is %s, the store has %s", e->name, path,
                             tg_tensor_desc(&probe, want, sizeof want), tg_tensor_desc(x, have, sizeof have));
     }
+    if ((uint32_t)x->kind != e->kind)
+        return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' in '%s' is a %s, the store has a %s", e->name, path,
+                            e->kind == TG_KIND_PARAM ? "parameter" : "buffer",
+                            x->kind == TG_KIND_PARAM ? "parameter" : "buffer");
     return TG_OK;
 }
 

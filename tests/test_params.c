@@ -287,6 +287,22 @@ static void test_load_with_a_mismatched_shape_fails_and_changes_nothing(void **s
     tg_params_free(target);
 }
 
+static void test_load_into_a_buffer_of_a_saved_parameter_fails_and_changes_nothing(void **state) {
+    fixture *f = *state;
+    tg_params *saved = model(3);
+    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+    tg_params *target = tg_params_new();
+    tg_tensor *b = tg_buffer(target, "fc.weight", TG_F32, SHAPE(4, 3), TG_INIT_ONES, NULL); /* a buffer here */
+    uint64_t before = tg_tensor_hash(b);
+    assert_int_equal(tg_params_load(target, f->path), TG_ERR_FORMAT);
+    assert_error_mentions(tg_last_error(), "fc.weight");
+    assert_error_mentions(tg_last_error(), "is a parameter, the store has a buffer");
+    assert_true(tg_tensor_hash(b) == before);
+    assert_int_equal(tg_params_count(target), 1);
+    tg_params_free(saved);
+    tg_params_free(target);
+}
+
 /* Rewrites the file at `path` with its first `keep` bytes, byte `flip` xor 0xFF
  * (flip < 0: none). */
 static void rewrite(const char *path, long keep, long flip) {
@@ -424,6 +440,8 @@ int main(void) {
         cmocka_unit_test(test_backward_accumulates_until_zero_grad),
         cmocka_unit_test(test_in_place_updates_bump_the_version),
         cmocka_unit_test_setup_teardown(test_checkpoint_round_trip_is_bit_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_into_a_buffer_of_a_saved_parameter_fails_and_changes_nothing,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_with_a_mismatched_shape_fails_and_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_checkpoint_fails_with_a_checksum_message, setup, teardown),
