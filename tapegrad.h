@@ -38,7 +38,9 @@ extern "C" {
 #include "graph/dot.h"
 #include "graph/gradcheck.h"
 
+#include "optim/optim.h"
 #include "optim/sgd.h"
+#include "optim/adam.h"
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
 #ifndef TG_OPTIM_SGD_H
 #define TG_OPTIM_SGD_H
 
-#include "core/params.h"
+#include "optim/optim.h"
 
 typedef struct tg_sgd_opts {
     double lr;
@@ -18,12 +18,7 @@ typedef struct tg_sgd_opts {
     bool nesterov;       /* needs momentum > 0 and dampening == 0 */
 } tg_sgd_opts;
 
-typedef struct tg_sgd tg_sgd;
-
 /* NULL + tg_last_error() on bad options (lr <= 0, nesterov without momentum). */
-tg_sgd *tg_sgd_new(tg_params *p, tg_sgd_opts opts);
-void tg_sgd_free(tg_sgd *opt);
-/* One update of every trainable parameter from its ->grad; bumps versions. */
-tg_status tg_sgd_step(tg_sgd *opt);
+tg_optim *tg_sgd_new(tg_params *p, tg_sgd_opts opts);
 
 #endif

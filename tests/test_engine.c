@@ -158,18 +158,18 @@ static void test_parameter_bumped_after_forward_fails_backward_naming_it(void **
 
 static void test_sgd_step_between_forward_and_backward_fails_backward(void **state) {
     fixture *f = *state;
-    tg_sgd *opt = tg_sgd_new(f->p, (tg_sgd_opts){.lr = 0.1});
+    tg_optim *opt = tg_sgd_new(f->p, (tg_sgd_opts){.lr = 0.1});
     assert_non_null(opt);
     tg_tensor *loss = weighted_sum(f);
     assert_int_equal(tg_backward(f->t, loss, &(tg_backward_opts){.retain_graph = true}), TG_OK);
-    assert_int_equal(tg_sgd_step(opt), TG_OK);
+    assert_int_equal(tg_optim_step(opt), TG_OK);
     ASSERT_VALUES(f->w, 1e-15, 1 - 0.3, -2 - 0.4, 0.5 - 0.5);
     assert_int_equal(tg_backward(f->t, loss, NULL), TG_ERR_STATE);
     assert_error_mentions(tg_tape_error(f->t), "fc1.weight");
     /* a fresh forward pass after the step is fine */
     tg_tape_reset(f->t);
     assert_int_equal(tg_backward(f->t, weighted_sum(f), NULL), TG_OK);
-    tg_sgd_free(opt);
+    tg_optim_free(opt);
 }
 
 static void test_root_computed_with_recording_off_is_an_error(void **state) {

@@ -213,8 +213,8 @@ static void test_in_place_updates_bump_the_version(void **state) {
     tg_params *p = tg_params_new();
     tg_tensor *w = tg_param(p, "w", TG_F64, SHAPE(2), TG_INIT_ONES, NULL);
     uint64_t v0 = w->version;
-    tg_sgd *opt = tg_sgd_new(p, (tg_sgd_opts){.lr = 0.1});
-    assert_int_equal(tg_sgd_step(opt), TG_OK);
+    tg_optim *opt = tg_sgd_new(p, (tg_sgd_opts){.lr = 0.1});
+    assert_int_equal(tg_optim_step(opt), TG_OK);
     assert_true(w->version == v0 + 1);
     tg_tape *t = tg_tape_new();
     assert_int_equal(tg_tensor_copy_values(w, T64(t, SHAPE(2), 5, 6)), TG_OK);
@@ -223,7 +223,7 @@ static void test_in_place_updates_bump_the_version(void **state) {
     tg_tensor_bump_version(w);
     assert_true(w->version == v0 + 3);
     tg_tape_free(t);
-    tg_sgd_free(opt);
+    tg_optim_free(opt);
     tg_params_free(p);
 }
 

@@ -9,7 +9,7 @@
 typedef struct run {
     tg_params *params;
     tg_tensor *w;
-    tg_sgd *opt;
+    tg_optim *opt;
 } run;
 
 static run start(tg_dtype dtype, tg_sgd_opts opts) {
@@ -25,10 +25,10 @@ static run start(tg_dtype dtype, tg_sgd_opts opts) {
     return r;
 }
 
-static void step(run *r) { assert_int_equal(tg_sgd_step(r->opt), TG_OK); }
+static void step(run *r) { assert_int_equal(tg_optim_step(r->opt), TG_OK); }
 
 static void finish(run *r) {
-    tg_sgd_free(r->opt);
+    tg_optim_free(r->opt);
     tg_params_free(r->params);
 }
 
@@ -121,10 +121,10 @@ static void test_parameters_created_after_the_optimizer_are_updated(void **state
 
 static void assert_rejected(tg_sgd_opts opts, const char *why) {
     tg_params *p = tg_params_new();
-    tg_sgd *opt = tg_sgd_new(p, opts);
+    tg_optim *opt = tg_sgd_new(p, opts);
     if (opt) {
         print_error("options accepted: %s\n", why);
-        tg_sgd_free(opt);
+        tg_optim_free(opt);
         fail();
     }
     assert_error_mentions(tg_last_error(), "tg_sgd_new");
@@ -143,7 +143,7 @@ static void test_invalid_options_give_null_and_a_message(void **state) {
                     "nesterov with dampening");
     assert_null(tg_sgd_new(NULL, (tg_sgd_opts){.lr = 0.1}));
     assert_error_mentions(tg_last_error(), "store is NULL");
-    assert_int_equal(tg_sgd_step(NULL), TG_ERR_ARG);
+    assert_int_equal(tg_optim_step(NULL), TG_ERR_ARG);
 }
 
 int main(void) {

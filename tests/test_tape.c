@@ -58,7 +58,7 @@ static void test_reset_forgets_nodes_but_keeps_capacity(void **state) {
 }
 
 /* One training step of a small two-layer network: forward, backward, update. */
-static void training_step(tg_tape *t, tg_params *p, tg_sgd *opt, const tg_tensor *x_data) {
+static void training_step(tg_tape *t, tg_params *p, tg_optim *opt, const tg_tensor *x_data) {
     tg_rng rng = tg_rng_new(3);
     tg_tensor *w1 = tg_param(p, "w1", TG_F32, SHAPE(64, 128), TG_INIT_KAIMING_UNIFORM, &rng);
     tg_tensor *w2 = tg_param(p, "w2", TG_F32, SHAPE(128, 8), TG_INIT_KAIMING_UNIFORM, &rng);
@@ -69,14 +69,14 @@ static void training_step(tg_tape *t, tg_params *p, tg_sgd *opt, const tg_tensor
     assert_non_null(loss);
     tg_zero_grad(p);
     assert_int_equal(tg_backward(t, loss, NULL), TG_OK);
-    assert_int_equal(tg_sgd_step(opt), TG_OK);
+    assert_int_equal(tg_optim_step(opt), TG_OK);
     tg_tape_reset(t);
 }
 
 static void test_steady_training_loop_allocates_nothing_after_the_first_step(void **state) {
     tg_tape *t = *state;
     tg_params *p = tg_params_new();
-    tg_sgd *opt = tg_sgd_new(p, (tg_sgd_opts){.lr = 0.01, .momentum = 0.9});
+    tg_optim *opt = tg_sgd_new(p, (tg_sgd_opts){.lr = 0.01, .momentum = 0.9});
     tg_tape *data_tape = tg_tape_new();
     tg_rng rng = tg_rng_new(11);
     tg_tensor *x_data = tg_normal(data_tape, &rng, TG_F32, SHAPE(1024, 64), 0, 1); /* 256 KiB */
@@ -97,7 +97,7 @@ static void test_steady_training_loop_allocates_nothing_after_the_first_step(voi
         }
     }
     tg_tape_free(data_tape);
-    tg_sgd_free(opt);
+    tg_optim_free(opt);
     tg_params_free(p);
 }
 

@@ -60,7 +60,7 @@ int tg_cmd_demo(int argc, char **argv) {
     const char *names[3] = {"a", "b", "c"};
     tg_tensor *coef[3];
     for (int k = 0; k < 3; k++) coef[k] = tg_param(params, names[k], TG_F64, 1, (int64_t[]){1}, TG_INIT_ZEROS, NULL);
-    tg_sgd *opt = tg_sgd_new(params, (tg_sgd_opts){.lr = lr, .momentum = 0.9});
+    tg_optim *opt = tg_sgd_new(params, (tg_sgd_opts){.lr = lr, .momentum = 0.9});
     tg_tape *tape = tg_tape_new();
     if (!params || !opt || !tape || !coef[0] || !coef[1] || !coef[2]) {
         fprintf(stderr, "tg demo: %s\n", tg_last_error());
@@ -86,7 +86,7 @@ int tg_cmd_demo(int argc, char **argv) {
         if (step % 40 == 0 || step == steps) printf("step %4d  loss %.6f\n", step, tg_item(loss));
         if (step == steps) break;
         tg_zero_grad(params);
-        if (tg_backward(tape, loss, NULL) || tg_sgd_step(opt)) {
+        if (tg_backward(tape, loss, NULL) || tg_optim_step(opt)) {
             fprintf(stderr, "tg demo: %s\n", tg_last_error());
             status = 1;
             break;
@@ -104,7 +104,7 @@ int tg_cmd_demo(int argc, char **argv) {
         printf("worst relative error %.2f%%\n", 100 * worst);
     }
     tg_tape_free(tape);
-    tg_sgd_free(opt);
+    tg_optim_free(opt);
     tg_params_free(params);
     free(xs);
     free(ys);
