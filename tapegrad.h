@@ -41,6 +41,8 @@ extern "C" {
 #include "optim/optim.h"
 #include "optim/sgd.h"
 #include "optim/adam.h"
+#include "optim/schedule.h"
+#include "optim/batches.h"
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,34 @@
+/* Mini-batches of sample indices. Batch gradient descent is batch_size = n,
+ * stochastic gradient descent batch_size = 1, mini-batch anything between:
+ *
+ *   tg_batches *b = tg_batches_new(n, 64, false, &rng);
+ *   const int64_t *idx; int64_t count;
+ *   while (tg_batches_next(b, &idx, &count)) {            // one epoch
+ *       tg_tensor *x = tg_index_select(t, X, 0, count, idx);   // rows of the batch
+ *       ...
+ *   }                                                      // then the next epoch starts
+ *
+ * Each epoch visits every sample once, in an order shuffled by rng (drawn
+ * afresh each epoch), or in order 0..n-1 when rng is NULL. */
+#ifndef TG_OPTIM_BATCHES_H
+#define TG_OPTIM_BATCHES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "core/status.h"
+
+typedef struct tg_batches tg_batches;
+
+/* drop_last: skip a last batch smaller than batch_size. NULL + tg_last_error()
+ * on n_samples < 1 or batch_size < 1. rng may be NULL; if not, it must outlive b. */
+tg_batches *tg_batches_new(int64_t n_samples, int64_t batch_size, bool drop_last, tg_rng *rng);
+void tg_batches_free(tg_batches *b);
+/* The next batch: *count indices at *indices (valid until the next call).
+ * Returns false once an epoch is over (the following call starts the next one). */
+bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count);
+int64_t tg_batches_epoch(const tg_batches *b);     /* epochs finished */
+int64_t tg_batches_per_epoch(const tg_batches *b); /* batches in one epoch */
+
+#endif
