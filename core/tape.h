@@ -22,6 +22,13 @@ typedef struct tg_op {
      * Returns NULL-safe status: TG_OK, or the failing op's status. */
     tg_status (*backward)(tg_tape *t, const tg_node *node, tg_tensor *grad_out,
                           tg_tensor **grad_in);
+    /* Optional (NULL: nothing to say): writes a short, deterministic text of
+     * node's attributes, "axes=0,2 keepdim", "slope=0.1", like snprintf (at
+     * most size bytes, terminated; returns the length it needed). Never an
+     * address: the DOT exporter shows it under the op name and hashes it into
+     * the node's stable id. Ops whose attributes the output shape and dtype
+     * already show (reshape, cast) need none. */
+    int (*describe)(const tg_node *node, char *buf, size_t size);
 } tg_op;
 
 /* One recorded operation. */

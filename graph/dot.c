@@ -110,6 +110,24 @@ static look item_look(const tg_dot_item *it) {
     }
 }
 
+/* "\n" and the op's attributes (describe hook) if it has any, cut to one short line */
+static void put_description(FILE *out, const tg_node *node) {
+    enum { SHOWN = 48 };
+    char text[SHOWN + 1];
+    int n = tg_dot_describe(node, text, sizeof text);
+    size_t len = strlen(text);
+    if (n == 0 || len == 0) return;
+    fputs("\\n", out);
+    if (n <= SHOWN) {
+        put_text(out, text, len);
+        return;
+    }
+    size_t keep = len < SHOWN - 3 ? len : SHOWN - 3;
+    while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80) keep--; /* not inside a UTF-8 character */
+    put_text(out, text, keep);
+    fputs("...", out);
+}
+
 static void put_item(FILE *out, const tg_dot_graph *g, int i, int depth) {
     const tg_dot_item *it = &g->items[i];
     const tg_tensor *x = it->tensor;
@@ -121,6 +139,7 @@ static void put_item(FILE *out, const tg_dot_graph *g, int i, int depth) {
     fputs(" [label=\"", out);
     if (it->node) {
         put_string(out, it->node->op->name);
+        put_description(out, it->node);
         fputs("\\n", out);
         put_string(out, desc);
         if (x->name) fputs("\\n", out), put_string(out, x->name);

@@ -7,7 +7,8 @@
  * What is drawn (root given: the nodes that reach it; root NULL: the tape):
  *   inputs (tg_requires_grad)  blue ellipse      parameters  green rounded box, named
  *   buffers                    yellow dashed box  constants   grey note
- *   op results                 white box: op name, dtype[shape]
+ *   op results                 white box: op name, attributes ("axis=1", "slope=0.1":
+ *                              the op's describe hook, cut at 48 bytes), dtype[shape]
  *   the root                   red double box (root NULL: every unconsumed result)
  *   backward ops (create_graph, show_backward)    pink dashed boxes in a "backward" cluster
  * Edges into an op of several inputs are labelled by input slot (0, 1, ...).
@@ -23,13 +24,15 @@
  * (tg_backward and tg_grad both leave it, until tg_tape_reset). Edges from
  * tensors without a gradient keep the default colour.
  *
- * Stable output: node ids are XXH3 hashes of the structure (op name, size
- * of its attributes, input ids, dtype, shape, scope, name), never addresses,
- * so two exports of the same model are byte-identical, across runs too, and
- * differ only where the model differs. Attribute bytes are not hashed (some
- * ops keep arena pointers there, and struct padding is unset), so two models
- * that differ only in an attribute value (a scalar factor) draw alike. Equal
- * hashes (two constants of one shape) are told apart by tape order.
+ * Stable output: node ids are XXH3 hashes of the structure (op name, the
+ * text of its attributes, input ids, dtype, shape, scope, name), never
+ * addresses, so two exports of the same model are byte-identical, across runs
+ * too, and differ only where the model differs: a slope, a slice range, an
+ * axis or gather's labels change the op's id (and those of the ops after it).
+ * The attributes are hashed as their describe text, never as bytes (ops keep
+ * arena pointers there, and struct padding is unset); an op without a hook
+ * (a custom op) hashes only their size. Equal hashes (two constants of one
+ * shape) are told apart by tape order.
  *
  * Escaping: every name and label is written so that any DOT parser accepts
  * it and Graphviz shows it as given: quotes and backslashes escaped, newlines

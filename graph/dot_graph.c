@@ -219,6 +219,35 @@ static int node_scope(builder *b, const tg_node *node) {
     return parent;
 }
 
+int tg_dot_describe(const tg_node *node, char *buf, size_t size) {
+    if (size) buf[0] = '\0';
+    int n = node->op->describe ? node->op->describe(node, buf, size) : 0;
+    if (n < 0 && size) buf[0] = '\0';
+    return n < 0 ? 0 : n;
+}
+
+/* The description text (describe hook) of node, hashed whole; ops without a
+ * hook hash only the size of their attributes: their bytes may hold arena
+ * pointers (an index array) and unset struct padding, which change from run
+ * to run while the model does not. */
+static void hash_attributes(builder *b, XXH3_state_t *s, const tg_node *node) {
+    hash_int(s, (int64_t)node->attrs_size);
+    hash_int(s, node->op->describe != NULL);
+    if (!node->op->describe) return;
+    char text[256], *big = NULL;
+    int n = tg_dot_describe(node, text, sizeof text);
+    if ((size_t)n >= sizeof text) {
+        big = malloc((size_t)n + 1);
+        if (!big) {
+            b->failed = true;
+            return;
+        }
+        tg_dot_describe(node, big, (size_t)n + 1);
+    }
+    hash_string(s, big ? big : text);
+    free(big);
+}
+
 static int op_item(builder *b, const tg_node *node) {
     int inputs[8], *in = node->n_inputs <= 8 ? inputs : malloc(sizeof(int) * (size_t)node->n_inputs);
     if (!in) {
@@ -230,10 +259,7 @@ static int op_item(builder *b, const tg_node *node) {
     XXH3_64bits_reset(&s);
     hash_int(&s, 'O');
     hash_string(&s, node->op->name);
-    /* the size of the attributes, not their bytes: some ops keep arena
-     * pointers in them (gather's index) and structs carry unset padding, so
-     * the bytes change from run to run while the model does not */
-    hash_int(&s, (int64_t)node->attrs_size);
+    hash_attributes(b, &s, node);
     hash_int(&s, node->n_inputs);
     for (int j = 0; j < node->n_inputs; j++) hash_int(&s, in[j] >= 0 ? (int64_t)b->g->items[in[j]].id : 0);
     if (in != inputs) free(in);

@@ -62,4 +62,9 @@ void tg_dot_graph_free(tg_dot_graph *g);
 /* The end of a drawn edge for item i: the item, or its collapsed scope. */
 int tg_dot_graph_end(const tg_dot_graph *g, int item);
 
+/* node's attributes as its op's describe hook writes them (buf "" and 0 when
+ * the op has none or the hook fails); returns the full length, which may be
+ * size or more (buf then holds the truncated text). */
+int tg_dot_describe(const tg_node *node, char *buf, size_t size);
+
 #endif

@@ -1,6 +1,7 @@
 /* concat: n tensors joined along one axis; its backward slices g apart.
  * Each input viewed as [outer, D_k, inner] lands in y [outer, sum D_k, inner]
  * at offset off_k = D_0 + ... + D_{k-1}: one memcpy per (input, outer row). */
+#include <stdio.h>
 #include <string.h>
 
 #include "ops/blocks.h"
@@ -24,7 +25,11 @@ static tg_status concat_backward(tg_tape *t, const tg_node *node, tg_tensor *g, 
     }
     return tg_tape_status(t);
 }
-static const tg_op concat_op = {"concat", -1, concat_backward};
+/* "axis=1" */
+static int concat_describe(const tg_node *node, char *buf, size_t size) {
+    return snprintf(buf, size, "axis=%d", ((const concat_attrs *)node->attrs)->axis);
+}
+static const tg_op concat_op = {"concat", -1, concat_backward, concat_describe};
 
 /* Every input has x0's rank and x0's sizes outside axis a. */
 static bool check_shapes(tg_tape *t, int n, tg_tensor *const *xs, int a) {

@@ -19,7 +19,10 @@
 #include "core/tape.h"
 
 typedef struct tg_custom_op {
-    tg_op op; /* name, arity (-1: any number of inputs), backward rule; must outlive the tapes using it */
+    /* name, arity (-1: any number of inputs), backward rule, and optionally
+     * describe (attributes as text for the DOT drawing, see core/tape.h);
+     * must outlive the tapes using it */
+    tg_op op;
     /* Output dtype and shape from the inputs (n of them, checked non-NULL and of
      * one dtype). Returns TG_OK, or a status after tg_set_error("why"). NULL:
      * the output has input 0's dtype and shape (elementwise ops). */

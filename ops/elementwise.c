@@ -4,6 +4,7 @@
 
 #include <tgmath.h>
 
+#include "ops/describe.h"
 #include "ops/kernel.h"
 #include "ops/reduce.h"
 #include "ops/registry.h"
@@ -273,10 +274,18 @@ static tg_status pow_scalar_backward(tg_tape *t, const tg_node *node, tg_tensor 
     return tg_tape_status(t);
 }
 
-static const tg_op add_scalar_op = {"add_scalar", 1, add_scalar_backward};
-static const tg_op mul_scalar_op = {"mul_scalar", 1, mul_scalar_backward};
-static const tg_op pow_scalar_op = {"pow_scalar", 1, pow_scalar_backward};
-static const tg_op gt_scalar_op = {"gt_scalar", 1, no_gradient};
+/* "s=0.75" */
+static int scalar_describe(const tg_node *node, char *buf, size_t size) {
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "s=");
+    tg_text_number(&s, scalar_of(node));
+    return tg_text_length(&s);
+}
+
+static const tg_op add_scalar_op = {"add_scalar", 1, add_scalar_backward, scalar_describe};
+static const tg_op mul_scalar_op = {"mul_scalar", 1, mul_scalar_backward, scalar_describe};
+static const tg_op pow_scalar_op = {"pow_scalar", 1, pow_scalar_backward, scalar_describe};
+static const tg_op gt_scalar_op = {"gt_scalar", 1, no_gradient, scalar_describe};
 
 #define SCALAR_API(NAME)                                                                   \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x, double s) {                             \

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops/blocks.h"
+#include "ops/describe.h"
 #include "ops/kernel.h"
 #include "ops/registry.h"
 #include "ops/shape.h"
@@ -141,7 +142,19 @@ static tg_status gather_backward(tg_tape *t, const tg_node *node, tg_tensor *g, 
     gi[0] = tg_scatter_add(t, g, at->axis, node->inputs[0]->shape, at->index);
     return tg_tape_status(t);
 }
-static const tg_op gather_op = {"gather", 1, gather_backward};
+/* "axis=1 index[6]#1a2b3c4d" for an index of n values */
+static int describe_index(const tg_node *node, int64_t n, char *buf, size_t size) {
+    const gather_attrs *at = node->attrs;
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "axis=%d ", at->axis);
+    tg_text_index(&s, n, at->index);
+    return tg_text_length(&s);
+}
+/* gather's index is shaped like its output */
+static int gather_describe(const tg_node *node, char *buf, size_t size) {
+    return describe_index(node, node->output->numel, buf, size);
+}
+static const tg_op gather_op = {"gather", 1, gather_backward, gather_describe};
 
 tg_tensor *tg_gather(tg_tape *t, tg_tensor *x, int axis, int ndim, const int64_t *index_shape,
                      const int64_t *index) {
@@ -180,7 +193,11 @@ static tg_status scatter_add_backward(tg_tape *t, const tg_node *node, tg_tensor
     gi[0] = tg_gather(t, g, at->axis, src->ndim, src->shape, at->index);
     return tg_tape_status(t);
 }
-static const tg_op scatter_add_op = {"scatter_add", 1, scatter_add_backward};
+/* scatter_add's index is shaped like its source */
+static int scatter_add_describe(const tg_node *node, char *buf, size_t size) {
+    return describe_index(node, node->inputs[0]->numel, buf, size);
+}
+static const tg_op scatter_add_op = {"scatter_add", 1, scatter_add_backward, scatter_add_describe};
 
 tg_tensor *tg_scatter_add(tg_tape *t, tg_tensor *src, int axis, const int64_t *out_shape, const int64_t *index) {
     if (!tg_check_inputs(t, "tg_scatter_add", 1, &src)) return NULL;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ops/blocks.h"
+#include "ops/describe.h"
 #include "ops/kernel.h"
 #include "ops/registry.h"
 #include "ops/shape.h"
@@ -42,7 +43,15 @@ static tg_status index_select_backward(tg_tape *t, const tg_node *node, tg_tenso
     gi[0] = tg_index_add(t, g, at->axis, node->inputs[0]->shape[at->axis], at->n, at->index);
     return tg_tape_status(t);
 }
-static const tg_op index_select_op = {"index_select", 1, index_select_backward};
+/* "axis=0 index[4]#1a2b3c4d" (index_select and index_add) */
+static int index_describe(const tg_node *node, char *buf, size_t size) {
+    const index_attrs *at = node->attrs;
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "axis=%d ", at->axis);
+    tg_text_index(&s, at->n, at->index);
+    return tg_text_length(&s);
+}
+static const tg_op index_select_op = {"index_select", 1, index_select_backward, index_describe};
 
 tg_tensor *tg_index_select(tg_tape *t, tg_tensor *x, int axis, int64_t n, const int64_t *index) {
     if (!tg_check_inputs(t, "tg_index_select", 1, &x)) return NULL;
@@ -95,7 +104,7 @@ static tg_status index_add_backward(tg_tape *t, const tg_node *node, tg_tensor *
     gi[0] = tg_index_select(t, g, at->axis, at->n, at->index);
     return tg_tape_status(t);
 }
-static const tg_op index_add_op = {"index_add", 1, index_add_backward};
+static const tg_op index_add_op = {"index_add", 1, index_add_backward, index_describe};
 
 tg_tensor *tg_index_add(tg_tape *t, tg_tensor *x, int axis, int64_t size, int64_t n, const int64_t *index) {
     if (!tg_check_inputs(t, "tg_index_add", 1, &x)) return NULL;

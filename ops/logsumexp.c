@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "ops/describe.h"
 #include "ops/elementwise.h"
 #include "ops/reduce_pass.h"
 #include "ops/registry.h"
@@ -77,7 +78,14 @@ static tg_status logsumexp_backward(tg_tape *t, const tg_node *node, tg_tensor *
     gi[0] = tg_mul(t, tg_as_keepdim(t, g, x, at->reduced), weights);
     return tg_tape_status(t);
 }
-static const tg_op logsumexp_op = {"logsumexp", 1, logsumexp_backward};
+/* "axis=1 keepdim" */
+static int logsumexp_describe(const tg_node *node, char *buf, size_t size) {
+    const lse_attrs *at = node->attrs;
+    tg_text s = tg_text_on(buf, size);
+    tg_text_axes(&s, node->inputs[0]->ndim, at->reduced, at->keepdim);
+    return tg_text_length(&s);
+}
+static const tg_op logsumexp_op = {"logsumexp", 1, logsumexp_backward, logsumexp_describe};
 
 tg_tensor *tg_logsumexp(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim) {
     if (!tg_check_inputs(t, "tg_logsumexp", 1, &x)) return NULL;

@@ -2,6 +2,7 @@
  * backward rules. Ties share the gradient evenly, like torch.amax / amin. */
 #include "ops/reduce.h"
 
+#include "ops/describe.h"
 #include "ops/elementwise.h"
 #include "ops/reduce_pass.h"
 #include "ops/registry.h"
@@ -61,8 +62,15 @@ static tg_status extremum_backward(tg_tape *t, const tg_node *node, tg_tensor *g
     gi[0] = tg_mul(t, winners, tg_div(t, tg_as_keepdim(t, g, x, at->reduced), count));
     return tg_tape_status(t);
 }
-static const tg_op max_op = {"max", 1, extremum_backward};
-static const tg_op min_op = {"min", 1, extremum_backward};
+/* "axes=0,2 keepdim" */
+static int extremum_describe(const tg_node *node, char *buf, size_t size) {
+    const extremum_attrs *at = node->attrs;
+    tg_text s = tg_text_on(buf, size);
+    tg_text_axes(&s, node->inputs[0]->ndim, at->reduced, at->keepdim);
+    return tg_text_length(&s);
+}
+static const tg_op max_op = {"max", 1, extremum_backward, extremum_describe};
+static const tg_op min_op = {"min", 1, extremum_backward, extremum_describe};
 
 static tg_tensor *extremum(tg_tape *t, const tg_op *op, const char *who, tg_reduce_pass_fn f32, tg_reduce_pass_fn f64,
                            tg_tensor *x, const int *axes, int n_axes, bool keepdim) {

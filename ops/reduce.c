@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "ops/describe.h"
 #include "ops/elementwise.h"
 #include "ops/kernel.h"
 #include "ops/reduce_pass.h"
@@ -89,8 +90,16 @@ static tg_status sum_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_
     gi[0] = tg_broadcast_to(t, gk, x->ndim, x->shape);
     return tg_tape_status(t);
 }
-static const tg_op sum_op = {"sum", 1, sum_backward};
-static const tg_op mean_op = {"mean", 1, sum_backward};
+/* "axis=1 keepdim"; nothing when every axis is summed (the scale of mean
+ * follows from the shapes) */
+static int sum_describe(const tg_node *node, char *buf, size_t size) {
+    const sum_attrs *at = node->attrs;
+    tg_text s = tg_text_on(buf, size);
+    tg_text_axes(&s, node->inputs[0]->ndim, at->reduced, at->keepdim);
+    return tg_text_length(&s);
+}
+static const tg_op sum_op = {"sum", 1, sum_backward, sum_describe};
+static const tg_op mean_op = {"mean", 1, sum_backward, sum_describe};
 
 static tg_tensor *reduce_sum(tg_tape *t, const tg_op *op, const char *who, tg_tensor *x, const int *axes,
                              int n_axes, bool keepdim, bool mean) {

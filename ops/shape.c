@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "ops/describe.h"
 #include "ops/kernel.h"
 #include "ops/registry.h"
 
@@ -77,7 +78,15 @@ static tg_status permute_backward(tg_tape *t, const tg_node *node, tg_tensor *g,
     gi[0] = tg_permute(t, g, inverse);
     return tg_tape_status(t);
 }
-static const tg_op permute_op = {"permute", 1, permute_backward};
+/* "perm=2,0,1" */
+static int permute_describe(const tg_node *node, char *buf, size_t size) {
+    const permute_attrs *at = node->attrs;
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "perm=");
+    for (int i = 0; i < node->inputs[0]->ndim; i++) tg_text_printf(&s, "%s%d", i ? "," : "", at->perm[i]);
+    return tg_text_length(&s);
+}
+static const tg_op permute_op = {"permute", 1, permute_backward, permute_describe};
 
 tg_tensor *tg_permute(tg_tape *t, tg_tensor *x, const int *perm) {
     if (!tg_check_inputs(t, "tg_permute", 1, &x)) return NULL;

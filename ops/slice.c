@@ -1,9 +1,11 @@
 /* slice and its adjoint pad: contiguous copies along one axis.
  * x viewed as [outer, D, inner]: a slice keeps rows start..end-1 of D, a pad
  * surrounds the D rows with zeros; each outer row is one memcpy. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ops/blocks.h"
+#include "ops/describe.h"
 #include "ops/kernel.h"
 #include "ops/registry.h"
 #include "ops/shape.h"
@@ -25,7 +27,12 @@ static tg_status slice_backward(tg_tape *t, const tg_node *node, tg_tensor *g, t
     gi[0] = tg_pad(t, g, at->axis, at->before, node->inputs[0]->shape[at->axis] - at->after);
     return tg_tape_status(t);
 }
-static const tg_op slice_op = {"slice", 1, slice_backward};
+/* "axis=1 1:3" (normalised start:end) */
+static int slice_describe(const tg_node *node, char *buf, size_t size) {
+    const slice_attrs *at = node->attrs;
+    return snprintf(buf, size, "axis=%d %lld:%lld", at->axis, (long long)at->before, (long long)at->after);
+}
+static const tg_op slice_op = {"slice", 1, slice_backward, slice_describe};
 
 tg_tensor *tg_slice(tg_tape *t, tg_tensor *x, int axis, int64_t start, int64_t end) {
     if (!tg_check_inputs(t, "tg_slice", 1, &x)) return NULL;
@@ -52,7 +59,13 @@ static tg_status pad_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_
     gi[0] = tg_slice(t, g, at->axis, at->before, at->before + node->inputs[0]->shape[at->axis]);
     return tg_tape_status(t);
 }
-static const tg_op pad_op = {"pad", 1, pad_backward};
+/* "axis=1 before=2 after=1" */
+static int pad_describe(const tg_node *node, char *buf, size_t size) {
+    const slice_attrs *at = node->attrs;
+    return snprintf(buf, size, "axis=%d before=%lld after=%lld", at->axis, (long long)at->before,
+                    (long long)at->after);
+}
+static const tg_op pad_op = {"pad", 1, pad_backward, pad_describe};
 
 tg_tensor *tg_pad(tg_tape *t, tg_tensor *x, int axis, int64_t before, int64_t after) {
     if (!tg_check_inputs(t, "tg_pad", 1, &x)) return NULL;

@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "ops/describe.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
 #include "ops/reduce_pass.h"
@@ -95,8 +96,14 @@ static tg_status log_softmax_backward(tg_tape *t, const tg_node *node, tg_tensor
     gi[0] = tg_sub(t, g, tg_mul(t, tg_exp(t, node->output), total));
     return tg_tape_status(t);
 }
-static const tg_op softmax_op = {"softmax", 1, softmax_backward};
-static const tg_op log_softmax_op = {"log_softmax", 1, log_softmax_backward};
+/* "axis=1" */
+static int softmax_describe(const tg_node *node, char *buf, size_t size) {
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "axis=%d", *AXIS(node));
+    return tg_text_length(&s);
+}
+static const tg_op softmax_op = {"softmax", 1, softmax_backward, softmax_describe};
+static const tg_op log_softmax_op = {"log_softmax", 1, log_softmax_backward, softmax_describe};
 
 static tg_tensor *softmax_like(tg_tape *t, const char *who, bool log_form, tg_tensor *x, int axis) {
     if (!tg_check_inputs(t, who, 1, &x)) return NULL;

@@ -3,6 +3,7 @@
 
 #include <tgmath.h>
 
+#include "ops/describe.h"
 #include "ops/elementwise.h"
 #include "ops/kernel.h"
 #include "ops/registry.h"
@@ -134,10 +135,28 @@ UNARY_OP(cos)
 UNARY_OP(tanh)
 UNARY_OP(sigmoid)
 UNARY_OP(relu)
-UNARY_OP(leaky_relu)
 UNARY_OP(gelu)
 UNARY_OP(softplus)
-UNARY_OP(clamp)
+
+/* "slope=0.1" */
+static int leaky_relu_describe(const tg_node *node, char *buf, size_t size) {
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "slope=");
+    tg_text_number(&s, ATTRS->p);
+    return tg_text_length(&s);
+}
+/* "[-0.5, 0.7]" */
+static int clamp_describe(const tg_node *node, char *buf, size_t size) {
+    tg_text s = tg_text_on(buf, size);
+    tg_text_printf(&s, "[");
+    tg_text_number(&s, ATTRS->p);
+    tg_text_printf(&s, ", ");
+    tg_text_number(&s, ATTRS->q);
+    tg_text_printf(&s, "]");
+    return tg_text_length(&s);
+}
+static const tg_op leaky_relu_op = {"leaky_relu", 1, leaky_relu_backward, leaky_relu_describe};
+static const tg_op clamp_op = {"clamp", 1, clamp_backward, clamp_describe};
 
 #define UNARY_API(NAME)                                                                \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x) {                                   \
