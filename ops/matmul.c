@@ -1,8 +1,9 @@
 /* matmul: C = op(A) @ op(B), 2-D and batched 3-D. */
 #include "ops/matmul.h"
 
-#include <string.h>
+#include <stdio.h>
 
+#include "ops/gemm.h"
 #include "ops/kernel.h"
 #include "ops/reduce.h"
 #include "ops/registry.h"
@@ -11,70 +12,6 @@
 typedef struct {
     bool transpose_a, transpose_b;
 } matmul_attrs;
-
-enum { ROWS = 4, COLS = 256, DEPTH = 256 };
-
-/* C[M,N] = A[M,K] @ B[K,N], all row-major and contiguous. Blocks of 4 rows of C
- * by 256 columns by 256 of K: one row of B is loaded once and feeds 4 rows of
- * C held in L1. Each C element is summed in k order: deterministic. */
-#define GEMM(NAME, T)                                                                                 \
-    static void NAME(const T *A, const T *B, T *C, int64_t M, int64_t K, int64_t N) {                 \
-        int64_t row_blocks = (M + ROWS - 1) / ROWS, col_blocks = (N + COLS - 1) / COLS;               \
-        TG_PARALLEL_FOR_WORK(M * N * K)                                                               \
-        for (int64_t task = 0; task < row_blocks * col_blocks; task++) {                              \
-            int64_t i0 = (task / col_blocks) * ROWS, j0 = (task % col_blocks) * COLS;                 \
-            int64_t rows = M - i0 < ROWS ? M - i0 : ROWS, cols = N - j0 < COLS ? N - j0 : COLS;       \
-            T acc[ROWS][COLS];                                                                        \
-            memset(acc, 0, sizeof acc);                                                               \
-            for (int64_t k0 = 0; k0 < K; k0 += DEPTH) {                                               \
-                int64_t k1 = K - k0 < DEPTH ? K : k0 + DEPTH;                                         \
-                if (rows == ROWS) {                                                                   \
-                    for (int64_t k = k0; k < k1; k++) {                                               \
-                        const T *b = B + k * N + j0;                                                  \
-                        T a0 = A[(i0 + 0) * K + k], a1 = A[(i0 + 1) * K + k];                         \
-                        T a2 = A[(i0 + 2) * K + k], a3 = A[(i0 + 3) * K + k];                         \
-                        for (int64_t j = 0; j < cols; j++) {                                          \
-                            T bj = b[j];                                                              \
-                            acc[0][j] += a0 * bj;                                                     \
-                            acc[1][j] += a1 * bj;                                                     \
-                            acc[2][j] += a2 * bj;                                                     \
-                            acc[3][j] += a3 * bj;                                                     \
-                        }                                                                             \
-                    }                                                                                 \
-                } else {                                                                              \
-                    for (int64_t k = k0; k < k1; k++) {                                               \
-                        const T *b = B + k * N + j0;                                                  \
-                        for (int64_t r = 0; r < rows; r++) {                                          \
-                            T a = A[(i0 + r) * K + k];                                                \
-                            for (int64_t j = 0; j < cols; j++) acc[r][j] += a * b[j];                 \
-                        }                                                                             \
-                    }                                                                                 \
-                }                                                                                     \
-            }                                                                                         \
-            for (int64_t r = 0; r < rows; r++) memcpy(C + (i0 + r) * N + j0, acc[r], sizeof(T) * cols); \
-        }                                                                                             \
-    }
-GEMM(gemm_f32, float)
-GEMM(gemm_f64, double)
-
-/* dst[C,R] = src[R,C]^T, in tiles for cache friendliness */
-#define TRANSPOSE(NAME, T)                                                                 \
-    static void NAME(const T *src, T *dst, int64_t R, int64_t C) {                         \
-        TG_PARALLEL_FOR_WORK(R * C)                                                        \
-        for (int64_t i0 = 0; i0 < R; i0 += 32)                                             \
-            for (int64_t j0 = 0; j0 < C; j0 += 32)                                         \
-                for (int64_t i = i0; i < R && i < i0 + 32; i++)                            \
-                    for (int64_t j = j0; j < C && j < j0 + 32; j++) dst[j * R + i] = src[i * C + j]; \
-    }
-TRANSPOSE(transpose_f32, float)
-TRANSPOSE(transpose_f64, double)
-
-static void transpose_matrix(tg_dtype dt, const void *src, void *dst, int64_t R, int64_t C) {
-    if (dt == TG_F32)
-        transpose_f32(src, dst, R, C);
-    else
-        transpose_f64(src, dst, R, C);
-}
 
 /* C = op(A) op(B), G = dL/dC:
  *   dA = G op(B)^T        (A not transposed)   dA = op(B) G^T   (A transposed)
@@ -103,7 +40,13 @@ static tg_status matmul_backward(tg_tape *t, const tg_node *node, tg_tensor *g, 
     }
     return tg_tape_status(t);
 }
-static const tg_op matmul_op = {"matmul", 2, matmul_backward};
+/* "aT bT", "aT", "bT"; nothing for a plain product */
+static int matmul_describe(const tg_node *node, char *buf, size_t size) {
+    const matmul_attrs *at = node->attrs;
+    return snprintf(buf, size, "%s%s%s", at->transpose_a ? "aT" : "", at->transpose_a && at->transpose_b ? " " : "",
+                    at->transpose_b ? "bT" : "");
+}
+static const tg_op matmul_op = {"matmul", 2, matmul_backward, matmul_describe};
 
 tg_tensor *tg_matmul_ex(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a, bool transpose_b) {
     tg_tensor *in[2] = {a, b};
@@ -133,31 +76,35 @@ tg_tensor *tg_matmul_ex(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a
     int64_t shape[3] = {batch, M, N};
     tg_tensor *y = a->ndim == 3 ? tg_tape_result(t, a->dtype, 3, shape) : tg_tape_result(t, a->dtype, 2, shape + 1);
     if (!y) return NULL;
+    /* a matrix B shared by every batch entry of a non-transposed A: one
+     * product [batch*M, K] @ op(B), packing B once */
+    int64_t products = batch, rows = M;
+    if (batch > 1 && b->ndim == 2 && !transpose_a) {
+        rows = batch * M;
+        products = 1;
+    }
+    void *scratch = tg_tape_alloc(t, tg_gemm_scratch_bytes(a->dtype, rows, N, K));
+    if (!scratch) return NULL;
     size_t es = tg_dtype_size(a->dtype);
-    /* transposed operands are copied once into row-major panels */
-    void *pa = NULL, *pb = NULL;
-    if (transpose_a && !(pa = tg_tape_alloc(t, (size_t)(M * K) * es))) return NULL;
-    if (transpose_b && !(pb = tg_tape_alloc(t, (size_t)(K * N) * es))) return NULL;
-    for (int64_t i = 0; i < batch; i++) {
+    int64_t lda = transpose_a ? M : K, ldb = transpose_b ? K : N;
+    for (int64_t i = 0; i < products; i++) {
         const char *A = (const char *)a->data + (size_t)(i * M * K) * es;
         const char *B = (const char *)b->data + (size_t)(b->ndim == 3 ? i * K * N : 0) * es;
-        if (transpose_a) {
-            transpose_matrix(a->dtype, A, pa, K, M);
-            A = pa;
-        }
-        if (transpose_b && (i == 0 || b->ndim == 3)) transpose_matrix(a->dtype, B, pb, N, K);
-        if (transpose_b) B = pb;
         char *C = (char *)y->data + (size_t)(i * M * N) * es;
         if (a->dtype == TG_F32)
-            gemm_f32((const float *)A, (const float *)B, (float *)C, M, K, N);
+            tg_gemm_f32(transpose_a, transpose_b, rows, N, K, (const float *)A, lda, (const float *)B, ldb,
+                        (float *)C, N, scratch);
         else
-            gemm_f64((const double *)A, (const double *)B, (double *)C, M, K, N);
+            tg_gemm_f64(transpose_a, transpose_b, rows, N, K, (const double *)A, lda, (const double *)B, ldb,
+                        (double *)C, N, scratch);
     }
     matmul_attrs at = {transpose_a, transpose_b};
     return tg_tape_record(t, &matmul_op, 2, in, y, &at, sizeof at);
 }
 
 tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b) { return tg_matmul_ex(t, a, b, false, false); }
+
+const char *tg_matmul_kernel_name(void) { return tg_gemm_kernel_name(); }
 
 /* ---- registry entries: every flag combination, 2-D, batched and shared ---- */
 static tg_status sample_2d(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {

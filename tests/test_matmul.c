@@ -104,6 +104,73 @@ static void test_deep_and_wide_products_cross_the_kernel_blocks(void **state) {
     check_against_naive(*state, TG_F64, 0, false, 9, 513, 257, true, true);
 }
 
+/* The kernel works on register tiles of up to 12 rows x 32 columns and K
+ * blocks of up to 256: sizes one below, at and above those edges, single
+ * rows, columns and depths, for every flag. */
+static void test_tile_edges_match_the_naive_product_for_every_flag(void **state) {
+    static const int64_t sizes[][3] = {
+        {1, 1, 1},   {1, 300, 1},  {1, 9, 70},   {70, 9, 1},   {12, 1, 32},  {11, 5, 31},  {13, 17, 33},
+        {24, 16, 16}, {25, 15, 17}, {5, 257, 8}, {7, 513, 47}, {36, 8, 64}, {4, 31, 10},  {37, 3, 65},
+    };
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (int f = 0; f < 4; f++)
+                check_against_naive(*state, dtypes[d], 0, false, sizes[i][0], sizes[i][1], sizes[i][2], f & 1, f & 2);
+}
+
+/* Enough rows of op(A) that they are packed in two row blocks (more than
+ * 2^21 elements of A), across threads. */
+static void test_tall_products_pack_a_in_several_row_blocks(void **state) {
+    for (int d = 0; d < 2; d++)
+        for (int f = 0; f < 4; f += 3) check_against_naive(*state, dtypes[d], 0, false, 2200, 1000, 3, f & 1, f & 2);
+    /* rows beyond one L2-sized chunk of tiles, several column panels */
+    check_against_naive(*state, TG_F64, 0, false, 430, 40, 70, false, true);
+}
+
+/* Empty operands: a zero-sized output, or K = 0 giving a zero matrix. */
+static void test_empty_dimensions_give_empty_or_zero_products(void **state) {
+    tg_tape *t = *state;
+    for (int d = 0; d < 2; d++) {
+        tg_tensor *c = tg_matmul(t, tg_ones(t, dtypes[d], SHAPE(0, 3)), tg_ones(t, dtypes[d], SHAPE(3, 4)));
+        assert_shape(c, SHAPE(0, 4));
+        c = tg_matmul_ex(t, tg_ones(t, dtypes[d], SHAPE(2, 3)), tg_ones(t, dtypes[d], SHAPE(0, 3)), false, true);
+        assert_shape(c, SHAPE(2, 0));
+        c = tg_matmul(t, tg_ones(t, dtypes[d], SHAPE(2, 0)), tg_ones(t, dtypes[d], SHAPE(0, 3)));
+        assert_shape(c, SHAPE(2, 3));
+        ASSERT_VALUES(c, 0, 0, 0, 0, 0, 0, 0);
+        c = tg_matmul_ex(t, tg_ones(t, dtypes[d], SHAPE(0, 2)), tg_ones(t, dtypes[d], SHAPE(3, 0)), true, true);
+        assert_shape(c, SHAPE(2, 3));
+        ASSERT_VALUES(c, 0, 0, 0, 0, 0, 0, 0);
+    }
+}
+
+/* f32 accumulates in f32 like BLAS: with K = 1000 positive terms, every
+ * element within 1e-5 relative of the double-precision sum. */
+static void test_f32_products_of_depth_1000_are_accurate_to_1e_5(void **state) {
+    tg_tape *t = *state;
+    for (int f = 0; f < 4; f++) {
+        bool ta = f & 1, tb = f & 2;
+        int64_t M = 40, K = 1000, N = 50;
+        tg_tape_reset(t);
+        tg_rng rng = tg_rng_new(100 + (uint64_t)f);
+        tg_tensor *a = tg_uniform(t, &rng, TG_F32, SHAPE(ta ? K : M, ta ? M : K), 0, 1);
+        tg_tensor *b = tg_uniform(t, &rng, TG_F32, SHAPE(tb ? N : K, tb ? K : N), 0, 1);
+        tg_tensor *c = tg_matmul_ex(t, a, b, ta, tb);
+        assert_non_null(c);
+        double *want = test_malloc(sizeof(double) * (size_t)(M * N)), worst = 0;
+        naive(a, b, ta, tb, 1, M, K, N, want);
+        for (int64_t i = 0; i < M * N; i++) {
+            double rel = fabs(tg_get(c, i) - want[i]) / want[i];
+            worst = rel > worst ? rel : worst;
+        }
+        test_free(want);
+        if (!(worst <= 1e-5)) {
+            print_error("ta %d tb %d: largest relative error %.3g\n", ta, tb, worst);
+            fail();
+        }
+    }
+}
+
 static void test_batched_three_d_matches_the_naive_product_for_every_flag(void **state) {
     for (int d = 0; d < 2; d++)
         for (int f = 0; f < 4; f++) {
@@ -144,6 +211,35 @@ static void test_results_are_bit_identical_with_one_and_two_threads(void **state
     for (int k = 0; k < 4; k++) assert_true(hashes[0][k] == hashes[1][k]);
     tg_set_num_threads(threads_before);
     tg_tape_free(src);
+}
+
+/* Edge tiles, several K blocks, several row blocks and row chunks: the same
+ * bits with 1 and 2 threads for every flag and dtype. */
+static void test_edge_shapes_are_bit_identical_with_one_and_two_threads(void **state) {
+    tg_tape *t = *state;
+    static const int64_t sizes[][3] = {{257, 300, 45}, {2200, 1000, 3}, {431, 77, 530}, {13, 600, 700}};
+    int threads_before = tg_get_num_threads();
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            for (int f = 0; f < 4; f++) {
+                bool ta = f & 1, tb = f & 2;
+                int64_t M = sizes[i][0], K = sizes[i][1], N = sizes[i][2];
+                uint64_t hash[2];
+                for (int run = 0; run < 2; run++) {
+                    tg_set_num_threads(run + 1);
+                    tg_tape_reset(t);
+                    tg_rng rng = tg_rng_new(7 + i);
+                    tg_tensor *a = tg_uniform(t, &rng, dtypes[d], SHAPE(ta ? K : M, ta ? M : K), -1, 1);
+                    tg_tensor *b = tg_uniform(t, &rng, dtypes[d], SHAPE(tb ? N : K, tb ? K : N), -1, 1);
+                    hash[run] = tg_tensor_hash(tg_matmul_ex(t, a, b, ta, tb));
+                }
+                if (hash[0] != hash[1]) {
+                    print_error("%s [%lld,%lld,%lld] ta %d tb %d differs\n", tg_dtype_name(dtypes[d]), (long long)M,
+                                (long long)K, (long long)N, ta, tb);
+                    fail();
+                }
+            }
+    tg_set_num_threads(threads_before);
 }
 
 /* ---- gradients ---- */
@@ -259,9 +355,14 @@ int main(void) {
         T(test_two_d_odd_sizes_match_the_naive_product_for_every_flag),
         T(test_two_d_above_the_parallel_threshold_matches_the_naive_product),
         T(test_deep_and_wide_products_cross_the_kernel_blocks),
+        T(test_tile_edges_match_the_naive_product_for_every_flag),
+        T(test_tall_products_pack_a_in_several_row_blocks),
+        T(test_empty_dimensions_give_empty_or_zero_products),
+        T(test_f32_products_of_depth_1000_are_accurate_to_1e_5),
         T(test_batched_three_d_matches_the_naive_product_for_every_flag),
         T(test_three_d_at_two_d_shares_the_matrix_for_every_flag),
         T(test_results_are_bit_identical_with_one_and_two_threads),
+        T(test_edge_shapes_are_bit_identical_with_one_and_two_threads),
         T(test_gradients_match_central_differences_for_every_flag_and_rank),
         T(test_second_derivatives_match_central_differences),
         T(test_gradient_of_one_operand_only),

@@ -10,6 +10,7 @@ typedef struct tg_command {
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 } tg_command;
 
+int tg_cmd_bench(int argc, char **argv);
 int tg_cmd_demo(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);

@@ -1,0 +1,222 @@
+/* tg bench: times kernels on fixed shapes and prints GFLOP/s (or JSON for
+ * tools/bench_matmul.py, which sets the numbers beside PyTorch's and NumPy's).
+ * Each case: warm-up calls, then the minimum over repetitions, recording off,
+ * the tape reset between repetitions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tapegrad.h"
+#include "tools/commands.h"
+
+typedef struct {
+    const char *name;
+    int64_t M, K, N;
+    bool ta, tb;
+} matmul_case;
+
+/* The MLP 784-512-512-10 at batch 256: forward x@W, backward G@W^T and X^T@G;
+ * the forward shapes again with every transpose flag (same product, operands
+ * stored transposed); square sizes. */
+static const matmul_case matmul_cases[] = {
+    {"fc1 x@W", 256, 784, 512, false, false},
+    {"fc2 x@W", 256, 512, 512, false, false},
+    {"fc3 x@W", 256, 512, 10, false, false},
+    {"fc1 G@W^T", 256, 512, 784, false, true},
+    {"fc2 G@W^T", 256, 512, 512, false, true},
+    {"fc3 G@W^T", 256, 10, 512, false, true},
+    {"fc1 X^T@G", 784, 256, 512, true, false},
+    {"fc2 X^T@G", 512, 256, 512, true, false},
+    {"fc3 X^T@G", 512, 256, 10, true, false},
+    {"fc1 x@W bT", 256, 784, 512, false, true},
+    {"fc1 x@W aT", 256, 784, 512, true, false},
+    {"fc1 x@W aT bT", 256, 784, 512, true, true},
+    {"fc2 x@W bT", 256, 512, 512, false, true},
+    {"fc2 x@W aT", 256, 512, 512, true, false},
+    {"fc2 x@W aT bT", 256, 512, 512, true, true},
+    {"fc3 x@W bT", 256, 512, 10, false, true},
+    {"fc3 x@W aT", 256, 512, 10, true, false},
+    {"fc3 x@W aT bT", 256, 512, 10, true, true},
+    {"square 512", 512, 512, 512, false, false},
+    {"square 512 aT", 512, 512, 512, true, false},
+    {"square 512 bT", 512, 512, 512, false, true},
+    {"square 512 aT bT", 512, 512, 512, true, true},
+    {"square 1024", 1024, 1024, 1024, false, false},
+    {"square 1024 aT", 1024, 1024, 1024, true, false},
+    {"square 1024 bT", 1024, 1024, 1024, false, true},
+    {"square 1024 aT bT", 1024, 1024, 1024, true, true},
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: tg bench --op matmul|mlp [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+                 "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
+                 "256 (forward, both backward products, every transpose flag) and on square 512\n"
+                 "and 1024, and prints the best time of each and its GFLOP/s (2*M*N*K flops).\n"
+                 "--op mlp: times whole training steps of that MLP (linear, ReLU, cross-entropy,\n"
+                 "backward, SGD, tape reset) and prints the best step time.\n\n"
+                 "  --dtype D      f32, f64 or all (default all)\n"
+                 "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
+                 "  --time S       seconds spent timing each case (default 0.2)\n"
+                 "  --json         one JSON object per line instead of a table\n");
+}
+
+/* Best seconds of one tg_matmul_ex call, timed for about `budget` seconds
+ * (a and b live on another tape: each repetition views them on `work`). */
+static double time_matmul(tg_tape *work, tg_tensor *a, tg_tensor *b, bool ta, bool tb, double budget) {
+    double best = 1e30, start = now_seconds();
+    for (int rep = 0;; rep++) {
+        tg_tape_reset(work);
+        tg_tape_set_grad_enabled(work, false);
+        tg_tensor *wa = tg_detach(work, a), *wb = tg_detach(work, b);
+        double t0 = now_seconds();
+        tg_tensor *c = tg_matmul_ex(work, wa, wb, ta, tb);
+        double t1 = now_seconds();
+        if (!c) return -1;
+        if (rep >= 3 && t1 - t0 < best) best = t1 - t0; /* the first calls warm up */
+        if (rep >= 13 && t1 - start > budget) break;
+    }
+    return best;
+}
+
+static int bench_matmul(tg_dtype dtype, double budget, bool json) {
+    tg_tape *data = tg_tape_new(), *work = tg_tape_new();
+    if (!data || !work) return 1;
+    tg_rng rng = tg_rng_new(1);
+    int status = 0;
+    for (size_t i = 0; i < sizeof matmul_cases / sizeof matmul_cases[0]; i++) {
+        const matmul_case *mc = &matmul_cases[i];
+        tg_tape_reset(data);
+        int64_t sa[2] = {mc->ta ? mc->K : mc->M, mc->ta ? mc->M : mc->K};
+        int64_t sb[2] = {mc->tb ? mc->N : mc->K, mc->tb ? mc->K : mc->N};
+        tg_tensor *a = tg_uniform(data, &rng, dtype, 2, sa, -1, 1), *b = tg_uniform(data, &rng, dtype, 2, sb, -1, 1);
+        double seconds = a && b ? time_matmul(work, a, b, mc->ta, mc->tb, budget) : -1;
+        if (seconds < 0) {
+            fprintf(stderr, "tg bench: %s: %s\n", mc->name, tg_last_error());
+            status = 1;
+            break;
+        }
+        double gflops = 2.0 * (double)mc->M * (double)mc->N * (double)mc->K / seconds * 1e-9;
+        if (json)
+            printf("{\"op\": \"matmul\", \"case\": \"%s\", \"dtype\": \"%s\", \"M\": %lld, \"K\": %lld, \"N\": %lld, "
+                   "\"ta\": %d, \"tb\": %d, \"threads\": %d, \"kernel\": \"%s\", \"seconds\": %.9f, "
+                   "\"gflops\": %.3f}\n",
+                   mc->name, tg_dtype_name(dtype), (long long)mc->M, (long long)mc->K, (long long)mc->N, mc->ta,
+                   mc->tb, tg_get_num_threads(), tg_matmul_kernel_name(), seconds, gflops);
+        else
+            printf("%-18s %-4s %5lld %5lld %5lld %9.1f us %8.1f GFLOP/s\n", mc->name, tg_dtype_name(dtype),
+                   (long long)mc->M, (long long)mc->K, (long long)mc->N, seconds * 1e6, gflops);
+        fflush(stdout);
+    }
+    tg_tape_free(work);
+    tg_tape_free(data);
+    return status;
+}
+
+/* One training step of the MLP 784-512-512-10 (ReLU, cross-entropy, SGD) at
+ * batch 256: forward, backward, update, reset. Prints the best step time. */
+static int bench_mlp(tg_dtype dtype, double budget, bool json) {
+    enum { BATCH = 256, IN = 784, HIDDEN = 512, OUT = 10 };
+    tg_params *p = tg_params_new();
+    tg_tape *data = tg_tape_new(), *t = tg_tape_new();
+    tg_optim *opt = p ? tg_sgd_new(p, (tg_sgd_opts){.lr = 0.01}) : NULL;
+    if (!p || !data || !t || !opt) return 1;
+    tg_rng rng = tg_rng_new(1);
+    const int64_t sizes[4] = {IN, HIDDEN, HIDDEN, OUT};
+    tg_tensor *w[3], *b[3];
+    for (int l = 0; l < 3; l++) {
+        char name[16];
+        snprintf(name, sizeof name, "fc%d.weight", l + 1);
+        w[l] = tg_param(p, name, dtype, 2, (int64_t[]){sizes[l], sizes[l + 1]}, TG_INIT_KAIMING_UNIFORM, &rng);
+        snprintf(name, sizeof name, "fc%d.bias", l + 1);
+        b[l] = tg_param(p, name, dtype, 1, (int64_t[]){sizes[l + 1]}, TG_INIT_ZEROS, &rng);
+    }
+    tg_tensor *x_data = tg_uniform(data, &rng, dtype, 2, (int64_t[]){BATCH, IN}, 0, 1);
+    int64_t labels[BATCH];
+    for (int i = 0; i < BATCH; i++) labels[i] = (int64_t)(tg_rng_uniform(&rng) * OUT) % OUT;
+    double best = 1e30, start = now_seconds(), loss = 0;
+    int status = 0;
+    for (int rep = 0;; rep++) {
+        double t0 = now_seconds();
+        tg_tensor *h = tg_detach(t, x_data);
+        for (int l = 0; l < 3; l++) {
+            h = tg_linear(t, h, w[l], b[l]);
+            if (l < 2) h = tg_relu(t, h);
+        }
+        tg_tensor *l = tg_cross_entropy(t, h, BATCH, labels);
+        tg_zero_grad(p);
+        if (!l || tg_backward(t, l, NULL) != TG_OK || tg_optim_step(opt) != TG_OK) {
+            fprintf(stderr, "tg bench: mlp: %s\n", tg_tape_error(t));
+            status = 1;
+            break;
+        }
+        loss = tg_get(l, 0);
+        tg_tape_reset(t);
+        double t1 = now_seconds();
+        if (rep >= 3 && t1 - t0 < best) best = t1 - t0;
+        if (rep >= 13 && t1 - start > budget) break;
+    }
+    if (!status) {
+        if (json)
+            printf("{\"op\": \"mlp\", \"case\": \"mlp step\", \"dtype\": \"%s\", \"batch\": %d, \"threads\": %d, "
+                   "\"kernel\": \"%s\", \"seconds\": %.9f, \"loss\": %.6f}\n",
+                   tg_dtype_name(dtype), BATCH, tg_get_num_threads(), tg_matmul_kernel_name(), best, loss);
+        else
+            printf("%-18s %-4s batch %d: %9.3f ms per step (forward, backward, SGD)\n", "mlp 784-512-512-10",
+                   tg_dtype_name(dtype), BATCH, best * 1e3);
+    }
+    tg_optim_free(opt);
+    tg_tape_free(t);
+    tg_tape_free(data);
+    tg_params_free(p);
+    return status;
+}
+
+int tg_cmd_bench(int argc, char **argv) {
+    const char *op = NULL, *dtypes = "all";
+    double budget = 0.2;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (tg_flag(argv[i], "--help") || tg_flag(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if ((v = tg_option(argc, argv, &i, "--op"))) {
+            op = v;
+        } else if ((v = tg_option(argc, argv, &i, "--dtype"))) {
+            dtypes = v;
+        } else if ((v = tg_option(argc, argv, &i, "--threads"))) {
+            tg_set_num_threads(atoi(v));
+        } else if ((v = tg_option(argc, argv, &i, "--time"))) {
+            budget = atof(v);
+        } else if (tg_flag(argv[i], "--json")) {
+            json = true;
+        } else {
+            fprintf(stderr, "tg bench: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
+    bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
+    bool mlp = op && strcmp(op, "mlp") == 0;
+    if (!op || (!mlp && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp, --dtype f32|f64|all and --time > 0\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!json)
+        printf("tg bench: %s, %d threads, %s matmul kernel; best of repeated calls\n\n", op, tg_get_num_threads(),
+               tg_matmul_kernel_name());
+    int (*bench)(tg_dtype, double, bool) = mlp ? bench_mlp : bench_matmul;
+    int status = 0;
+    if (f32) status |= bench(TG_F32, budget, json);
+    if (f64 && !status) status |= bench(TG_F64, budget, json);
+    return status;
+}
