@@ -28,6 +28,9 @@ struct tg_tape {
     size_t used_total;
     uint64_t system_allocations;
 
+    void *scratch;             /* tg_tape_scratch's buffer, kept across resets */
+    size_t scratch_size;
+
     tg_node **nodes;           /* persistent array, capacity kept across resets */
     int64_t n_nodes, cap_nodes;
 
@@ -84,6 +87,7 @@ void tg_tape_free(tg_tape *t) {
         c = next;
     }
     free(t->nodes);
+    free(t->scratch);
     free(t);
 }
 
@@ -99,7 +103,7 @@ void tg_tape_reset(tg_tape *t) {
             free(c);
             c = next;
         }
-        t->capacity = 0;
+        t->capacity = t->scratch_size; /* the chunks are counted again below */
         t->chunks = chunk_new(t, total);
         /* if the merged chunk is refused, start small again; alloc reports later */
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
@@ -144,6 +148,25 @@ char *tg_tape_strdup(tg_tape *t, const char *s) {
     char *copy = tg_tape_alloc(t, n);
     if (copy) memcpy(copy, s, n);
     return copy;
+}
+
+void *tg_tape_scratch(tg_tape *t, size_t bytes) {
+    if (!t) return NULL;
+    if (bytes == 0) bytes = 1; /* a valid pointer even for empty work */
+    if (bytes > t->scratch_size) {
+        size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
+        void *fresh = aligned_alloc(TG_ALIGN, size);
+        if (!fresh) {
+            tg_tape_fail(t, TG_ERR_NOMEM, "tg_tape_scratch: out of memory asking for %zu bytes", bytes);
+            return NULL;
+        }
+        free(t->scratch);
+        t->capacity += size - t->scratch_size;
+        t->scratch = fresh;
+        t->scratch_size = size;
+        t->system_allocations++;
+    }
+    return t->scratch;
 }
 
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }

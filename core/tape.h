@@ -82,7 +82,12 @@ const tg_node *tg_tape_node(const tg_tape *t, int64_t index);
  * system refuses memory. Lives until reset/free. */
 void *tg_tape_alloc(tg_tape *t, size_t bytes);
 char *tg_tape_strdup(tg_tape *t, const char *s);
-size_t tg_tape_arena_capacity(const tg_tape *t); /* bytes reserved from the system */
+/* A kernel's temporary workspace of at least `bytes` (64-byte aligned), one
+ * buffer reused by every call: valid only until the next tg_tape_scratch on
+ * this tape. It keeps its size across resets (a steady loop allocates nothing).
+ * NULL + tape error if the system refuses memory. */
+void *tg_tape_scratch(tg_tape *t, size_t bytes);
+size_t tg_tape_arena_capacity(const tg_tape *t); /* bytes reserved from the system (arena + scratch) */
 size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset */
 uint64_t tg_tape_system_allocations(const tg_tape *t); /* malloc calls so far */
 

@@ -7,7 +7,7 @@
  * K: every C element is one fused multiply-add chain in k order, so results
  * are bit-identical for any thread count.
  * `scratch` holds the packed panels: tg_gemm_scratch_bytes(...) bytes, 64-byte
- * aligned (tg_tape_alloc gives that). */
+ * aligned (tg_tape_scratch gives that). */
 #ifndef TG_OPS_GEMM_H
 #define TG_OPS_GEMM_H
 

@@ -83,7 +83,7 @@ tg_tensor *tg_matmul_ex(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a
         rows = batch * M;
         products = 1;
     }
-    void *scratch = tg_tape_alloc(t, tg_gemm_scratch_bytes(a->dtype, rows, N, K));
+    void *scratch = tg_tape_scratch(t, tg_gemm_scratch_bytes(a->dtype, rows, N, K));
     if (!scratch) return NULL;
     size_t es = tg_dtype_size(a->dtype);
     int64_t lda = transpose_a ? M : K, ldb = transpose_b ? K : N;

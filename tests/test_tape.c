@@ -270,6 +270,29 @@ static void test_null_tape_is_reported_not_crashed_on(void **state) {
     tg_tape_free(NULL);
 }
 
+static void test_scratch_is_one_reused_buffer_that_survives_reset(void **state) {
+    tg_tape *t = *(tg_tape **)state;
+    unsigned char *a = tg_tape_scratch(t, 1000);
+    assert_non_null(a);
+    assert_int_equal((uintptr_t)a % 64, 0);
+    memset(a, 7, 1000);
+    assert_ptr_equal(tg_tape_scratch(t, 500), a); /* smaller: the same buffer */
+    size_t capacity = tg_tape_arena_capacity(t);
+    uint64_t allocations = tg_tape_system_allocations(t);
+    unsigned char *b = tg_tape_scratch(t, 1 << 20); /* larger: grows once */
+    assert_non_null(b);
+    b[(1 << 20) - 1] = 1;
+    assert_true(tg_tape_arena_capacity(t) == capacity + (1 << 20) - 1024); /* 1000 rounded up to 64s */
+    assert_int_equal(tg_tape_system_allocations(t), allocations + 1);
+    tg_tape_reset(t);
+    capacity = tg_tape_arena_capacity(t);
+    assert_ptr_equal(tg_tape_scratch(t, 1 << 20), b); /* kept across reset, no allocation */
+    assert_int_equal(tg_tape_system_allocations(t), allocations + 1);
+    assert_int_equal(tg_tape_arena_capacity(t), capacity);
+    assert_non_null(tg_tape_scratch(t, 0));
+    assert_null(tg_tape_scratch(NULL, 10));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alloc_is_64_byte_aligned, setup, teardown),
@@ -289,6 +312,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_fail_may_be_given_the_last_error_as_its_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_clears_the_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_tape_is_reported_not_crashed_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scratch_is_one_reused_buffer_that_survives_reset, setup, teardown),
     };
     return cmocka_run_group_tests_name("tape", tests, NULL, NULL);
 }
