@@ -4,7 +4,8 @@
     /usr/bin/python3 tools/bench_matmul.py --tg build/tg [--rounds 3] [--time 0.2]
 
 Runs `tg bench --op matmul --json` and, on the same shapes and transpose
-flags, numpy.matmul and torch.matmul with 1 and 2 threads each, every
+flags, numpy.matmul with 1 and 2 threads and torch.matmul with every split
+of intra-op and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), every
 provider in its own process, all of them `--rounds` times in turn (the machine
 is noisy: the best time of each case over every round is kept). Prints
 GFLOP/s per case and the ratios tapegrad / best OpenBLAS and tapegrad / best
@@ -141,9 +142,12 @@ def main():
     cases, info = None, {}
     # each round runs every provider once, starting from a different one, so
     # that a burst of noise on the machine does not always hit the same one
-    providers = [("tapegrad", 0)] + [(lib, t) for lib in ("numpy", "torch") for t in (1, 2)]
+    # thread splits: (intra-op threads, OpenBLAS threads); PyTorch's best split
+    # here is often 1 intra-op thread with a 2-thread OpenBLAS underneath
+    splits = {"numpy": [(1, 1), (2, 2)], "torch": [(1, 1), (1, 2), (2, 1), (2, 2)]}
+    providers = [("tapegrad", None)] + [(lib, split) for lib in ("numpy", "torch") for split in splits[lib]]
     for r in range(args.rounds):
-        for lib, threads in providers[r % len(providers):] + providers[:r % len(providers)]:
+        for lib, split in providers[r % len(providers):] + providers[:r % len(providers)]:
             if lib == "tapegrad":
                 rows = [row for cmd in tg_cmds for row in run(cmd, base)]
                 cases = cases or rows
@@ -155,11 +159,12 @@ def main():
                 rows = [row for cmd in tg_cmds for row in run(cmd + ["--time", "0.001"], base)]
                 cases = rows
             stdin = "".join(json.dumps(c) + "\n" for c in cases)
-            env = dict(base, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+            threads, blas_threads = split
+            env = dict(base, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas_threads))
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--threads", str(threads),
                    "--time", str(args.time)]
             for row in run(cmd, env, stdin):
-                key = (lib, row["case"], row["dtype"], threads)
+                key = (lib, row["case"], row["dtype"], split)
                 best[key] = min(best.get(key, 1e30), row["seconds"])
                 if row["info"]:
                     info[lib] = row["info"]
@@ -170,9 +175,9 @@ def main():
 
     print("tapegrad: %d threads, %s kernel; OpenBLAS via numpy (%s); PyTorch %s" % (
         cases[0]["threads"], cases[0]["kernel"], info.get("numpy", "?"), torch_version()))
-    print("GFLOP/s, best over %d rounds; OpenBLAS and PyTorch: best of 1 and 2 threads (threads used in brackets)"
-          % args.rounds)
-    print("%-18s %-4s %5s %5s %5s %9s %13s %13s %8s %8s" % ("case", "type", "M", "K", "N", "tapegrad",
+    print("GFLOP/s, best over %d rounds; OpenBLAS: best of 1 and 2 threads; PyTorch: best of its intra-op/OpenBLAS "
+          "thread splits 1/1 1/2 2/1 2/2 (the split used in brackets)" % args.rounds)
+    print("%-18s %-4s %5s %5s %5s %9s %13s %15s %8s %8s" % ("case", "type", "M", "K", "N", "tapegrad",
                                                          "OpenBLAS", "PyTorch", "tg/OB", "tg/torch"))
     ratios = {"numpy": [], "torch": []}
     for c in cases:
@@ -181,13 +186,13 @@ def main():
         tg = gflops(c, best[("tapegrad", c["case"], c["dtype"])])
         cols = []
         for lib in ("numpy", "torch"):
-            g = {t: gflops(c, best[(lib, c["case"], c["dtype"], t)]) for t in (1, 2)}
-            t = max(g, key=g.get)
-            cols.append((g[t], t))
-            ratios[lib].append(tg / g[t])
-        print("%-18s %-4s %5d %5d %5d %9.1f %9.1f [%d] %9.1f [%d] %8.2f %8.2f" % (
-            c["case"], c["dtype"], c["M"], c["K"], c["N"], tg, cols[0][0], cols[0][1], cols[1][0], cols[1][1],
-            tg / cols[0][0], tg / cols[1][0]))
+            g = {split: gflops(c, best[(lib, c["case"], c["dtype"], split)]) for split in splits[lib]}
+            split = max(g, key=g.get)
+            cols.append((g[split], split))
+            ratios[lib].append(tg / g[split])
+        print("%-18s %-4s %5d %5d %5d %9.1f %9.1f [%d] %9.1f [%d/%d] %8.2f %8.2f" % (
+            c["case"], c["dtype"], c["M"], c["K"], c["N"], tg, cols[0][0], cols[0][1][1], cols[1][0], cols[1][1][0],
+            cols[1][1][1], tg / cols[0][0], tg / cols[1][0]))
     for lib, name in (("numpy", "OpenBLAS"), ("torch", "PyTorch")):
         r = ratios[lib]
         geo = 1.0
@@ -198,11 +203,11 @@ def main():
         if c["op"] != "mlp":
             continue
         tg = best[("tapegrad", c["case"], c["dtype"])]
-        torch_t = {t: best[("torch", c["case"], c["dtype"], t)] for t in (1, 2)}
-        t = min(torch_t, key=torch_t.get)
-        print("MLP 784-512-512-10 training step, batch %d, %s: tapegrad %.3f ms, PyTorch %.3f ms [%d thread(s)]: "
-              "tapegrad / PyTorch speed %.2f" % (c["batch"], c["dtype"], tg * 1e3, torch_t[t] * 1e3, t,
-                                                 torch_t[t] / tg))
+        torch_t = {split: best[("torch", c["case"], c["dtype"], split)] for split in splits["torch"]}
+        split = min(torch_t, key=torch_t.get)
+        print("MLP 784-512-512-10 training step, batch %d, %s: tapegrad %.3f ms, PyTorch %.3f ms [threads %d/%d]: "
+              "tapegrad / PyTorch speed %.2f" % (c["batch"], c["dtype"], tg * 1e3, torch_t[split] * 1e3, split[0],
+                                                 split[1], torch_t[split] / tg))
 
 
 def torch_version():
