@@ -5,6 +5,10 @@
  * parameter and every tape tensor marked with tg_requires_grad (like
  * PyTorch's loss.backward(); clear with tg_zero_grad).
  *
+ * ->grad holds values, not a graph: with create_graph, tg_backward records the
+ * backward pass on the tape (so the DOT exporter can draw it), but to
+ * differentiate a gradient again take it from tg_grad.
+ *
  * tg_grad is the functional form (like torch.autograd.grad): it returns the
  * gradients of outputs with respect to inputs as tensors on the tape and
  * leaves ->grad alone. With create_graph the backward pass is itself recorded,
