@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* fileno, fsync, getpid */
 #include "core/params.h"
 
 #include <math.h>

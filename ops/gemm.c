@@ -1,200 +1,66 @@
-/* General matrix product: vector primitives per instruction set, then the
- * blocked body of ops/gemm_kernel.h instantiated for f32 and f64.
- *
- * Register tiles (C rows x columns held in registers while k runs):
- *   AVX-512: 12 x 32 f32, 12 x 16 f64 (24 of 32 vector registers accumulate)
- *   AVX2+FMA: 6 x 16 f32, 6 x 8 f64   (12 of 16)
- *   portable: 4 x 8 f32, 4 x 4 f64    (16-byte GCC vectors, multiply then add) */
+/* General matrix product: picks one kernel variant at the first call, from
+ * the variants compiled in (ops/gemm_avx512.c, ops/gemm_avx2.c on x86;
+ * ops/gemm_portable.c everywhere) and the features of the CPU it runs on. */
 #include "ops/gemm.h"
 
-#include <omp.h>
+#include <stdatomic.h>
 
-/* Below this many multiply-adds (M*N*K) a product runs on one thread: a
- * parallel region costs a few microseconds. */
-#define PARALLEL_WORK (1 << 18)
-/* At most this many elements of op(A) are packed at once (8 MiB of f32). */
-#define ROW_BLOCK_ELEMS ((int64_t)1 << 21)
-/* Bytes of packed A that one thread streams through per K block: a share of
- * the 1 MiB L2 cache per core (C tiles are visited in row chunks that fit). */
-#define A_CHUNK_BYTES (384 << 10)
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define KERNEL_NAME "avx512"
-#define MR_F32 12
-#define MR_F64 12
-typedef __m512 vec_f32;
-typedef __m512d vec_f64;
-#define VLEN_F32 16
-#define VLEN_F64 8
-#define VZERO_F32() _mm512_setzero_ps()
-#define VLOAD_F32(p) _mm512_loadu_ps(p)
-#define VSTORE_F32(p, v) _mm512_storeu_ps((p), (v))
-#define VSET1_F32(x) _mm512_set1_ps(x)
-#define VFMA_F32(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define VZERO_F64() _mm512_setzero_pd()
-#define VLOAD_F64(p) _mm512_loadu_pd(p)
-#define VSTORE_F64(p, v) _mm512_storeu_pd((p), (v))
-#define VSET1_F64(x) _mm512_set1_pd(x)
-#define VFMA_F64(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-
-/* dst[c][r] = src[r][c] for c < 16 and r < rows (0 for rows <= r < lanes):
- * 16x16 in registers (unpack pairs, then pairs of pairs, then 128-bit lanes) */
-static inline void transpose_f32(const float *src, int64_t lds, float *dst, int64_t ldd, int rows, int lanes) {
-    __m512 r[16], t[16], u[16];
-    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * lds) : _mm512_setzero_ps();
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int q = 0; q < 4; q++) { /* u[4q+s]: column 4g+s of rows 4q..4q+3 in 128-bit lane g */
-        __m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 1]);
-        __m512d c = _mm512_castps_pd(t[4 * q + 2]), d = _mm512_castps_pd(t[4 * q + 3]);
-        u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    __mmask16 mask = (__mmask16)((1u << lanes) - 1);
-    for (int s = 0; s < 4; s++) {
-        __m512 v = _mm512_shuffle_f32x4(u[s], u[4 + s], 0x88), v2 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xdd);
-        __m512 w = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0x88), w2 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0xdd);
-        _mm512_mask_storeu_ps(dst + s * ldd, mask, _mm512_shuffle_f32x4(v, w, 0x88));
-        _mm512_mask_storeu_ps(dst + (4 + s) * ldd, mask, _mm512_shuffle_f32x4(v2, w2, 0x88));
-        _mm512_mask_storeu_ps(dst + (8 + s) * ldd, mask, _mm512_shuffle_f32x4(v, w, 0xdd));
-        _mm512_mask_storeu_ps(dst + (12 + s) * ldd, mask, _mm512_shuffle_f32x4(v2, w2, 0xdd));
-    }
-}
-
-/* the same for 8x8 f64 */
-static inline void transpose_f64(const double *src, int64_t lds, double *dst, int64_t ldd, int rows, int lanes) {
-    __m512d r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = i < rows ? _mm512_loadu_pd(src + i * lds) : _mm512_setzero_pd();
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
-    }
-    __mmask8 mask = (__mmask8)((1u << lanes) - 1);
-    for (int s = 0; s < 2; s++) {
-        __m512d v = _mm512_shuffle_f64x2(t[s], t[2 + s], 0x88), v2 = _mm512_shuffle_f64x2(t[s], t[2 + s], 0xdd);
-        __m512d w = _mm512_shuffle_f64x2(t[4 + s], t[6 + s], 0x88), w2 = _mm512_shuffle_f64x2(t[4 + s], t[6 + s], 0xdd);
-        _mm512_mask_storeu_pd(dst + s * ldd, mask, _mm512_shuffle_f64x2(v, w, 0x88));
-        _mm512_mask_storeu_pd(dst + (2 + s) * ldd, mask, _mm512_shuffle_f64x2(v2, w2, 0x88));
-        _mm512_mask_storeu_pd(dst + (4 + s) * ldd, mask, _mm512_shuffle_f64x2(v, w, 0xdd));
-        _mm512_mask_storeu_pd(dst + (6 + s) * ldd, mask, _mm512_shuffle_f64x2(v2, w2, 0xdd));
-    }
-}
-#define TRANSPOSE_F32 transpose_f32
-#define TRANSPOSE_F64 transpose_f64
-#elif defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define KERNEL_NAME "avx2"
-#define MR_F32 6
-#define MR_F64 6
-typedef __m256 vec_f32;
-typedef __m256d vec_f64;
-#define VLEN_F32 8
-#define VLEN_F64 4
-#define VZERO_F32() _mm256_setzero_ps()
-#define VLOAD_F32(p) _mm256_loadu_ps(p)
-#define VSTORE_F32(p, v) _mm256_storeu_ps((p), (v))
-#define VSET1_F32(x) _mm256_set1_ps(x)
-#define VFMA_F32(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define VZERO_F64() _mm256_setzero_pd()
-#define VLOAD_F64(p) _mm256_loadu_pd(p)
-#define VSTORE_F64(p, v) _mm256_storeu_pd((p), (v))
-#define VSET1_F64(x) _mm256_set1_pd(x)
-#define VFMA_F64(a, b, c) _mm256_fmadd_pd((a), (b), (c))
-#else
-#include <string.h>
-#define KERNEL_NAME "portable"
-#define MR_F32 4
-#define MR_F64 4
-typedef float vec_f32 __attribute__((vector_size(16)));
-typedef double vec_f64 __attribute__((vector_size(16)));
-#define VLEN_F32 4
-#define VLEN_F64 2
-static inline vec_f32 load_f32(const float *p) {
-    vec_f32 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline vec_f64 load_f64(const double *p) {
-    vec_f64 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void store_f32(float *p, vec_f32 v) { memcpy(p, &v, sizeof v); }
-static inline void store_f64(double *p, vec_f64 v) { memcpy(p, &v, sizeof v); }
-#define VZERO_F32() ((vec_f32){0})
-#define VLOAD_F32(p) load_f32(p)
-#define VSTORE_F32(p, v) store_f32((p), (v))
-#define VSET1_F32(x) ((vec_f32){0} + (x))
-#define VFMA_F32(a, b, c) ((a) * (b) + (c))
-#define VZERO_F64() ((vec_f64){0})
-#define VLOAD_F64(p) load_f64(p)
-#define VSTORE_F64(p, v) store_f64((p), (v))
-#define VSET1_F64(x) ((vec_f64){0} + (x))
-#define VFMA_F64(a, b, c) ((a) * (b) + (c))
+extern const tg_gemm_variant tg_gemm_variant_portable;
+#if defined(__x86_64__) || defined(__i386__)
+extern const tg_gemm_variant tg_gemm_variant_avx512, tg_gemm_variant_avx2;
 #endif
 
-#ifndef TRANSPOSE_F32
-/* dst[c][r] = src[r][c] for c < VLEN and r < rows (0 for rows <= r < lanes) */
-#define TRANSPOSE_LOOP(NAME, T, VLEN)                                                                  \
-    static inline void NAME(const T *src, int64_t lds, T *dst, int64_t ldd, int rows, int lanes) {     \
-        for (int c = 0; c < VLEN; c++)                                                                 \
-            for (int r = 0; r < lanes; r++) dst[c * ldd + r] = r < rows ? src[r * lds + c] : 0;        \
-    }
-TRANSPOSE_LOOP(transpose_f32, float, VLEN_F32)
-TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
-#define TRANSPOSE_F32 transpose_f32
-#define TRANSPOSE_F64 transpose_f64
+/* All variants, fastest first. */
+static const tg_gemm_variant *const variants[] = {
+#if defined(__x86_64__) || defined(__i386__)
+    &tg_gemm_variant_avx512,
+    &tg_gemm_variant_avx2,
 #endif
+    &tg_gemm_variant_portable,
+};
+#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
 
-/* ---- f32 ---- */
-#define T float
-#define FN(name) name##_f32
-#define VEC vec_f32
-#define VLEN VLEN_F32
-#define MR MR_F32
-#define KC 256
-#define VZERO VZERO_F32
-#define VLOAD VLOAD_F32
-#define VSTORE VSTORE_F32
-#define VSET1 VSET1_F32
-#define VFMA VFMA_F32
-#define TRANSPOSE TRANSPOSE_F32
-#include "ops/gemm_kernel.h"
-#undef T
-#undef FN
-#undef VEC
-#undef VLEN
-#undef MR
-#undef KC
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef TRANSPOSE
+/* Bit i set: this CPU runs variants[i]; 0 until the first call (threads that
+ * race to fill it store the same value). */
+static atomic_uint runnable;
 
-/* ---- f64 ---- */
-#define T double
-#define FN(name) name##_f64
-#define VEC vec_f64
-#define VLEN VLEN_F64
-#define MR MR_F64
-#define KC 256
-#define VZERO VZERO_F64
-#define VLOAD VLOAD_F64
-#define VSTORE VSTORE_F64
-#define VSET1 VSET1_F64
-#define VFMA VFMA_F64
-#define TRANSPOSE TRANSPOSE_F64
-#include "ops/gemm_kernel.h"
+static unsigned gemm_runnable(void) {
+    unsigned mask = atomic_load_explicit(&runnable, memory_order_relaxed);
+    if (mask) return mask;
+    mask = 1u << (N_VARIANTS - 1); /* portable */
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+        mask |= 1u << 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) mask |= 1u << 1;
+#endif
+    atomic_store_explicit(&runnable, mask, memory_order_relaxed);
+    return mask;
+}
+
+static const tg_gemm_variant *gemm_variant(void) { return tg_gemm_variant_at(0); }
+
+const tg_gemm_variant *tg_gemm_variant_at(int i) {
+    unsigned mask = gemm_runnable();
+    for (int v = 0; v < N_VARIANTS; v++)
+        if (mask >> v & 1u && i-- == 0) return variants[v];
+    return NULL;
+}
 
 size_t tg_gemm_scratch_bytes(tg_dtype dtype, int64_t M, int64_t N, int64_t K) {
-    return dtype == TG_F32 ? gemm_scratch_f32(M, N, K) : gemm_scratch_f64(M, N, K);
+    const tg_gemm_variant *v = gemm_variant();
+    return dtype == TG_F32 ? v->scratch_f32(M, N, K) : v->scratch_f64(M, N, K);
 }
 
-const char *tg_gemm_kernel_name(void) { return KERNEL_NAME; }
+void tg_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                 const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch) {
+    gemm_variant()->gemm_f32(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch);
+}
+
+void tg_gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
+                 const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch) {
+    gemm_variant()->gemm_f64(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch);
+}
+
+const char *tg_gemm_kernel_name(void) { return gemm_variant()->name; }

@@ -1,5 +1,5 @@
-/* The GEMM body, written once for both dtypes: ops/gemm.c includes this file
- * twice after defining
+/* The GEMM body, written once for both dtypes: ops/gemm_variant.h includes
+ * this file twice after defining
  *   T             element type (float, double)
  *   FN(name)      name##_f32 / name##_f64
  *   VEC, VLEN     vector type and its element count
@@ -202,8 +202,8 @@ static size_t FN(gemm_scratch)(int64_t M, int64_t N, int64_t K) {
     return sizeof(T) * (size_t)(K * np * NR + FN(gemm_row_block)(M, K) * K) + 64;
 }
 
-void FN(tg_gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda,
-                 const T *B, int64_t ldb, T *C, int64_t ldc, void *scratch) {
+static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda,
+                     const T *B, int64_t ldb, T *C, int64_t ldc, void *scratch) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int64_t i = 0; i < M; i++)

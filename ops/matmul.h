@@ -12,7 +12,7 @@
 
 tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_matmul_ex(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a, bool transpose_b);
-/* The register kernel this build multiplies with: "avx512", "avx2" or "portable". */
+/* The register kernel in use, chosen at run time from the CPU: "avx512", "avx2" or "portable". */
 const char *tg_matmul_kernel_name(void);
 
 #endif

@@ -2,6 +2,7 @@
  * tools/bench_matmul.py, which sets the numbers beside PyTorch's and NumPy's).
  * Each case: warm-up calls, then the minimum over repetitions, recording off,
  * the tape reset between repetitions. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
