@@ -3,20 +3,6 @@
  * the shapes, NULL propagation, gradients against central differences (f64). */
 #include "central_difference.h"
 
-/* 0, 1, 2, ... in the given shape */
-static tg_tensor *iota(tg_dtype dtype, int ndim, const int64_t *shape) {
-    tg_tensor *x = tg_tensor_empty(tape, dtype, ndim, shape);
-    for (int64_t i = 0; x && i < x->numel; i++) tg_set(x, i, (double)i);
-    return x;
-}
-
-static void assert_error(const char *op, const char *fragment) {
-    assert_int_not_equal(tg_tape_status(tape), TG_OK);
-    assert_error_mentions(tg_tape_error(tape), op);
-    assert_error_mentions(tg_tape_error(tape), fragment);
-    tg_tape_clear_error(tape);
-}
-
 /* gradients against central differences (tests/central_difference.h) */
 static void check_gradients(cd_fn f, int n, tg_tensor **in) { cd_check(f, NULL, n, in, 0); }
 

@@ -34,6 +34,13 @@ static inline int tape_teardown(void **state) {
     return 0;
 }
 
+/* 0, 1, 2, ... in the given shape, on the test's tape */
+static inline tg_tensor *iota(tg_dtype dtype, int ndim, const int64_t *shape) {
+    tg_tensor *x = tg_tensor_empty(tape, dtype, ndim, shape);
+    for (int64_t i = 0; x && i < x->numel; i++) tg_set(x, i, (double)i);
+    return x;
+}
+
 /* Asserts x has the given shape. */
 static inline void assert_shape(const tg_tensor *x, int ndim, const int64_t *shape) {
     assert_non_null(x);
@@ -63,6 +70,14 @@ static inline void assert_error_mentions(const char *message, const char *fragme
         print_error("error message \"%s\" does not mention \"%s\"\n", message, fragment);
         fail();
     }
+}
+
+/* Asserts the test's tape holds an error mentioning op and fragment, then clears it. */
+static inline void assert_error(const char *op, const char *fragment) {
+    assert_int_not_equal(tg_tape_status(tape), TG_OK);
+    assert_error_mentions(tg_tape_error(tape), op);
+    assert_error_mentions(tg_tape_error(tape), fragment);
+    tg_tape_clear_error(tape);
 }
 
 #endif
