@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -207,6 +208,28 @@ static void put(writer *w, const void *bytes, size_t n) {
 
 static void put_u32(writer *w, uint32_t v) { put(w, &v, sizeof v); }
 
+/* After the rename, sync the directory so the new name survives a power cut
+ * (best effort: the file itself is already complete on disk). */
+static void sync_directory_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        snprintf(dir, sizeof dir, ".");
+    } else if (slash == path) {
+        snprintf(dir, sizeof dir, "/");
+    } else if ((size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = '\0';
+    } else {
+        return;
+    }
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
 tg_status tg_params_save(const tg_params *p, const char *path) {
     if (!p || !path) return tg_set_error(TG_ERR_ARG, "tg_params_save: store or path is NULL");
     size_t n = strlen(path);
@@ -244,6 +267,7 @@ tg_status tg_params_save(const tg_params *p, const char *path) {
         return tg_set_error(TG_ERR_IO, "tg_params_save: writing '%s' failed; the previous file is untouched", path);
     }
     free(tmp);
+    sync_directory_of(path);
     return TG_OK;
 }
 

@@ -6,7 +6,7 @@
 #include "tools/commands.h"
 
 static const tg_command commands[] = {
-    {"bench", "time kernels (matmul) on fixed shapes, in GFLOP/s", tg_cmd_bench},
+    {"bench", "time matmul (GFLOP/s) and whole MLP training steps", tg_cmd_bench},
     {"demo", "fit a noisy quadratic by gradient descent (the default job)", tg_cmd_demo},
     {"dot", "draw an example model's graph (and its gradients) as DOT, svg, png or pdf", tg_cmd_dot},
     {"gradcheck", "check every op's first and second derivatives against central differences", tg_cmd_gradcheck},
