@@ -39,18 +39,18 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     }
     tg_tensor *acc = x->grad;
     int64_t n = acc->numel;
-    if (acc->dtype == TG_F32 && g->dtype == TG_F32) {
+    /* step() and check_output() already refused gradients of another dtype or shape */
+    TG_INVARIANT(acc->dtype == g->dtype && n == g->numel);
+    if (acc->dtype == TG_F32) {
         float *a = acc->data;
         const float *b = g->data;
         TG_PARALLEL_FOR(n)
         for (int64_t i = 0; i < n; i++) a[i] += b[i];
-    } else if (acc->dtype == TG_F64 && g->dtype == TG_F64) {
+    } else {
         double *a = acc->data;
         const double *b = g->data;
         TG_PARALLEL_FOR(n)
         for (int64_t i = 0; i < n; i++) a[i] += b[i];
-    } else {
-        for (int64_t i = 0; i < n; i++) tg_set(acc, i, tg_get(acc, i) + tg_get(g, i));
     }
     return TG_OK;
 }

@@ -1,6 +1,8 @@
 /* The optimizer interface: the step loop, state buffers, learning rate, clipping. */
 #include "optim/optim_private.h"
 
+#include "core/parallel.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +82,7 @@ tg_status tg_clip_grad_norm(tg_params *p, double max_norm, double *total_norm) {
     for (int i = 0; i < tg_params_count(p); i++) {
         const tg_tensor *g = tg_params_at(p, i)->grad;
         for (int64_t k = 0; g && k < g->numel; k++) {
-            double v = tg_get(g, k);
+            double v = g->dtype == TG_F32 ? ((const float *)g->data)[k] : ((const double *)g->data)[k];
             sum += v * v;
         }
     }
@@ -90,7 +92,16 @@ tg_status tg_clip_grad_norm(tg_params *p, double max_norm, double *total_norm) {
         double scale = max_norm / (norm + 1e-6); /* PyTorch's clip coefficient */
         for (int i = 0; i < tg_params_count(p); i++) {
             tg_tensor *g = tg_params_at(p, i)->grad;
-            for (int64_t k = 0; g && k < g->numel; k++) tg_set(g, k, tg_get(g, k) * scale);
+            if (!g) continue;
+            if (g->dtype == TG_F32) {
+                float *v = g->data;
+                TG_PARALLEL_FOR(g->numel)
+                for (int64_t k = 0; k < g->numel; k++) v[k] = (float)(v[k] * scale);
+            } else {
+                double *v = g->data;
+                TG_PARALLEL_FOR(g->numel)
+                for (int64_t k = 0; k < g->numel; k++) v[k] *= scale;
+            }
         }
     }
     return TG_OK;
