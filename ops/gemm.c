@@ -1,9 +1,12 @@
+#define _POSIX_C_SOURCE 200809L /* sysconf, pthread_once */
 /* General matrix product: picks one kernel variant at the first call, from
  * the variants compiled in (ops/gemm_avx512.c, ops/gemm_avx2.c on x86;
  * ops/gemm_portable.c everywhere) and the features of the CPU it runs on. */
 #include "ops/gemm.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 extern const tg_gemm_variant tg_gemm_variant_portable;
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,6 +41,43 @@ static unsigned gemm_runnable(void) {
     atomic_store_explicit(&runnable, mask, memory_order_relaxed);
     return mask;
 }
+
+/* ---- cache sizes ---- */
+
+static int64_t cache_size(int name, int64_t fallback, int64_t lo, int64_t hi) {
+    long bytes = name >= 0 ? sysconf(name) : -1;
+    int64_t b = bytes > 0 ? (int64_t)bytes : fallback;
+    return b < lo ? lo : b > hi ? hi : b;
+}
+
+#ifndef _SC_LEVEL1_DCACHE_SIZE /* glibc names them; elsewhere the fallbacks */
+#define _SC_LEVEL1_DCACHE_SIZE (-1)
+#define _SC_LEVEL2_CACHE_SIZE (-1)
+#define _SC_LEVEL3_CACHE_SIZE (-1)
+#endif
+
+static tg_gemm_caches detected, forced;
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+static atomic_bool use_forced;
+
+static void detect_caches(void) {
+    detected.l1 = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10, 16 << 10, 256 << 10);
+    detected.l2 = cache_size(_SC_LEVEL2_CACHE_SIZE, 512 << 10, 128 << 10, 8 << 20);
+    detected.l3 = cache_size(_SC_LEVEL3_CACHE_SIZE, 8 << 20, 2 * detected.l2, (int64_t)256 << 20);
+}
+
+const tg_gemm_caches *tg_gemm_cache_sizes(void) {
+    if (atomic_load_explicit(&use_forced, memory_order_acquire)) return &forced;
+    pthread_once(&detect_once, detect_caches);
+    return &detected;
+}
+
+void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes) {
+    if (sizes) forced = *sizes;
+    atomic_store_explicit(&use_forced, sizes != NULL, memory_order_release);
+}
+
+/* ---- variants ---- */
 
 static const tg_gemm_variant *gemm_variant(void) { return tg_gemm_variant_at(0); }
 

@@ -2,10 +2,11 @@
  *   op(A) is [M,K]: A is [M,K] with row stride lda, or [K,M] when trans_a;
  *   op(B) is [K,N]: B is [K,N] with row stride ldb, or [N,K] when trans_b;
  *   C is [M,N] with row stride ldc.
- * Operands are packed into cache-sized panels (transposes absorbed there) and
- * multiplied by a register-blocked kernel. Threads split C tiles only, never
- * K: every C element is one fused multiply-add chain in k order, so results
- * are bit-identical for any thread count.
+ * Operands are packed into panels (transposes absorbed there) in blocks sized
+ * from the CPU's caches and multiplied by register-blocked kernels
+ * (ops/gemm_kernel.h, docs/gemm.md). Threads split C tiles only, never K:
+ * every C element is one fused multiply-add chain in k order, so results are
+ * bit-identical for any thread count.
  * `scratch` holds the packed panels: tg_gemm_scratch_bytes(...) bytes, 64-byte
  * aligned (tg_tape_scratch gives that).
  * The kernel (AVX-512, AVX2+FMA or portable) is chosen at run time from the
@@ -26,6 +27,17 @@ void tg_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
 void tg_gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
                  const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch);
 
+/* Data cache sizes in bytes (L1 and L2 of one core, the shared L3) that the
+ * blocking is cut for: the CPU's own (sysconf), or 32 KiB / 512 KiB / 8 MiB
+ * where the system does not say. */
+typedef struct {
+    int64_t l1, l2, l3;
+} tg_gemm_caches;
+const tg_gemm_caches *tg_gemm_cache_sizes(void);
+/* Tests only, while no product runs: block as if the caches had these sizes
+ * (small ones force many rounds on small matrices); NULL restores the CPU's. */
+void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes);
+
 /* Which kernel the calls above use: "avx512", "avx2" or "portable", the
  * fastest of those compiled in that this CPU runs (chosen once, at the first
  * call of any tg_gemm_* function). */
@@ -35,6 +47,11 @@ const char *tg_gemm_kernel_name(void);
  * tg_gemm_scratch_bytes and gemm_* tg_gemm_f32/f64 for this variant alone. */
 typedef struct {
     const char *name;
+    /* every C element is the chain c = a[k]*b[k] + c over k = 0..K-1 from
+     * c = 0, in k order, with one rounding per step (fused multiply-add) or
+     * two (multiply, then add): the same bits whatever the blocking, the
+     * orientation or the thread count */
+    bool fused;
     size_t (*scratch_f32)(int64_t M, int64_t N, int64_t K);
     size_t (*scratch_f64)(int64_t M, int64_t N, int64_t K);
     void (*gemm_f32)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,

@@ -14,15 +14,20 @@
 #include "ops/gemm.h"
 
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 /* Below this many multiply-adds (M*N*K) a product runs on one thread: a
  * parallel region costs a few microseconds. */
 #define PARALLEL_WORK (1 << 18)
-/* At most this many elements of op(A) are packed at once (8 MiB of f32). */
-#define ROW_BLOCK_ELEMS ((int64_t)1 << 21)
-/* Bytes of packed A that one thread streams through per K block: a share of
- * the 1 MiB L2 cache per core (C tiles are visited in row chunks that fit). */
-#define A_CHUNK_BYTES (384 << 10)
+/* Units of work per thread in a round, claimed in turn: more even out a
+ * thread that the machine slows down, fewer keep more of the operands in cache. */
+#define UNITS_PER_THREAD 4
+#if defined(__x86_64__) || defined(__i386__)
+#define SPIN_PAUSE() __builtin_ia32_pause()
+#else
+#define SPIN_PAUSE() ((void)0)
+#endif
 
 #if defined(GEMM_ISA_AVX512)
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VL__) || !defined(__FMA__)
@@ -30,6 +35,7 @@
 #endif
 #include <immintrin.h>
 #define KERNEL_NAME "avx512"
+#define FUSED true
 #define MR_F32 12
 #define MR_F64 12
 typedef __m512 vec_f32;
@@ -46,6 +52,10 @@ typedef __m512d vec_f64;
 #define VSTORE_F64(p, v) _mm512_storeu_pd((p), (v))
 #define VSET1_F64(x) _mm512_set1_pd(x)
 #define VFMA_F64(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define VLOAD_PART_F32(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
+#define VSTORE_PART_F32(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
+#define VLOAD_PART_F64(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
+#define VSTORE_PART_F64(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (v))
 
 /* dst[c][r] = src[r][c] for c < 16 and r < rows (0 for rows <= r < lanes):
  * 16x16 in registers (unpack pairs, then pairs of pairs, then 128-bit lanes) */
@@ -101,6 +111,7 @@ static inline void transpose_f64(const double *src, int64_t lds, double *dst, in
 #endif
 #include <immintrin.h>
 #define KERNEL_NAME "avx2"
+#define FUSED true
 #define MR_F32 6
 #define MR_F64 6
 typedef __m256 vec_f32;
@@ -117,9 +128,66 @@ typedef __m256d vec_f64;
 #define VSTORE_F64(p, v) _mm256_storeu_pd((p), (v))
 #define VSET1_F64(x) _mm256_set1_pd(x)
 #define VFMA_F64(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+/* lane masks: the first n of 8 (f32) or 4 (f64) lanes */
+static const int32_t lanes_f32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const int64_t lanes_f64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+#define MASK_F32(n) _mm256_loadu_si256((const __m256i *)(lanes_f32 + 8 - (n)))
+#define MASK_F64(n) _mm256_loadu_si256((const __m256i *)(lanes_f64 + 4 - (n)))
+#define VLOAD_PART_F32(p, n) _mm256_maskload_ps((p), MASK_F32(n))
+#define VSTORE_PART_F32(p, v, n) _mm256_maskstore_ps((p), MASK_F32(n), (v))
+#define VLOAD_PART_F64(p, n) _mm256_maskload_pd((p), MASK_F64(n))
+#define VSTORE_PART_F64(p, v, n) _mm256_maskstore_pd((p), MASK_F64(n), (v))
+
+/* dst[c][r] = src[r][c] for c < 8 and r < rows (0 for rows <= r < lanes):
+ * 8x8 in registers (unpack pairs, then pairs of pairs, then 128-bit halves) */
+static inline void transpose_f32(const float *src, int64_t lds, float *dst, int64_t ldd, int rows, int lanes) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = i < rows ? _mm256_loadu_ps(src + i * lds) : _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* r0c0 r1c0 r0c1 r1c1 | c4 c5 */
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* c2 c3 | c6 c7 */
+    }
+    for (int q = 0; q < 2; q++) { /* u[4q+s]: columns s and 4+s of rows 4q..4q+3 */
+        u[4 * q] = _mm256_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+        u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q], t[4 * q + 2], 0xee);
+        u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+        u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+    }
+    __m256i mask = MASK_F32(lanes);
+    for (int s = 0; s < 4; s++) {
+        __m256 lo = _mm256_permute2f128_ps(u[s], u[4 + s], 0x20), hi = _mm256_permute2f128_ps(u[s], u[4 + s], 0x31);
+        if (lanes == 8) {
+            _mm256_storeu_ps(dst + s * ldd, lo);
+            _mm256_storeu_ps(dst + (4 + s) * ldd, hi);
+        } else {
+            _mm256_maskstore_ps(dst + s * ldd, mask, lo);
+            _mm256_maskstore_ps(dst + (4 + s) * ldd, mask, hi);
+        }
+    }
+}
+
+/* the same for 4x4 f64 */
+static inline void transpose_f64(const double *src, int64_t lds, double *dst, int64_t ldd, int rows, int lanes) {
+    __m256d r[4];
+    for (int i = 0; i < 4; i++) r[i] = i < rows ? _mm256_loadu_pd(src + i * lds) : _mm256_setzero_pd();
+    __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]); /* c0 | c2, c1 | c3 */
+    __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    __m256d out[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                      _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+    __m256i mask = MASK_F64(lanes);
+    for (int c = 0; c < 4; c++) {
+        if (lanes == 4)
+            _mm256_storeu_pd(dst + c * ldd, out[c]);
+        else
+            _mm256_maskstore_pd(dst + c * ldd, mask, out[c]);
+    }
+}
+#define TRANSPOSE_F32 transpose_f32
+#define TRANSPOSE_F64 transpose_f64
 #elif defined(GEMM_ISA_PORTABLE)
 #include <string.h>
 #define KERNEL_NAME "portable"
+#define FUSED false
 #define MR_F32 4
 #define MR_F64 4
 typedef float vec_f32 __attribute__((vector_size(16)));
@@ -148,6 +216,22 @@ static inline void store_f64(double *p, vec_f64 v) { memcpy(p, &v, sizeof v); }
 #define VSTORE_F64(p, v) store_f64((p), (v))
 #define VSET1_F64(x) ((vec_f64){0} + (x))
 #define VFMA_F64(a, b, c) ((a) * (b) + (c))
+static inline vec_f32 load_part_f32(const float *p, int n) {
+    vec_f32 v = {0};
+    memcpy(&v, p, sizeof(float) * (size_t)n);
+    return v;
+}
+static inline vec_f64 load_part_f64(const double *p, int n) {
+    vec_f64 v = {0};
+    memcpy(&v, p, sizeof(double) * (size_t)n);
+    return v;
+}
+static inline void store_part_f32(float *p, vec_f32 v, int n) { memcpy(p, &v, sizeof(float) * (size_t)n); }
+static inline void store_part_f64(double *p, vec_f64 v, int n) { memcpy(p, &v, sizeof(double) * (size_t)n); }
+#define VLOAD_PART_F32(p, n) load_part_f32((p), (int)(n))
+#define VSTORE_PART_F32(p, v, n) store_part_f32((p), (v), (int)(n))
+#define VLOAD_PART_F64(p, n) load_part_f64((p), (int)(n))
+#define VSTORE_PART_F64(p, v, n) store_part_f64((p), (v), (int)(n))
 #else
 #error "define GEMM_ISA_AVX512, GEMM_ISA_AVX2 or GEMM_ISA_PORTABLE before including ops/gemm_variant.h"
 #endif
@@ -171,12 +255,13 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VEC vec_f32
 #define VLEN VLEN_F32
 #define MR MR_F32
-#define KC 256
 #define VZERO VZERO_F32
 #define VLOAD VLOAD_F32
 #define VSTORE VSTORE_F32
 #define VSET1 VSET1_F32
 #define VFMA VFMA_F32
+#define VLOAD_PART VLOAD_PART_F32
+#define VSTORE_PART VSTORE_PART_F32
 #define TRANSPOSE TRANSPOSE_F32
 #include "ops/gemm_kernel.h"
 #undef T
@@ -184,7 +269,8 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #undef VEC
 #undef VLEN
 #undef MR
-#undef KC
+#undef VLOAD_PART
+#undef VSTORE_PART
 #undef VZERO
 #undef VLOAD
 #undef VSTORE
@@ -198,13 +284,14 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VEC vec_f64
 #define VLEN VLEN_F64
 #define MR MR_F64
-#define KC 256
 #define VZERO VZERO_F64
 #define VLOAD VLOAD_F64
 #define VSTORE VSTORE_F64
 #define VSET1 VSET1_F64
 #define VFMA VFMA_F64
+#define VLOAD_PART VLOAD_PART_F64
+#define VSTORE_PART VSTORE_PART_F64
 #define TRANSPOSE TRANSPOSE_F64
 #include "ops/gemm_kernel.h"
 
-const tg_gemm_variant GEMM_VARIANT = {KERNEL_NAME, gemm_scratch_f32, gemm_scratch_f64, gemm_f32, gemm_f64};
+const tg_gemm_variant GEMM_VARIANT = {KERNEL_NAME, FUSED, gemm_scratch_f32, gemm_scratch_f64, gemm_f32, gemm_f64};

@@ -1,6 +1,8 @@
 /* The GEMM kernel variants (ops/gemm.h): every variant this CPU runs, not only
  * the one in use, gives the right products for every flag, dtype and edge
- * tile, and the same bits with 1 and 2 threads. */
+ * tile, and the same bits with 1 and 2 threads: each element is exactly the
+ * k-ordered multiply-add chain, whatever the shape's path (narrow N computed
+ * N-major, edge tiles, blocks cut from small caches). */
 #include "testing.h"
 
 #include <stdlib.h>
@@ -116,12 +118,152 @@ static void test_every_variant_gives_the_same_bits_with_one_and_two_threads(void
     tg_set_num_threads(threads_before);
 }
 
+/* ---- exact bits: every element is the chain c = a[k]*b[k] + c, k = 0..K-1 ---- */
+
+typedef struct {
+    int64_t M, K, N;
+} shape;
+
+/* c = a[0]*b[0] + 0, then c = a[k]*b[k] + c for k = 1..K-1, rounded once per
+ * step (fused) or twice (two statements: a compiler may not contract them) */
+static double chain(bool f64, bool fused, const double *a, const double *b, int64_t b_step, int64_t K) {
+    if (f64) {
+        double c = 0;
+        for (int64_t k = 0; k < K; k++) {
+            double product = a[k] * b[k * b_step];
+            c = fused ? fma(a[k], b[k * b_step], c) : c + product;
+        }
+        return c;
+    }
+    float c = 0;
+    for (int64_t k = 0; k < K; k++) {
+        float x = (float)a[k], y = (float)b[k * b_step], product = x * y;
+        c = fused ? fmaf(x, y, c) : c + product;
+    }
+    return c;
+}
+
+/* For op(A) [M,K] @ op(B) [K,N] with random full-precision values: runs every
+ * variant with every transpose flag on 1 and 2 threads (C with row stride
+ * N + 3) and asserts every element equals the chain bit for bit and the
+ * padding columns are untouched. */
+static void assert_exact_chain(bool f64, shape s) {
+    int64_t M = s.M, K = s.K, N = s.N, ldc = N + 3;
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    double *opa = malloc(sizeof(double) * (size_t)(M * K) + 1), *opb = malloc(sizeof(double) * (size_t)(K * N) + 1);
+    double *want[2] = {malloc(sizeof(double) * (size_t)(M * N)), malloc(sizeof(double) * (size_t)(M * N))};
+    char *a = malloc(es * (size_t)(M * K) + 1), *b = malloc(es * (size_t)(K * N) + 1), *c = malloc(es * (size_t)(M * ldc));
+    tg_rng rng = tg_rng_new((uint64_t)(M * 7919 + K * 131 + N));
+    for (int64_t i = 0; i < M * K; i++) opa[i] = f64 ? 2 * tg_rng_uniform(&rng) - 1 : (float)(2 * tg_rng_uniform(&rng) - 1);
+    for (int64_t i = 0; i < K * N; i++) opb[i] = f64 ? 2 * tg_rng_uniform(&rng) - 1 : (float)(2 * tg_rng_uniform(&rng) - 1);
+    for (int fused = 0; fused < 2; fused++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) want[fused][i * N + j] = chain(f64, fused, opa + i * K, opb + j, N, K);
+    for (int v = 0; tg_gemm_variant_at(v); v++)
+        for (int f = 0; f < 4; f++)
+            for (int threads = 1; threads <= 2; threads++) {
+                const tg_gemm_variant *variant = tg_gemm_variant_at(v);
+                bool ta = f & 1, tb = f & 2;
+                int64_t lda = ta ? M : K, ldb = tb ? K : N;
+                for (int64_t i = 0; i < M; i++) /* op(A)[i][k] stored at A[k][i] when transposed */
+                    for (int64_t k = 0; k < K; k++) {
+                        int64_t at = ta ? k * lda + i : i * lda + k;
+                        f64 ? (void)(((double *)a)[at] = opa[i * K + k]) : (void)(((float *)a)[at] = (float)opa[i * K + k]);
+                    }
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t j = 0; j < N; j++) {
+                        int64_t at = tb ? j * ldb + k : k * ldb + j;
+                        f64 ? (void)(((double *)b)[at] = opb[k * N + j]) : (void)(((float *)b)[at] = (float)opb[k * N + j]);
+                    }
+                for (int64_t i = 0; i < M * ldc; i++) f64 ? (void)(((double *)c)[i] = -7) : (void)(((float *)c)[i] = -7);
+                void *scratch = scratch_for(f64 ? variant->scratch_f64(M, N, K) : variant->scratch_f32(M, N, K));
+                int threads_before = tg_get_num_threads();
+                tg_set_num_threads(threads);
+                if (f64)
+                    variant->gemm_f64(ta, tb, M, N, K, (double *)a, lda, (double *)b, ldb, (double *)c, ldc, scratch);
+                else
+                    variant->gemm_f32(ta, tb, M, N, K, (float *)a, lda, (float *)b, ldb, (float *)c, ldc, scratch);
+                tg_set_num_threads(threads_before);
+                free(scratch);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < ldc; j++) {
+                        double got = f64 ? ((double *)c)[i * ldc + j] : ((float *)c)[i * ldc + j];
+                        double expected = j < N ? want[variant->fused][i * N + j] : -7;
+                        if (memcmp(&got, &expected, sizeof got) != 0) {
+                            print_error("%s %s [%lld,%lld,%lld] ta %d tb %d, %d threads: C[%lld,%lld] = %.17g, the "
+                                        "chain gives %.17g\n",
+                                        variant->name, f64 ? "f64" : "f32", (long long)M, (long long)K, (long long)N,
+                                        ta, tb, threads, (long long)i, (long long)j, got, expected);
+                            fail();
+                        }
+                    }
+            }
+    free(opa), free(opb), free(want[0]), free(want[1]), free(a), free(b), free(c);
+}
+
+static void assert_exact_chain_everywhere(const shape *shapes, size_t n) {
+    for (int d = 0; d < 2; d++)
+        for (size_t s = 0; s < n; s++) assert_exact_chain(d, shapes[s]);
+}
+
+/* N = 1..17 crosses one and two vectors of every width (4, 8, 16 lanes) and
+ * takes the N-major path where M fills the lanes better; tall ones run on
+ * two threads. */
+static void test_narrow_outputs_n_1_to_17_are_the_exact_chain(void **state) {
+    (void)state;
+    shape shapes[2 * 17];
+    for (int n = 1; n <= 17; n++) {
+        shapes[2 * (n - 1)] = (shape){37, 29, n};
+        shapes[2 * (n - 1) + 1] = (shape){520, 70, n};
+    }
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+}
+
+static void test_depth_one_and_odd_sizes_are_the_exact_chain(void **state) {
+    (void)state;
+    static const shape shapes[] = {{1, 1, 1},   {13, 1, 40}, {40, 1, 13},  {300, 1, 300}, {1, 77, 1},
+                                   {1, 300, 45}, {45, 300, 1}, {71, 53, 67}, {131, 300, 75}, {7, 5, 33}};
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+}
+
+/* With caches of 4 KiB / 16 KiB / 64 KiB the blocking cuts these products
+ * into many rounds along K, rows and columns, and many depth passes: still
+ * the same chain, on 1 and 2 threads. */
+static void test_products_cut_for_small_caches_are_the_exact_chain(void **state) {
+    (void)state;
+    static const shape shapes[] = {{150, 170, 190}, {97, 300, 11}, {300, 64, 40}, {40, 257, 300}};
+    tg_gemm_caches small = {4 << 10, 16 << 10, 64 << 10};
+    tg_gemm_set_cache_sizes(&small);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) { /* less scratch than packing all */
+        const tg_gemm_variant *v = tg_gemm_variant_at(0);
+        assert_true(v->scratch_f32(shapes[s].M, shapes[s].N, shapes[s].K) <
+                    sizeof(float) * (size_t)((shapes[s].M + shapes[s].N) * shapes[s].K));
+    }
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+    tg_gemm_set_cache_sizes(NULL);
+}
+
+static void test_cache_sizes_are_plausible_and_can_be_forced(void **state) {
+    (void)state;
+    const tg_gemm_caches *c = tg_gemm_cache_sizes();
+    assert_true(c->l1 >= 16 << 10 && c->l1 <= c->l2 && c->l2 < c->l3);
+    tg_gemm_caches small = {4 << 10, 16 << 10, 64 << 10};
+    tg_gemm_set_cache_sizes(&small);
+    assert_true(tg_gemm_cache_sizes()->l3 == 64 << 10);
+    tg_gemm_set_cache_sizes(NULL);
+    assert_true(tg_gemm_cache_sizes()->l3 == c->l3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_variant_in_use_is_the_first_runnable_one),
         cmocka_unit_test(test_every_variant_multiplies_two_by_two),
         cmocka_unit_test(test_every_variant_matches_a_plain_sum_on_edge_shapes),
         cmocka_unit_test(test_every_variant_gives_the_same_bits_with_one_and_two_threads),
+        cmocka_unit_test(test_narrow_outputs_n_1_to_17_are_the_exact_chain),
+        cmocka_unit_test(test_depth_one_and_odd_sizes_are_the_exact_chain),
+        cmocka_unit_test(test_products_cut_for_small_caches_are_the_exact_chain),
+        cmocka_unit_test(test_cache_sizes_are_plausible_and_can_be_forced),
     };
     return cmocka_run_group_tests_name("gemm_variants", tests, NULL, NULL);
 }

@@ -118,13 +118,23 @@ static void test_tile_edges_match_the_naive_product_for_every_flag(void **state)
                 check_against_naive(*state, dtypes[d], 0, false, sizes[i][0], sizes[i][1], sizes[i][2], f & 1, f & 2);
 }
 
-/* Enough rows of op(A) that they are packed in two row blocks (more than
- * 2^21 elements of A), across threads. */
-static void test_tall_products_pack_a_in_several_row_blocks(void **state) {
+/* Operands of 2.2 million elements: more than the packing budget of a round
+ * (a quarter of L3) on most CPUs, so packed in several rounds, across threads. */
+static void test_tall_products_pack_in_several_rounds(void **state) {
     for (int d = 0; d < 2; d++)
         for (int f = 0; f < 4; f += 3) check_against_naive(*state, dtypes[d], 0, false, 2200, 1000, 3, f & 1, f & 2);
     /* rows beyond one L2-sized chunk of tiles, several column panels */
     check_against_naive(*state, TG_F64, 0, false, 430, 40, 70, false, true);
+}
+
+/* Outputs 1..17 wide (an MLP's 10 classes among them) go through narrow
+ * tiles or the N-major product; so does a batch of them sharing the matrix. */
+static void test_narrow_outputs_match_the_naive_product_for_every_flag(void **state) {
+    for (int d = 0; d < 2; d++)
+        for (int64_t n = 1; n <= 17; n++)
+            for (int f = 0; f < 4; f++) check_against_naive(*state, dtypes[d], 0, false, 70, 33, n, f & 1, f & 2);
+    for (int d = 0; d < 2; d++)
+        for (int f = 0; f < 4; f++) check_against_naive(*state, dtypes[d], 3, false, 40, 64, 10, f & 1, f & 2);
 }
 
 /* Empty operands: a zero-sized output, or K = 0 giving a zero matrix. */
@@ -213,11 +223,12 @@ static void test_results_are_bit_identical_with_one_and_two_threads(void **state
     tg_tape_free(src);
 }
 
-/* Edge tiles, several K blocks, several row blocks and row chunks: the same
- * bits with 1 and 2 threads for every flag and dtype. */
+/* Edge tiles, several K blocks, several row blocks and row chunks, narrow
+ * outputs computed N-major: the same bits with 1 and 2 threads for every
+ * flag and dtype. */
 static void test_edge_shapes_are_bit_identical_with_one_and_two_threads(void **state) {
     tg_tape *t = *state;
-    static const int64_t sizes[][3] = {{257, 300, 45}, {2200, 1000, 3}, {431, 77, 530}, {13, 600, 700}};
+    static const int64_t sizes[][3] = {{257, 300, 45}, {2200, 1000, 3}, {431, 77, 530}, {13, 600, 700}, {512, 128, 10}};
     int threads_before = tg_get_num_threads();
     for (int d = 0; d < 2; d++)
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
@@ -356,7 +367,8 @@ int main(void) {
         T(test_two_d_above_the_parallel_threshold_matches_the_naive_product),
         T(test_deep_and_wide_products_cross_the_kernel_blocks),
         T(test_tile_edges_match_the_naive_product_for_every_flag),
-        T(test_tall_products_pack_a_in_several_row_blocks),
+        T(test_tall_products_pack_in_several_rounds),
+        T(test_narrow_outputs_match_the_naive_product_for_every_flag),
         T(test_empty_dimensions_give_empty_or_zero_products),
         T(test_f32_products_of_depth_1000_are_accurate_to_1e_5),
         T(test_batched_three_d_matches_the_naive_product_for_every_flag),

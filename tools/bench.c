@@ -17,28 +17,29 @@ typedef struct {
     bool ta, tb;
 } matmul_case;
 
-/* The MLP 784-512-512-10 at batch 256: forward x@W, backward G@W^T and X^T@G;
- * the forward shapes again with every transpose flag (same product, operands
- * stored transposed); square sizes. */
+/* The products of an MLP 784-H-H-10 (H = 256, 512) training step at batch
+ * 128 and 256: forward x@W [B,in]@[in,out], backward G@W^T [B,out]@[in,out]^T
+ * and X^T@G [B,in]^T@[B,out]; the forward shapes of 784-512-512-10 at batch
+ * 256 again with every transpose flag (same product, operands stored
+ * transposed); square sizes. */
 static const matmul_case matmul_cases[] = {
-    {"fc1 x@W", 256, 784, 512, false, false},
-    {"fc2 x@W", 256, 512, 512, false, false},
-    {"fc3 x@W", 256, 512, 10, false, false},
-    {"fc1 G@W^T", 256, 512, 784, false, true},
-    {"fc2 G@W^T", 256, 512, 512, false, true},
-    {"fc3 G@W^T", 256, 10, 512, false, true},
-    {"fc1 X^T@G", 784, 256, 512, true, false},
-    {"fc2 X^T@G", 512, 256, 512, true, false},
-    {"fc3 X^T@G", 512, 256, 10, true, false},
-    {"fc1 x@W bT", 256, 784, 512, false, true},
-    {"fc1 x@W aT", 256, 784, 512, true, false},
-    {"fc1 x@W aT bT", 256, 784, 512, true, true},
-    {"fc2 x@W bT", 256, 512, 512, false, true},
-    {"fc2 x@W aT", 256, 512, 512, true, false},
-    {"fc2 x@W aT bT", 256, 512, 512, true, true},
-    {"fc3 x@W bT", 256, 512, 10, false, true},
-    {"fc3 x@W aT", 256, 512, 10, true, false},
-    {"fc3 x@W aT bT", 256, 512, 10, true, true},
+#define MLP_LAYER(B, H, L, IN, OUT)                                                 \
+    {"h" #H " b" #B " fc" #L " x@W", B, IN, OUT, false, false},                    \
+        {"h" #H " b" #B " fc" #L " G@W^T", B, OUT, IN, false, true},               \
+        {"h" #H " b" #B " fc" #L " X^T@G", IN, B, OUT, true, false},
+#define MLP(B, H) MLP_LAYER(B, H, 1, 784, H) MLP_LAYER(B, H, 2, H, H) MLP_LAYER(B, H, 3, H, 10)
+    MLP(128, 256) MLP(128, 512) MLP(256, 256) MLP(256, 512)
+#undef MLP
+#undef MLP_LAYER
+    {"h512 b256 fc1 x@W bT", 256, 784, 512, false, true},
+    {"h512 b256 fc1 x@W aT", 256, 784, 512, true, false},
+    {"h512 b256 fc1 x@W aT bT", 256, 784, 512, true, true},
+    {"h512 b256 fc2 x@W bT", 256, 512, 512, false, true},
+    {"h512 b256 fc2 x@W aT", 256, 512, 512, true, false},
+    {"h512 b256 fc2 x@W aT bT", 256, 512, 512, true, true},
+    {"h512 b256 fc3 x@W bT", 256, 512, 10, false, true},
+    {"h512 b256 fc3 x@W aT", 256, 512, 10, true, false},
+    {"h512 b256 fc3 x@W aT bT", 256, 512, 10, true, true},
     {"square 512", 512, 512, 512, false, false},
     {"square 512 aT", 512, 512, 512, true, false},
     {"square 512 bT", 512, 512, 512, false, true},
@@ -47,6 +48,7 @@ static const matmul_case matmul_cases[] = {
     {"square 1024 aT", 1024, 1024, 1024, true, false},
     {"square 1024 bT", 1024, 1024, 1024, false, true},
     {"square 1024 aT bT", 1024, 1024, 1024, true, true},
+    {"square 2048", 2048, 2048, 2048, false, false},
 };
 
 static double now_seconds(void) {
@@ -57,9 +59,10 @@ static double now_seconds(void) {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: tg bench --op matmul|mlp [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
-                 "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
-                 "256 (forward, both backward products, every transpose flag) and on square 512\n"
-                 "and 1024, and prints the best time of each and its GFLOP/s (2*M*N*K flops).\n"
+                 "--op matmul: times tg_matmul_ex on the shapes of MLPs 784-256-256-10 and\n"
+                 "784-512-512-10 at batch 128 and 256 (forward and both backward products; every\n"
+                 "transpose flag at 512/256) and on square 512, 1024 and 2048, and prints the best\n"
+                 "time of each and its GFLOP/s (2*M*N*K flops).\n"
                  "--op mlp: times whole training steps of that MLP (linear, ReLU, cross-entropy,\n"
                  "backward, SGD, tape reset) and prints the best step time.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
@@ -81,7 +84,7 @@ static double time_matmul(tg_tape *work, tg_tensor *a, tg_tensor *b, bool ta, bo
         double t1 = now_seconds();
         if (!c) return -1;
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0; /* the first calls warm up */
-        if (rep >= 13 && t1 - start > budget) break;
+        if (rep >= 7 && t1 - start > budget) break;
     }
     return best;
 }
@@ -111,7 +114,7 @@ static int bench_matmul(tg_dtype dtype, double budget, bool json) {
                    mc->name, tg_dtype_name(dtype), (long long)mc->M, (long long)mc->K, (long long)mc->N, mc->ta,
                    mc->tb, tg_get_num_threads(), tg_matmul_kernel_name(), seconds, gflops);
         else
-            printf("%-18s %-4s %5lld %5lld %5lld %9.1f us %8.1f GFLOP/s\n", mc->name, tg_dtype_name(dtype),
+            printf("%-24s %-4s %5lld %5lld %5lld %9.1f us %8.1f GFLOP/s\n", mc->name, tg_dtype_name(dtype),
                    (long long)mc->M, (long long)mc->K, (long long)mc->N, seconds * 1e6, gflops);
         fflush(stdout);
     }

@@ -1,15 +1,17 @@
 #!/usr/bin/python3
 """tapegrad's matmul beside OpenBLAS (through NumPy) and PyTorch, same run.
 
-    /usr/bin/python3 tools/bench_matmul.py --tg build/tg [--rounds 3] [--time 0.2]
+    /usr/bin/python3 tools/bench_matmul.py --tg build/tg [--rounds 3] [--time 0.2] [--no-torch]
 
-Runs `tg bench --op matmul --json` and, on the same shapes and transpose
-flags, numpy.matmul with 1 and 2 threads and torch.matmul with every split
-of intra-op and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), every
-provider in its own process, all of them `--rounds` times in turn (the machine
-is noisy: the best time of each case over every round is kept). Prints
-GFLOP/s per case and the ratios tapegrad / best OpenBLAS and tapegrad / best
-PyTorch (above 1: tapegrad is faster). Then the same for a whole training
+Runs `tg bench --op matmul --json` with 1 and 2 threads and, on the same
+shapes and transpose flags, numpy.matmul with 1 and 2 threads and
+torch.matmul with every split of intra-op and OpenBLAS threads (1/1, 1/2,
+2/1, 2/2), every provider in its own process, all of them `--rounds` times in
+turn (the machine is noisy: the best time of each case over every round is
+kept). Prints GFLOP/s per case (tapegrad and OpenBLAS at their better thread
+count, PyTorch at its best split: in brackets), the ratios tapegrad / best
+OpenBLAS and tapegrad / best PyTorch (above 1: tapegrad is faster) and
+tapegrad's speed-up from 1 to 2 threads. Then the same for a whole training
 step of the MLP 784-512-512-10 (`tg bench --op mlp` against torch.nn).
 
 Benchmark only: needs python3-numpy and python3-torch (Debian packages);
@@ -66,7 +68,7 @@ def worker(lib, threads, budget):
             if rep >= 3:
                 best = min(best, t1 - t0)
             rep += 1
-            if rep >= 14 and t1 - start > budget:
+            if rep >= 8 and t1 - start > budget:
                 break
         print(json.dumps({"case": c["case"], "dtype": c["dtype"], "seconds": best, "info": info}), flush=True)
 
@@ -121,7 +123,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--time", type=float, default=0.2, help="seconds per case per provider per round")
     ap.add_argument("--dtype", default="all", choices=["f32", "f64", "all"])
-    ap.add_argument("--tg-threads", type=int, default=0, help="threads for tapegrad (default: every core)")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out (tapegrad against OpenBLAS only)")
     ap.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -133,31 +135,30 @@ def main():
     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         base.pop(k, None)
     base.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
-    tg_cmds = [[args.tg, "bench", "--op", op, "--json", "--dtype", args.dtype, "--time", str(args.time)]
-               for op in ("matmul", "mlp")]
-    if args.tg_threads:
-        tg_cmds = [cmd + ["--threads", str(args.tg_threads)] for cmd in tg_cmds]
+    tg_cmd = [args.tg, "bench", "--json", "--dtype", args.dtype, "--time", str(args.time)]
+    ops = ("matmul",) if args.no_torch else ("matmul", "mlp")  # the MLP step is compared with PyTorch only
 
-    best = {}  # (provider, case, dtype) -> seconds
+    best = {}  # (provider, case, dtype, threads) -> seconds
     cases, info = None, {}
     # each round runs every provider once, starting from a different one, so
     # that a burst of noise on the machine does not always hit the same one
     # thread splits: (intra-op threads, OpenBLAS threads); PyTorch's best split
     # here is often 1 intra-op thread with a 2-thread OpenBLAS underneath
-    splits = {"numpy": [(1, 1), (2, 2)], "torch": [(1, 1), (1, 2), (2, 1), (2, 2)]}
-    providers = [("tapegrad", None)] + [(lib, split) for lib in ("numpy", "torch") for split in splits[lib]]
+    splits = {"tapegrad": [(1, 1), (2, 2)], "numpy": [(1, 1), (2, 2)],
+              "torch": [] if args.no_torch else [(1, 1), (1, 2), (2, 1), (2, 2)]}
+    providers = [(lib, split) for lib in ("tapegrad", "numpy", "torch") for split in splits[lib]]
     for r in range(args.rounds):
         for lib, split in providers[r % len(providers):] + providers[:r % len(providers)]:
             if lib == "tapegrad":
-                rows = [row for cmd in tg_cmds for row in run(cmd, base)]
+                rows = [row for op in ops for row in run(tg_cmd + ["--op", op, "--threads", str(split[0])], base)]
                 cases = cases or rows
                 for row in rows:
-                    key = ("tapegrad", row["case"], row["dtype"])
+                    key = ("tapegrad", row["case"], row["dtype"], split)
                     best[key] = min(best.get(key, 1e30), row["seconds"])
+                    info["tapegrad"] = row["kernel"]
                 continue
             if cases is None:  # tapegrad's run lists the cases
-                rows = [row for cmd in tg_cmds for row in run(cmd + ["--time", "0.001"], base)]
-                cases = rows
+                cases = [row for op in ops for row in run(tg_cmd + ["--op", op, "--time", "0.001"], base)]
             stdin = "".join(json.dumps(c) + "\n" for c in cases)
             threads, blas_threads = split
             env = dict(base, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas_threads))
@@ -168,46 +169,62 @@ def main():
                 best[key] = min(best.get(key, 1e30), row["seconds"])
                 if row["info"]:
                     info[lib] = row["info"]
-        print("round %d of %d done" % (r + 1, args.rounds), file=sys.stderr, flush=True)
+    print("round %d of %d done" % (r + 1, args.rounds), file=sys.stderr, flush=True)
 
     def gflops(c, s):
         return 2.0 * c["M"] * c["N"] * c["K"] / s * 1e-9
 
-    print("tapegrad: %d threads, %s kernel; OpenBLAS via numpy (%s); PyTorch %s" % (
-        cases[0]["threads"], cases[0]["kernel"], info.get("numpy", "?"), torch_version()))
-    print("GFLOP/s, best over %d rounds; OpenBLAS: best of 1 and 2 threads; PyTorch: best of its intra-op/OpenBLAS "
-          "thread splits 1/1 1/2 2/1 2/2 (the split used in brackets)" % args.rounds)
-    print("%-18s %-4s %5s %5s %5s %9s %13s %15s %8s %8s" % ("case", "type", "M", "K", "N", "tapegrad",
-                                                         "OpenBLAS", "PyTorch", "tg/OB", "tg/torch"))
-    ratios = {"numpy": [], "torch": []}
+    def fastest(lib, c):
+        """(GFLOP/s, split) of lib's best thread split on case c"""
+        g = {split: gflops(c, best[(lib, c["case"], c["dtype"], split)]) for split in splits[lib]}
+        split = max(g, key=g.get)
+        return g[split], split
+
+    libs = [("numpy", "OpenBLAS")] + ([] if args.no_torch else [("torch", "PyTorch")])
+    print("tapegrad %s kernel; OpenBLAS via numpy (%s)%s" % (
+        info.get("tapegrad", "?"), info.get("numpy", "?"), "" if args.no_torch else "; PyTorch " + torch_version()))
+    print("GFLOP/s, best over %d rounds; tapegrad and OpenBLAS: better of 1 and 2 threads%s (in brackets); "
+          "tg 2t/1t: tapegrad's speed-up from 1 to 2 threads" % (
+              args.rounds, "" if args.no_torch else "; PyTorch: best of its intra-op/OpenBLAS thread splits "
+                                                   "1/1 1/2 2/1 2/2"))
+    header = "%-24s %-4s %5s %5s %5s %13s %13s" % ("case", "type", "M", "K", "N", "tapegrad", "OpenBLAS")
+    if not args.no_torch:
+        header += " %15s" % "PyTorch"
+    header += "".join(" %8s" % ("tg/" + ("OB" if lib == "numpy" else "torch")) for lib, _ in libs) + " %9s" % "tg 2t/1t"
+    print(header)
+    ratios = {lib: [] for lib, _ in libs}
     for c in cases:
         if c["op"] != "matmul":
             continue
-        tg = gflops(c, best[("tapegrad", c["case"], c["dtype"])])
+        tg, tg_split = fastest("tapegrad", c)
+        line = "%-24s %-4s %5d %5d %5d %9.1f [%d]" % (c["case"], c["dtype"], c["M"], c["K"], c["N"], tg, tg_split[0])
         cols = []
-        for lib in ("numpy", "torch"):
-            g = {split: gflops(c, best[(lib, c["case"], c["dtype"], split)]) for split in splits[lib]}
-            split = max(g, key=g.get)
-            cols.append((g[split], split))
-            ratios[lib].append(tg / g[split])
-        print("%-18s %-4s %5d %5d %5d %9.1f %9.1f [%d] %9.1f [%d/%d] %8.2f %8.2f" % (
-            c["case"], c["dtype"], c["M"], c["K"], c["N"], tg, cols[0][0], cols[0][1][1], cols[1][0], cols[1][1][0],
-            cols[1][1][1], tg / cols[0][0], tg / cols[1][0]))
-    for lib, name in (("numpy", "OpenBLAS"), ("torch", "PyTorch")):
+        for lib, _ in libs:
+            g, split = fastest(lib, c)
+            cols.append(g)
+            ratios[lib].append(tg / g)
+            line += " %9.1f [%d]" % (g, split[1]) if lib == "numpy" else " %9.1f [%d/%d]" % (g, split[0], split[1])
+        line += "".join(" %8.2f" % (tg / g) for g in cols)
+        one = best[("tapegrad", c["case"], c["dtype"], (1, 1))]
+        two = best[("tapegrad", c["case"], c["dtype"], (2, 2))]
+        print(line + " %9.2f" % (one / two))
+    for lib, name in libs:
         r = ratios[lib]
         geo = 1.0
         for x in r:
             geo *= x
         print("tapegrad / %s: geometric mean %.2f, min %.2f, max %.2f" % (name, geo ** (1.0 / len(r)), min(r), max(r)))
     for c in cases:
-        if c["op"] != "mlp":
+        if c["op"] != "mlp" or args.no_torch:
             continue
-        tg = best[("tapegrad", c["case"], c["dtype"])]
+        tg_t = {split: best[("tapegrad", c["case"], c["dtype"], split)] for split in splits["tapegrad"]}
+        tg_split = min(tg_t, key=tg_t.get)
         torch_t = {split: best[("torch", c["case"], c["dtype"], split)] for split in splits["torch"]}
         split = min(torch_t, key=torch_t.get)
-        print("MLP 784-512-512-10 training step, batch %d, %s: tapegrad %.3f ms, PyTorch %.3f ms [threads %d/%d]: "
-              "tapegrad / PyTorch speed %.2f" % (c["batch"], c["dtype"], tg * 1e3, torch_t[split] * 1e3, split[0],
-                                                 split[1], torch_t[split] / tg))
+        print("MLP 784-512-512-10 training step, batch %d, %s: tapegrad %.3f ms [threads %d], PyTorch %.3f ms "
+              "[threads %d/%d]: tapegrad / PyTorch speed %.2f" % (c["batch"], c["dtype"], tg_t[tg_split] * 1e3,
+                                                                  tg_split[0], torch_t[split] * 1e3, split[0],
+                                                                  split[1], torch_t[split] / tg_t[tg_split]))
 
 
 def torch_version():
