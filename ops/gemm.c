@@ -77,6 +77,21 @@ void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes) {
     atomic_store_explicit(&use_forced, sizes != NULL, memory_order_release);
 }
 
+/* ---- when to use threads ---- */
+
+/* About 0.1 ms of work on one core: a parallel region costs a few
+ * microseconds on a quiet machine, and a whole scheduling delay when a thread
+ * has to wait for a core. */
+#define DEFAULT_PARALLEL_WORK ((double)(1 << 24))
+
+static _Atomic double parallel_work = DEFAULT_PARALLEL_WORK;
+
+double tg_gemm_parallel_work(void) { return atomic_load_explicit(&parallel_work, memory_order_relaxed); }
+
+void tg_gemm_set_parallel_work(double work) {
+    atomic_store_explicit(&parallel_work, work < 0 ? DEFAULT_PARALLEL_WORK : work, memory_order_relaxed);
+}
+
 /* ---- variants ---- */
 
 static const tg_gemm_variant *gemm_variant(void) { return tg_gemm_variant_at(0); }
@@ -94,13 +109,13 @@ size_t tg_gemm_scratch_bytes(tg_dtype dtype, int64_t M, int64_t N, int64_t K) {
 }
 
 void tg_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                 const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch) {
-    gemm_variant()->gemm_f32(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch);
+                 const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch, size_t scratch_bytes) {
+    gemm_variant()->gemm_f32(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch, scratch_bytes);
 }
 
 void tg_gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
-                 const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch) {
-    gemm_variant()->gemm_f64(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch);
+                 const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch, size_t scratch_bytes) {
+    gemm_variant()->gemm_f64(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, scratch, scratch_bytes);
 }
 
 const char *tg_gemm_kernel_name(void) { return gemm_variant()->name; }

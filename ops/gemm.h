@@ -7,8 +7,10 @@
  * (ops/gemm_kernel.h, docs/gemm.md). Threads split C tiles only, never K:
  * every C element is one fused multiply-add chain in k order, so results are
  * bit-identical for any thread count.
- * `scratch` holds the packed panels: tg_gemm_scratch_bytes(...) bytes, 64-byte
- * aligned (tg_tape_scratch gives that).
+ * `scratch` holds the packed panels: scratch_bytes >= tg_gemm_scratch_bytes(...)
+ * bytes, 64-byte aligned (tg_tape_scratch gives that). Its size covers the
+ * threads available when it was asked for; a product runs on at most as many
+ * threads as it has room for (the same bits on any number).
  * The kernel (AVX-512, AVX2+FMA or portable) is chosen at run time from the
  * CPU's features, in every build (ops/gemm.c). */
 #ifndef TG_OPS_GEMM_H
@@ -23,9 +25,9 @@
 size_t tg_gemm_scratch_bytes(tg_dtype dtype, int64_t M, int64_t N, int64_t K);
 
 void tg_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                 const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch);
+                 const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch, size_t scratch_bytes);
 void tg_gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
-                 const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch);
+                 const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch, size_t scratch_bytes);
 
 /* Data cache sizes in bytes (L1 and L2 of one core, the shared L3) that the
  * blocking is cut for: the CPU's own (sysconf), or 32 KiB / 512 KiB / 8 MiB
@@ -37,6 +39,12 @@ const tg_gemm_caches *tg_gemm_cache_sizes(void);
 /* Tests only, while no product runs: block as if the caches had these sizes
  * (small ones force many rounds on small matrices); NULL restores the CPU's. */
 void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes);
+
+/* Work (M*N*K multiply-adds times the element size) below which a product
+ * runs on one thread. Tests only, while no product runs: set it (0 to
+ * parallelize everything, a negative value to restore the default). */
+double tg_gemm_parallel_work(void);
+void tg_gemm_set_parallel_work(double work);
 
 /* Which kernel the calls above use: "avx512", "avx2" or "portable", the
  * fastest of those compiled in that this CPU runs (chosen once, at the first
@@ -55,9 +63,9 @@ typedef struct {
     size_t (*scratch_f32)(int64_t M, int64_t N, int64_t K);
     size_t (*scratch_f64)(int64_t M, int64_t N, int64_t K);
     void (*gemm_f32)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                     const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch);
+                     const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch, size_t scratch_bytes);
     void (*gemm_f64)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda,
-                     const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch);
+                     const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch, size_t scratch_bytes);
 } tg_gemm_variant;
 
 /* The i-th variant this CPU runs, fastest first (i = 0 is the one in use);

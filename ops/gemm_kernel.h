@@ -3,86 +3,99 @@
  *   T             element type (float, double)
  *   FN(name)      name##_f32 / name##_f64
  *   VEC, VLEN     vector type and its element count
- *   MR            rows of a register tile: 4, 6 or 12 (NR = 2 * VLEN columns)
+ *   MR            rows of a register tile: 4, 6 or 12
+ *   NV            vectors across a register tile: 1 or 2 (NR = NV * VLEN columns)
  *   VZERO() VLOAD(p) VSTORE(p, v) VSET1(x) VFMA(a, b, c) (= a*b + c, fused where the ISA has it)
  *   VLOAD_PART(p, n) VSTORE_PART(p, v, n)  the first n < VLEN lanes (0 in the others when loading)
  *   TRANSPOSE(src, lds, dst, ldd, rows, lanes)  dst[c][r] = src[r][c], c < VLEN, r < lanes (0 for r >= rows)
  * No include guard on purpose.
  *
  * The product C = op(A) op(B) is cut in three levels (docs/gemm.md):
- *   rounds    blocks [rows x depth] of op(A) and [depth x cols] of op(B) whose
- *             packed copies fit a share of the L3 cache (usually the whole
- *             product is one round);
- *   units     a chunk of row tiles (whose packed A stays in the L2 cache)
- *             times a group of column panels: the work a thread claims;
- *   tiles     MR x NR register tiles, run over a depth of kc (the B panel of
- *             kc x NR stays in the L1 cache while the row tiles go by).
- * Threads claim a round's packing jobs, then its units, from one ordered
+ *   rounds    blocks of rows x depth of op(A), packed together by the threads
+ *             into the scratch buffer (a share of L3; usually the whole of A);
+ *   units     a chunk of row tiles times a group of column panels: the work
+ *             a thread claims; it packs the group's B into its own buffer,
+ *             pass by pass, just before using it;
+ *   tiles     MR x NR register tiles, run over a pass of kc (the A panel of
+ *             kc x MR stays in L1 while the group's B panels stream past).
+ * Threads claim a round's A packing jobs, then its units, from one ordered
  * list; they wait on finished work (counters), never on each other arriving.
  * Every C element is one multiply-add chain c = fma(a[k], b[k], c) in k order
- * from 0 (C is stored and reloaded exactly between depth blocks), whatever
- * the cut: results are bit-identical for any thread count, block sizes and
+ * from 0 (C is stored and reloaded exactly between passes), whatever the cut:
+ * results are bit-identical for any thread count, block sizes and
  * orientation. */
 
-#define NR (2 * VLEN)
+#define NR (NV * VLEN)
 
 /* ---- register kernels: c[ROWS, n] (+)= a[kn, ROWS] b[kn, n] ----
  * a is a packed A panel (row k: MR values, the first ROWS used), b a packed B
- * panel (row k: NR values, the first NV * VLEN used, n <= NV * VLEN of them
- * stored). C element (r, j) is at c[r * rs + j * cs]: row-major C (cs == 1)
- * moves through vectors (the last one of a partial tile through masks),
- * column-major C (rs == 1: the N-major product) through a buffer. */
-#define KERNEL(NAME, ROWS, NV)                                                                               \
-    static void NAME(int64_t kn, const T *restrict a, const T *restrict b, T *restrict c, int64_t rs,         \
-                     int64_t cs, int64_t n, bool load_c) {                                                   \
-        VEC acc[ROWS][NV];                                                                                   \
-        T buffer[ROWS * NV * VLEN] __attribute__((aligned(64)));                                             \
-        if (cs != 1) {                                                                                       \
-            for (int64_t i = 0; i < ROWS * NV * VLEN; i++) buffer[i] = 0;                                    \
-            if (load_c)                                                                                      \
-                for (int64_t j = 0; j < n; j++)                                                              \
-                    for (int r = 0; r < ROWS; r++) buffer[r * NV * VLEN + j] = c[j * cs + r];                \
-        }                                                                                                    \
-        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                            \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {                                           \
-                T *p = c + r * rs + v * VLEN;                                                                \
-                if (cs != 1)                                                                                 \
-                    acc[r][v] = VLOAD(buffer + r * NV * VLEN + v * VLEN);                                    \
-                else if (!load_c)                                                                            \
-                    acc[r][v] = VZERO();                                                                     \
-                else                                                                                         \
-                    acc[r][v] = n >= (v + 1) * VLEN ? VLOAD(p) : VLOAD_PART(p, n - v * VLEN);                \
-            }                                                                                                \
-        }                                                                                                    \
-        for (int64_t k = 0; k < kn; k++) {                                                                   \
-            VEC bv[NV];                                                                                      \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VLEN);                 \
-            _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                        \
-                VEC ar = VSET1(a[r]);                                                                        \
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]); \
-            }                                                                                                \
-            a += MR;                                                                                         \
-            b += NR;                                                                                         \
-        }                                                                                                    \
-        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                            \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) {                                           \
-                T *p = c + r * rs + v * VLEN;                                                                \
-                if (cs != 1)                                                                                 \
-                    VSTORE(buffer + r * NV * VLEN + v * VLEN, acc[r][v]);                                    \
-                else if (n >= (v + 1) * VLEN)                                                                \
-                    VSTORE(p, acc[r][v]);                                                                    \
-                else                                                                                         \
-                    VSTORE_PART(p, acc[r][v], n - v * VLEN);                                                 \
-            }                                                                                                \
-        }                                                                                                    \
-        if (cs != 1)                                                                                         \
-            for (int64_t j = 0; j < n; j++)                                                                  \
-                for (int r = 0; r < ROWS; r++) c[j * cs + r] = buffer[r * NV * VLEN + j];                    \
+ * panel (row k: NR values, the first VECS * VLEN used, n <= VECS * VLEN of
+ * them stored). C element (r, j) is at c[r * rs + j * cs]: row-major C
+ * (cs == 1) moves through vectors (the last one of a partial tile through
+ * masks), column-major C (rs == 1: the N-major product) through a buffer.
+ * The k loop stays as written: unrolling it or adding software prefetches
+ * measured slower (AMD Zen 3). */
+/* one step of k: c[r][:] += a[r] * b[:] */
+#define KSTEP(ROWS, VECS)                                                                                       \
+    {                                                                                                           \
+        VEC bv[VECS];                                                                                           \
+        _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++) bv[v] = VLOAD(b + v * VLEN);                     \
+        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                               \
+            VEC ar = VSET1(a[r]);                                                                               \
+            _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);      \
+        }                                                                                                       \
+        a += MR;                                                                                                \
+        b += NR;                                                                                                \
+    }
+#define KERNEL(NAME, ROWS, VECS)                                                                                \
+    static void NAME(int64_t kn, const T *restrict a, const T *restrict b, T *restrict c, int64_t rs,           \
+                     int64_t cs, int64_t n, bool load_c) {                                                      \
+        VEC acc[ROWS][VECS];                                                                                    \
+        T buffer[ROWS * VECS * VLEN] __attribute__((aligned(64)));                                              \
+        if (cs != 1) {                                                                                          \
+            for (int64_t i = 0; i < ROWS * VECS * VLEN; i++) buffer[i] = 0;                                     \
+            if (load_c)                                                                                         \
+                for (int64_t j = 0; j < n; j++)                                                                 \
+                    for (int r = 0; r < ROWS; r++) buffer[r * VECS * VLEN + j] = c[j * cs + r];                 \
+        }                                                                                                       \
+        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                               \
+            _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++) {                                            \
+                T *p = c + r * rs + v * VLEN;                                                                   \
+                if (cs != 1)                                                                                    \
+                    acc[r][v] = VLOAD(buffer + r * VECS * VLEN + v * VLEN);                                     \
+                else if (!load_c)                                                                               \
+                    acc[r][v] = VZERO();                                                                        \
+                else                                                                                            \
+                    acc[r][v] = n >= (v + 1) * VLEN ? VLOAD(p) : VLOAD_PART(p, n - v * VLEN);                   \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int64_t k = 0; k < kn; k++) KSTEP(ROWS, VECS)                                                      \
+        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                               \
+            _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++) {                                            \
+                T *p = c + r * rs + v * VLEN;                                                                   \
+                if (cs != 1)                                                                                    \
+                    VSTORE(buffer + r * VECS * VLEN + v * VLEN, acc[r][v]);                                     \
+                else if (n >= (v + 1) * VLEN)                                                                   \
+                    VSTORE(p, acc[r][v]);                                                                       \
+                else                                                                                            \
+                    VSTORE_PART(p, acc[r][v], n - v * VLEN);                                                    \
+            }                                                                                                   \
+        }                                                                                                       \
+        if (cs != 1)                                                                                            \
+            for (int64_t j = 0; j < n; j++)                                                                     \
+                for (int r = 0; r < ROWS; r++) c[j * cs + r] = buffer[r * VECS * VLEN + j];                     \
     }
 
 /* one kernel per row count (edge tiles waste no multiply-adds) and width */
+#if NV == 2
 #define KERNELS(ROWS) KERNEL(FN(kernel_##ROWS##x1), ROWS, 1) KERNEL(FN(kernel_##ROWS##x2), ROWS, 2)
 #define KERNEL_ROW(ROWS) {FN(kernel_##ROWS##x1), FN(kernel_##ROWS##x2)},
+#elif NV == 1
+#define KERNELS(ROWS) KERNEL(FN(kernel_##ROWS##x1), ROWS, 1)
+#define KERNEL_ROW(ROWS) {FN(kernel_##ROWS##x1)},
+#else
+#error "NV must be 1 or 2"
+#endif
 KERNELS(1) KERNELS(2) KERNELS(3) KERNELS(4)
 #if MR > 4
 KERNELS(5) KERNELS(6)
@@ -97,7 +110,7 @@ KERNELS(7) KERNELS(8) KERNELS(9) KERNELS(10) KERNELS(11) KERNELS(12)
 typedef void (*FN(kernel_fn))(int64_t kn, const T *a, const T *b, T *c, int64_t rs, int64_t cs, int64_t n,
                               bool load_c);
 /* FN(kernels)[rows - 1][vectors - 1] */
-static const FN(kernel_fn) FN(kernels)[MR][2] = {
+static const FN(kernel_fn) FN(kernels)[MR][NV] = {
     KERNEL_ROW(1) KERNEL_ROW(2) KERNEL_ROW(3) KERNEL_ROW(4)
 #if MR > 4
     KERNEL_ROW(5) KERNEL_ROW(6)
@@ -154,65 +167,99 @@ static void FN(pack_b_panel)(const T *src, int64_t s_w, int64_t s_k, int64_t wv,
     FN(pack_panel)(src, s_w, s_k, wv, NR, depth, dst);
 }
 
+/* Packs pass [k0, k0 + kn) of the B panels [jp0, jp1) into dst, panel q
+ * (from jp0) at q * kn * NR, row k of it NR values (0 past column N). */
+static void FN(pack_b_group)(const T *B, int64_t b_sk, int64_t b_sn, int64_t N, int64_t jp0, int64_t jp1, int64_t k0,
+                             int64_t kn, T *restrict dst) {
+    if (b_sn != 1) { /* B stored [N,K]: each column of op(B) contiguous along k, transposed panel by panel */
+        for (int64_t jp = jp0; jp < jp1; jp++) {
+            int64_t j = jp * NR, n = N - j < NR ? N - j : NR;
+            FN(pack_b_panel)(B + k0 * b_sk + j * b_sn, b_sn, b_sk, n, kn, dst + (jp - jp0) * kn * NR);
+        }
+        return;
+    }
+    /* rows of op(B) contiguous along j: read row by row across the group's panels */
+    int64_t full = jp1 * NR <= N ? jp1 : N / NR; /* panels [jp0, full) are whole */
+    for (int64_t k = 0; k < kn; k++) {
+        const T *row = B + (k0 + k) * b_sk;
+        __builtin_prefetch(row + PACK_AHEAD * b_sk + jp0 * NR, 0, 3);
+        for (int64_t jp = jp0; jp < full; jp++) {
+            T *d = dst + (jp - jp0) * kn * NR + k * NR;
+            for (int w = 0; w < NR; w++) d[w] = row[jp * NR + w];
+        }
+        for (int64_t jp = full > jp0 ? full : jp0; jp < jp1; jp++) {
+            T *d = dst + (jp - jp0) * kn * NR + k * NR;
+            for (int64_t w = 0; w < NR; w++) d[w] = jp * NR + w < N ? row[jp * NR + w] : 0;
+        }
+    }
+}
+
 /* ---- blocking ---- */
 
 typedef struct {
     int64_t rows;  /* rows of op(A) per round (a multiple of MR) */
-    int64_t cols;  /* columns of op(B) per round (a multiple of NR) */
     int64_t depth; /* k per round */
-    int64_t kc;    /* k per register-tile pass (the L1-resident B panel: kc x NR) */
+    int64_t kc;    /* k per pass at most: the A panel of kc x MR stays in L1 while B panels go by */
+    int64_t group; /* B panels per group at most: kc x group * NR stay in half of L2 while the row tiles go by */
 } FN(gemm_blocking);
 
 static int64_t FN(round_up)(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* Round and pass sizes for an [M,K] @ [K,N] product, from the cache sizes
- * (ops/gemm.h); the same for any thread count. */
+/* Round, pass and group sizes for an [M,K] @ [K,N] product, from the cache
+ * sizes (ops/gemm.h); the same for any thread count. */
 static FN(gemm_blocking) FN(gemm_blocking_for)(int64_t M, int64_t N, int64_t K) {
     const tg_gemm_caches *caches = tg_gemm_cache_sizes();
-    int64_t es = (int64_t)sizeof(T), Mp = FN(round_up)(M, MR), Np = FN(round_up)(N, NR);
-    /* half of L1 for the B panel (the rest: A rows, C tile, stack) */
-    int64_t kc = caches->l1 / 2 / (NR * es) / 8 * 8;
+    int64_t es = (int64_t)sizeof(T), Mp = FN(round_up)(M, MR);
+    /* half of L1 for the A panel (the rest: the B rows streaming past, C tile, stack) */
+    int64_t kc = caches->l1 / 2 / (MR * es) / 8 * 8;
     if (kc < 16) kc = 16;
-    /* a quarter of the shared L3 for the packed round */
+    /* a quarter of the shared L3 for a round of packed A */
     int64_t budget = caches->l3 / 4 / es;
-    if (budget < 4 * kc * (MR + NR)) budget = 4 * kc * (MR + NR);
-    FN(gemm_blocking) b = {Mp, Np, K, kc};
-    if ((Mp + Np) * K > budget) {
-        if ((Mp + Np) * kc <= budget) {
-            b.depth = budget / (Mp + Np) / kc * kc; /* several passes per round */
-        } else {                                    /* rows and columns cut too */
+    if (budget < 4 * kc * MR) budget = 4 * kc * MR;
+    FN(gemm_blocking) b = {Mp, K, kc, 1};
+    if (Mp * K > budget) {
+        if (Mp * kc <= budget) {
+            b.depth = budget / Mp / kc * kc; /* several passes per round */
+        } else {                             /* rows cut too */
             b.depth = K < kc ? K : kc;
-            b.rows = budget / 2 / b.depth / MR * MR;
-            if (b.rows > Mp) b.rows = Mp;
-            b.cols = (budget - b.rows * b.depth) / b.depth / NR * NR;
-            if (b.cols > Np) b.cols = Np;
+            b.rows = budget / b.depth / MR * MR;
         }
         int64_t rounds = (K + b.depth - 1) / b.depth; /* balanced: no thin last round */
         b.depth = (K + rounds - 1) / rounds;
     }
-    int64_t passes = (b.depth + kc - 1) / kc;
-    b.kc = (b.depth + passes - 1) / passes;
+    if (b.kc > b.depth) b.kc = b.depth;
+    /* an eighth of L3 for a group of B panels: each A panel comes from L3
+     * once per group, the group's B streams past it at NR values per step
+     * (wider groups measured faster than L2-sized ones) */
+    b.group = caches->l3 / 8 / (b.kc * NR * es);
+    if (b.group > (N + NR - 1) / NR) b.group = (N + NR - 1) / NR;
+    if (b.group < 1) b.group = 1;
     return b;
 }
 
-
-/* N-major: when N wastes vector lanes that M would fill (N = 10 with 8 or 16
- * lanes), compute C^T = op(B)^T op(A)^T instead, N as the rows of register
- * tiles (exact row counts waste nothing) and M along the vectors. */
+/* N-major: when a small N wastes vector lanes that M would fill (N = 10: 10
+ * of 16 lanes, or 10 of 12), compute C^T = op(B)^T op(A)^T instead, N as the
+ * rows of register tiles (exact row counts waste nothing) and M along the
+ * vectors. */
 static bool FN(n_major)(int64_t M, int64_t N) {
     double lanes_n = (double)N / (double)FN(round_up)(N, VLEN), lanes_m = (double)M / (double)FN(round_up)(M, VLEN);
-    return N < NR && lanes_m > 1.1 * lanes_n;
+    return N < 4 * NR && lanes_m > 1.1 * lanes_n;
 }
 
-/* Elements of the packed A round, rounded up to 64 bytes (the B round follows). */
+/* Elements of the scratch buffer: a round of packed A, then each thread's
+ * group of packed B, each rounded up to 64 bytes. */
 static int64_t FN(packed_a_elems)(const FN(gemm_blocking) *b) {
     return FN(round_up)(b->rows * b->depth, 64 / (int64_t)sizeof(T));
+}
+static int64_t FN(packed_b_elems)(const FN(gemm_blocking) *b) {
+    return FN(round_up)(b->group * b->kc * NR, 64 / (int64_t)sizeof(T));
 }
 
 static size_t FN(gemm_scratch)(int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
     FN(gemm_blocking) b = FN(n_major)(M, N) ? FN(gemm_blocking_for)(N, M, K) : FN(gemm_blocking_for)(M, N, K);
-    return sizeof(T) * (size_t)(FN(packed_a_elems)(&b) + b.cols * b.depth);
+    int64_t threads = omp_get_max_threads();
+    return sizeof(T) * (size_t)(FN(packed_a_elems)(&b) + threads * FN(packed_b_elems)(&b));
 }
 
 /* ---- the product ---- */
@@ -225,45 +272,48 @@ typedef struct {
     int64_t b_sk, b_sn; /* op(B)[k][j] = B[k * b_sk + j * b_sn] */
     int64_t rs, cs;     /* C[i][j] at C[i * rs + j * cs] */
     FN(gemm_blocking) blk;
-    T *packed_a; /* a round of op(A): panel i (MR rows) at i * depth * MR, row k of it MR values */
-    T *packed_b; /* a round of op(B): panel j (NR columns) at j * depth * NR */
-    /* the tasks of every round in one list (a round's packing jobs, then its
-     * units): the next one to claim, and how many of each kind are done */
+    /* a round of op(A), pass by pass (kc deep, the last one kn): pass p of
+     * panel i (MR rows) at p * a_panels * MR + i * kn * MR, row k of it MR values */
+    T *packed_a;
+    T *packed_b; /* thread t's group of B panels at t * packed_b_elems (FN(pack_b_group)) */
+    /* the tasks of every round in one list (a round's A packing jobs, then
+     * its units): the next one to claim, and how many of each kind are done */
     atomic_llong next_task, packs_done, units_done;
 } FN(gemm_plan);
 
-/* One round: rows [i0, i0 + rows) of op(A), columns [j0, j0 + cols) of op(B),
- * k in [k0, k0 + depth); cut into units of `chunk` row tiles x `group`
- * column panels, each walked pass by pass (kc deep), column panel by column
- * panel, row tile by row tile. */
+/* One round: rows [i0, i0 + rows) of op(A) and k in [k0, k0 + depth), times
+ * all of op(B); cut into units of `chunk` row tiles x `group` column panels. */
 typedef struct {
-    int64_t i0, rows, j0, cols, k0, depth;
-    int64_t a_panels, packs; /* packing jobs: one per A panel, then one per B panel */
-    int64_t row_tiles, panels, kc, chunk, group, groups, units;
+    int64_t i0, rows, k0, depth;
+    int64_t a_panels; /* A packing jobs, one per panel */
+    int64_t panels, kc, chunk, group, groups, units;
 } FN(gemm_round);
 
-static FN(gemm_round) FN(round_at)(const FN(gemm_plan) *g, int64_t i0, int64_t j0, int64_t k0, int nt) {
+static FN(gemm_round) FN(round_at)(const FN(gemm_plan) *g, int64_t i0, int64_t k0, int nt) {
     const FN(gemm_blocking) *b = &g->blk;
-    FN(gemm_round) r = {.i0 = i0, .j0 = j0, .k0 = k0};
+    FN(gemm_round) r = {.i0 = i0, .k0 = k0};
     r.rows = g->M - i0 < b->rows ? g->M - i0 : b->rows;
-    r.cols = g->N - j0 < b->cols ? g->N - j0 : b->cols;
     r.depth = g->K - k0 < b->depth ? g->K - k0 : b->depth;
-    r.row_tiles = r.a_panels = (r.rows + MR - 1) / MR;
-    r.panels = (r.cols + NR - 1) / NR;
-    r.packs = r.a_panels + r.panels;
-    /* few row tiles: nothing to keep the B panel in L1 for, one pass */
-    r.kc = r.row_tiles <= 2 ? r.depth : b->kc;
-    r.chunk = tg_gemm_cache_sizes()->l2 / 2 / (r.kc * MR * (int64_t)sizeof(T));
-    if (r.chunk < 1) r.chunk = 1;
-    if (r.chunk > r.row_tiles) r.chunk = r.row_tiles;
-    int64_t chunks = (r.row_tiles + r.chunk - 1) / r.chunk;
-    /* with several threads, about UNITS_PER_THREAD units each, so that claims even out */
-    r.groups = nt > 1 ? UNITS_PER_THREAD * nt / chunks : 1;
-    if (r.groups < 1) r.groups = 1;
-    if (r.groups > r.panels) r.groups = r.panels;
-    r.group = (r.panels + r.groups - 1) / r.groups;
+    r.a_panels = (r.rows + MR - 1) / MR;
+    r.panels = (g->N + NR - 1) / NR;
+    int64_t passes = (r.depth + b->kc - 1) / b->kc;
+    r.kc = (r.depth + passes - 1) / passes;
+    r.group = b->group < r.panels ? b->group : r.panels;
     r.groups = (r.panels + r.group - 1) / r.group;
-    r.units = chunks * r.groups;
+    r.chunk = r.a_panels;
+    /* several threads: at least UNITS_PER_THREAD units each, so that claims
+     * even out; narrower groups first (each thread then reads all of A and a
+     * share of B), then fewer row tiles per unit */
+    int64_t want = nt > 1 ? UNITS_PER_THREAD * nt : 1;
+    if (r.groups < want) {
+        r.group = (r.panels + want - 1) / want;
+        r.groups = (r.panels + r.group - 1) / r.group;
+    }
+    if (r.groups < want) {
+        int64_t chunks = (want + r.groups - 1) / r.groups;
+        r.chunk = (r.a_panels + chunks - 1) / chunks;
+    }
+    r.units = (r.a_panels + r.chunk - 1) / r.chunk * r.groups;
     return r;
 }
 
@@ -277,15 +327,14 @@ static void FN(wait_for)(atomic_llong *counter, int64_t target) {
     }
 }
 
-static void FN(pack_job)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t job) {
-    if (job < r->a_panels) {
-        int64_t i = r->i0 + job * MR, m = g->M - i < MR ? g->M - i : MR;
-        FN(pack_a_panel)(g->A + i * g->a_sm + r->k0 * g->a_sk, g->a_sm, g->a_sk, m, r->depth,
-                         g->packed_a + job * r->depth * MR);
-    } else {
-        int64_t jb = job - r->a_panels, j = r->j0 + jb * NR, n = g->N - j < NR ? g->N - j : NR;
-        FN(pack_b_panel)(g->B + r->k0 * g->b_sk + j * g->b_sn, g->b_sn, g->b_sk, n, r->depth,
-                         g->packed_b + jb * r->depth * NR);
+/* A packing job `job` of round r: panel `job` over the round's depth, pass
+ * by pass, so that a pass's panels lie side by side. */
+static void FN(pack_a_job)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t job) {
+    int64_t i = r->i0 + job * MR, m = g->M - i < MR ? g->M - i : MR;
+    for (int64_t p = 0; p < r->depth; p += r->kc) {
+        int64_t kn = r->depth - p < r->kc ? r->depth - p : r->kc;
+        FN(pack_a_panel)(g->A + i * g->a_sm + (r->k0 + p) * g->a_sk, g->a_sm, g->a_sk, m, kn,
+                         g->packed_a + p * r->a_panels * MR + job * kn * MR);
     }
 }
 
@@ -300,65 +349,74 @@ static inline void FN(prefetch_tile)(const T *c, int64_t rs, int64_t cs, int64_t
         for (int64_t j = 0; j < n; j++) __builtin_prefetch(c + j * cs, 1, 3);
 }
 
-static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t unit) {
+/* Unit `unit` of round r, with this thread's B buffer: pass by pass (kc
+ * deep), the group's B panels packed, then row tile by row tile (its A panel
+ * in L1), column panel by column panel (the group in L2). */
+static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t unit, T *packed_b) {
     int64_t ip0 = unit / r->groups * r->chunk, jp0 = unit % r->groups * r->group;
-    int64_t ip1 = ip0 + r->chunk < r->row_tiles ? ip0 + r->chunk : r->row_tiles;
+    int64_t ip1 = ip0 + r->chunk < r->a_panels ? ip0 + r->chunk : r->a_panels;
     int64_t jp1 = jp0 + r->group < r->panels ? jp0 + r->group : r->panels;
     for (int64_t p = 0; p < r->depth; p += r->kc) {
         int64_t kn = r->depth - p < r->kc ? r->depth - p : r->kc;
         bool load_c = r->k0 + p > 0;
-        for (int64_t jp = jp0; jp < jp1; jp++) {
-            int64_t n = r->cols - jp * NR < NR ? r->cols - jp * NR : NR;
-            const T *pb = g->packed_b + jp * r->depth * NR + p * NR;
-            for (int64_t ip = ip0; ip < ip1; ip++) {
-                int64_t m = r->rows - ip * MR < MR ? r->rows - ip * MR : MR;
-                T *c = g->C + (r->i0 + ip * MR) * g->rs + (r->j0 + jp * NR) * g->cs;
+        FN(pack_b_group)(g->B, g->b_sk, g->b_sn, g->N, jp0, jp1, r->k0 + p, kn, packed_b);
+        for (int64_t ip = ip0; ip < ip1; ip++) {
+            int64_t m = r->rows - ip * MR < MR ? r->rows - ip * MR : MR;
+            const T *pa = g->packed_a + p * r->a_panels * MR + ip * kn * MR;
+            for (int64_t jp = jp0; jp < jp1; jp++) {
+                int64_t n = g->N - jp * NR < NR ? g->N - jp * NR : NR;
+                T *c = g->C + (r->i0 + ip * MR) * g->rs + jp * NR * g->cs;
                 /* the next tile's C lines travel from memory while this one computes */
-                if (ip + 1 < ip1)
-                    FN(prefetch_tile)(c + MR * g->rs, g->rs, g->cs, m, n);
-                else if (jp + 1 < jp1)
-                    FN(prefetch_tile)(g->C + (r->i0 + ip0 * MR) * g->rs + (r->j0 + (jp + 1) * NR) * g->cs, g->rs,
-                                      g->cs, MR, n);
-                FN(kernels)[m - 1][n > VLEN](kn, g->packed_a + ip * r->depth * MR + p * MR, pb, c, g->rs, g->cs, n,
-                                             load_c);
+                if (jp + 1 < jp1) {
+                    int64_t n_next = g->N - (jp + 1) * NR < NR ? g->N - (jp + 1) * NR : NR;
+                    FN(prefetch_tile)(c + NR * g->cs, g->rs, g->cs, m, n_next);
+                } else if (ip + 1 < ip1) {
+                    int64_t m_next = r->rows - (ip + 1) * MR < MR ? r->rows - (ip + 1) * MR : MR;
+                    int64_t n_first = g->N - jp0 * NR < NR ? g->N - jp0 * NR : NR;
+                    FN(prefetch_tile)(g->C + (r->i0 + (ip + 1) * MR) * g->rs + jp0 * NR * g->cs, g->rs, g->cs,
+                                      m_next, n_first);
+                }
+                FN(kernels)[m - 1][(n - 1) / VLEN](kn, pa, packed_b + (jp - jp0) * kn * NR, c, g->rs, g->cs, n,
+                                                   load_c);
             }
         }
     }
 }
 
-/* The whole product, run by each of `nt` threads. Tasks are claimed in list
- * order; a round's units wait for its packing, its packing for the previous
- * round's units (the buffers are reused and C accumulates). Waiting is on
- * finished work, never on threads arriving: a thread the system delays finds
- * the work done by the others, and nothing waits for it but the region's end. */
-static void FN(gemm_run)(FN(gemm_plan) *g, int nt) {
+/* The whole product, run by thread `tid` of `nt`. Tasks are claimed in list
+ * order; a round's units wait for its A packing, its A packing for the
+ * previous round's units (the buffer is reused and C accumulates). Waiting is
+ * on finished work, never on threads arriving: a thread the system delays
+ * finds the work done by the others, and nothing waits for it but the
+ * region's end. */
+static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt) {
     const FN(gemm_blocking) *b = &g->blk;
+    T *packed_b = g->packed_b + tid * FN(packed_b_elems)(b);
     int64_t task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed);
     int64_t first = 0, packs_before = 0, units_before = 0; /* tasks, packs and units of earlier rounds */
-    for (int64_t j0 = 0; j0 < g->N; j0 += b->cols)
-        for (int64_t i0 = 0; i0 < g->M; i0 += b->rows)
-            for (int64_t k0 = 0; k0 < g->K; k0 += b->depth) {
-                FN(gemm_round) r = FN(round_at)(g, i0, j0, k0, nt);
-                for (; task < first + r.packs + r.units;
-                     task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed)) {
-                    if (task < first + r.packs) {
-                        FN(wait_for)(&g->units_done, units_before);
-                        FN(pack_job)(g, &r, task - first);
-                        atomic_fetch_add_explicit(&g->packs_done, 1, memory_order_release);
-                    } else {
-                        FN(wait_for)(&g->packs_done, packs_before + r.packs);
-                        FN(multiply_unit)(g, &r, task - first - r.packs);
-                        atomic_fetch_add_explicit(&g->units_done, 1, memory_order_release);
-                    }
+    for (int64_t i0 = 0; i0 < g->M; i0 += b->rows)
+        for (int64_t k0 = 0; k0 < g->K; k0 += b->depth) {
+            FN(gemm_round) r = FN(round_at)(g, i0, k0, nt);
+            for (; task < first + r.a_panels + r.units;
+                 task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed)) {
+                if (task < first + r.a_panels) {
+                    FN(wait_for)(&g->units_done, units_before);
+                    FN(pack_a_job)(g, &r, task - first);
+                    atomic_fetch_add_explicit(&g->packs_done, 1, memory_order_release);
+                } else {
+                    FN(wait_for)(&g->packs_done, packs_before + r.a_panels);
+                    FN(multiply_unit)(g, &r, task - first - r.a_panels, packed_b);
+                    atomic_fetch_add_explicit(&g->units_done, 1, memory_order_release);
                 }
-                first += r.packs + r.units;
-                packs_before += r.packs;
-                units_before += r.units;
             }
+            first += r.a_panels + r.units;
+            packs_before += r.a_panels;
+            units_before += r.units;
+        }
 }
 
 static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda,
-                     const T *B, int64_t ldb, T *C, int64_t ldc, void *scratch) {
+                     const T *B, int64_t ldb, T *C, int64_t ldc, void *scratch, size_t scratch_bytes) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int64_t i = 0; i < M; i++)
@@ -382,13 +440,17 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     atomic_init(&g.next_task, 0);
     atomic_init(&g.packs_done, 0);
     atomic_init(&g.units_done, 0);
+    /* as many threads as asked for, and as the scratch has B buffers for */
+    int64_t room = ((int64_t)(scratch_bytes / sizeof(T)) - FN(packed_a_elems)(&g.blk)) / FN(packed_b_elems)(&g.blk);
+    if (room < 1) abort(); /* smaller than FN(gemm_scratch): a broken caller */
     int nt = omp_get_max_threads();
-    if (nt <= 1 || (double)M * (double)N * (double)K < PARALLEL_WORK) {
-        FN(gemm_run)(&g, 1);
+    if (nt > room) nt = (int)room;
+    if (nt <= 1 || (double)M * (double)N * (double)K * (double)sizeof(T) < tg_gemm_parallel_work()) {
+        FN(gemm_run)(&g, 0, 1);
         return;
     }
-#pragma omp parallel
-    FN(gemm_run)(&g, omp_get_num_threads());
+#pragma omp parallel num_threads(nt)
+    FN(gemm_run)(&g, omp_get_thread_num(), omp_get_num_threads());
 }
 
 #undef NR

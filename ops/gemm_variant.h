@@ -16,10 +16,8 @@
 #include <omp.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
-/* Below this many multiply-adds (M*N*K) a product runs on one thread: a
- * parallel region costs a few microseconds. */
-#define PARALLEL_WORK (1 << 18)
 /* Units of work per thread in a round, claimed in turn: more even out a
  * thread that the machine slows down, fewer keep more of the operands in cache. */
 #define UNITS_PER_THREAD 4
@@ -37,7 +35,9 @@
 #define KERNEL_NAME "avx512"
 #define FUSED true
 #define MR_F32 12
+#define NV_F32 2
 #define MR_F64 12
+#define NV_F64 2
 typedef __m512 vec_f32;
 typedef __m512d vec_f64;
 #define VLEN_F32 16
@@ -112,8 +112,14 @@ static inline void transpose_f64(const double *src, int64_t lds, double *dst, in
 #include <immintrin.h>
 #define KERNEL_NAME "avx2"
 #define FUSED true
+#ifndef MR_F32
 #define MR_F32 6
+#define NV_F32 2
+#endif
+#ifndef MR_F64
 #define MR_F64 6
+#define NV_F64 2
+#endif
 typedef __m256 vec_f32;
 typedef __m256d vec_f64;
 #define VLEN_F32 8
@@ -128,15 +134,37 @@ typedef __m256d vec_f64;
 #define VSTORE_F64(p, v) _mm256_storeu_pd((p), (v))
 #define VSET1_F64(x) _mm256_set1_pd(x)
 #define VFMA_F64(a, b, c) _mm256_fmadd_pd((a), (b), (c))
-/* lane masks: the first n of 8 (f32) or 4 (f64) lanes */
+/* The first n lanes: masked loads are cheap, masked stores (vmaskmov) are
+ * slow on some CPUs (AMD Zen), so partial stores go 4 + 2 + 1 lanes. */
 static const int32_t lanes_f32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 static const int64_t lanes_f64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
-#define MASK_F32(n) _mm256_loadu_si256((const __m256i *)(lanes_f32 + 8 - (n)))
-#define MASK_F64(n) _mm256_loadu_si256((const __m256i *)(lanes_f64 + 4 - (n)))
-#define VLOAD_PART_F32(p, n) _mm256_maskload_ps((p), MASK_F32(n))
-#define VSTORE_PART_F32(p, v, n) _mm256_maskstore_ps((p), MASK_F32(n), (v))
-#define VLOAD_PART_F64(p, n) _mm256_maskload_pd((p), MASK_F64(n))
-#define VSTORE_PART_F64(p, v, n) _mm256_maskstore_pd((p), MASK_F64(n), (v))
+#define VLOAD_PART_F32(p, n) _mm256_maskload_ps((p), _mm256_loadu_si256((const __m256i *)(lanes_f32 + 8 - (n))))
+#define VLOAD_PART_F64(p, n) _mm256_maskload_pd((p), _mm256_loadu_si256((const __m256i *)(lanes_f64 + 4 - (n))))
+static inline void store_part_f32(float *p, __m256 v, int n) {
+    __m128 x = _mm256_castps256_ps128(v);
+    if (n & 4) {
+        _mm_storeu_ps(p, x);
+        x = _mm256_extractf128_ps(v, 1);
+        p += 4;
+    }
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)p, x);
+        x = _mm_movehl_ps(x, x);
+        p += 2;
+    }
+    if (n & 1) _mm_store_ss(p, x);
+}
+static inline void store_part_f64(double *p, __m256d v, int n) {
+    __m128d x = _mm256_castpd256_pd128(v);
+    if (n & 2) {
+        _mm_storeu_pd(p, x);
+        x = _mm256_extractf128_pd(v, 1);
+        p += 2;
+    }
+    if (n & 1) _mm_store_sd(p, x);
+}
+#define VSTORE_PART_F32(p, v, n) store_part_f32((p), (v), (int)(n))
+#define VSTORE_PART_F64(p, v, n) store_part_f64((p), (v), (int)(n))
 
 /* dst[c][r] = src[r][c] for c < 8 and r < rows (0 for rows <= r < lanes):
  * 8x8 in registers (unpack pairs, then pairs of pairs, then 128-bit halves) */
@@ -153,15 +181,14 @@ static inline void transpose_f32(const float *src, int64_t lds, float *dst, int6
         u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
         u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
     }
-    __m256i mask = MASK_F32(lanes);
     for (int s = 0; s < 4; s++) {
         __m256 lo = _mm256_permute2f128_ps(u[s], u[4 + s], 0x20), hi = _mm256_permute2f128_ps(u[s], u[4 + s], 0x31);
         if (lanes == 8) {
             _mm256_storeu_ps(dst + s * ldd, lo);
             _mm256_storeu_ps(dst + (4 + s) * ldd, hi);
         } else {
-            _mm256_maskstore_ps(dst + s * ldd, mask, lo);
-            _mm256_maskstore_ps(dst + (4 + s) * ldd, mask, hi);
+            store_part_f32(dst + s * ldd, lo, lanes);
+            store_part_f32(dst + (4 + s) * ldd, hi, lanes);
         }
     }
 }
@@ -174,12 +201,11 @@ static inline void transpose_f64(const double *src, int64_t lds, double *dst, in
     __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
     __m256d out[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
                       _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
-    __m256i mask = MASK_F64(lanes);
     for (int c = 0; c < 4; c++) {
         if (lanes == 4)
             _mm256_storeu_pd(dst + c * ldd, out[c]);
         else
-            _mm256_maskstore_pd(dst + c * ldd, mask, out[c]);
+            store_part_f64(dst + c * ldd, out[c], lanes);
     }
 }
 #define TRANSPOSE_F32 transpose_f32
@@ -189,7 +215,9 @@ static inline void transpose_f64(const double *src, int64_t lds, double *dst, in
 #define KERNEL_NAME "portable"
 #define FUSED false
 #define MR_F32 4
+#define NV_F32 2
 #define MR_F64 4
+#define NV_F64 2
 typedef float vec_f32 __attribute__((vector_size(16)));
 typedef double vec_f64 __attribute__((vector_size(16)));
 #define VLEN_F32 4
@@ -255,6 +283,7 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VEC vec_f32
 #define VLEN VLEN_F32
 #define MR MR_F32
+#define NV NV_F32
 #define VZERO VZERO_F32
 #define VLOAD VLOAD_F32
 #define VSTORE VSTORE_F32
@@ -269,6 +298,7 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #undef VEC
 #undef VLEN
 #undef MR
+#undef NV
 #undef VLOAD_PART
 #undef VSTORE_PART
 #undef VZERO
@@ -284,6 +314,7 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VEC vec_f64
 #define VLEN VLEN_F64
 #define MR MR_F64
+#define NV NV_F64
 #define VZERO VZERO_F64
 #define VLOAD VLOAD_F64
 #define VSTORE VSTORE_F64

@@ -83,7 +83,8 @@ tg_tensor *tg_matmul_ex(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a
         rows = batch * M;
         products = 1;
     }
-    void *scratch = tg_tape_scratch(t, tg_gemm_scratch_bytes(a->dtype, rows, N, K));
+    size_t scratch_bytes = tg_gemm_scratch_bytes(a->dtype, rows, N, K);
+    void *scratch = tg_tape_scratch(t, scratch_bytes);
     if (!scratch) return NULL;
     size_t es = tg_dtype_size(a->dtype);
     int64_t lda = transpose_a ? M : K, ldb = transpose_b ? K : N;
@@ -93,10 +94,10 @@ tg_tensor *tg_matmul_ex(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a
         char *C = (char *)y->data + (size_t)(i * M * N) * es;
         if (a->dtype == TG_F32)
             tg_gemm_f32(transpose_a, transpose_b, rows, N, K, (const float *)A, lda, (const float *)B, ldb,
-                        (float *)C, N, scratch);
+                        (float *)C, N, scratch, scratch_bytes);
         else
             tg_gemm_f64(transpose_a, transpose_b, rows, N, K, (const double *)A, lda, (const double *)B, ldb,
-                        (double *)C, N, scratch);
+                        (double *)C, N, scratch, scratch_bytes);
     }
     matmul_attrs at = {transpose_a, transpose_b};
     return tg_tape_record(t, &matmul_op, 2, in, y, &at, sizeof at);

@@ -38,9 +38,10 @@ static void test_every_variant_multiplies_two_by_two(void **state) {
         const double a64[] = {1, 2, 3, 4}, b64[] = {5, 6, 7, 8};
         float c32[4];
         double c64[4];
-        void *scratch = scratch_for(v->scratch_f64(2, 2, 2));
-        v->gemm_f32(false, false, 2, 2, 2, a32, 2, b32, 2, c32, 2, scratch);
-        v->gemm_f64(false, true, 2, 2, 2, a64, 2, b64, 2, c64, 2, scratch); /* [[1,2],[3,4]] @ [[5,7],[6,8]] */
+        size_t bytes32 = v->scratch_f32(2, 2, 2), bytes64 = v->scratch_f64(2, 2, 2);
+        void *scratch = scratch_for(bytes32 > bytes64 ? bytes32 : bytes64);
+        v->gemm_f32(false, false, 2, 2, 2, a32, 2, b32, 2, c32, 2, scratch, bytes32);
+        v->gemm_f64(false, true, 2, 2, 2, a64, 2, b64, 2, c64, 2, scratch, bytes64); /* [[1,2],[3,4]] @ [[5,7],[6,8]] */
         assert_true(c32[0] == 19 && c32[1] == 22 && c32[2] == 43 && c32[3] == 50);
         assert_true(c64[0] == 17 && c64[1] == 23 && c64[2] == 39 && c64[3] == 53);
         free(scratch);
@@ -60,12 +61,13 @@ static double *product(const tg_gemm_variant *v, bool f64, bool ta, bool tb, int
     for (int64_t i = 0; i < M * K; i++) a32[i] = (float)(a[i] = (double)(tg_rng_next(&rng) % 2001) / 1000 - 1);
     for (int64_t i = 0; i < K * N; i++) b32[i] = (float)(b[i] = (double)(tg_rng_next(&rng) % 2001) / 1000 - 1);
     for (int64_t i = 0; i < M * ldc; i++) c32[i] = (float)(c[i] = -7);
-    void *scratch = scratch_for(f64 ? v->scratch_f64(M, N, K) : v->scratch_f32(M, N, K));
+    size_t bytes = f64 ? v->scratch_f64(M, N, K) : v->scratch_f32(M, N, K);
+    void *scratch = scratch_for(bytes);
     int64_t lda = ta ? M : K, ldb = tb ? K : N;
     if (f64)
-        v->gemm_f64(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, scratch);
+        v->gemm_f64(ta, tb, M, N, K, a, lda, b, ldb, c, ldc, scratch, bytes);
     else {
-        v->gemm_f32(ta, tb, M, N, K, a32, lda, b32, ldb, c32, ldc, scratch);
+        v->gemm_f32(ta, tb, M, N, K, a32, lda, b32, ldb, c32, ldc, scratch, bytes);
         for (int64_t i = 0; i < M * ldc; i++) c[i] = c32[i];
     }
     for (int64_t i = 0; i < M; i++)
@@ -104,6 +106,7 @@ static void test_every_variant_matches_a_plain_sum_on_edge_shapes(void **state) 
 static void test_every_variant_gives_the_same_bits_with_one_and_two_threads(void **state) {
     (void)state;
     int threads_before = tg_get_num_threads();
+    tg_gemm_set_parallel_work(0); /* two threads even on this small product */
     for (int i = 0; tg_gemm_variant_at(i); i++)
         for (int d = 0; d < 2; d++)
             for (int f = 0; f < 4; f++) {
@@ -115,6 +118,7 @@ static void test_every_variant_gives_the_same_bits_with_one_and_two_threads(void
                 assert_memory_equal(c[0], c[1], sizeof(double) * 131 * (75 + 3));
                 free(c[0]), free(c[1]);
             }
+    tg_gemm_set_parallel_work(-1);
     tg_set_num_threads(threads_before);
 }
 
@@ -143,6 +147,15 @@ static double chain(bool f64, bool fused, const double *a, const double *b, int6
     return c;
 }
 
+/* element i of an f64 or f32 array */
+static void put(void *p, bool f64, int64_t i, double x) {
+    if (f64)
+        ((double *)p)[i] = x;
+    else
+        ((float *)p)[i] = (float)x;
+}
+static double get(const void *p, bool f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
+
 /* For op(A) [M,K] @ op(B) [K,N] with random full-precision values: runs every
  * variant with every transpose flag on 1 and 2 threads (C with row stride
  * N + 3) and asserts every element equals the chain bit for bit and the
@@ -152,10 +165,17 @@ static void assert_exact_chain(bool f64, shape s) {
     size_t es = f64 ? sizeof(double) : sizeof(float);
     double *opa = malloc(sizeof(double) * (size_t)(M * K) + 1), *opb = malloc(sizeof(double) * (size_t)(K * N) + 1);
     double *want[2] = {malloc(sizeof(double) * (size_t)(M * N)), malloc(sizeof(double) * (size_t)(M * N))};
-    char *a = malloc(es * (size_t)(M * K) + 1), *b = malloc(es * (size_t)(K * N) + 1), *c = malloc(es * (size_t)(M * ldc));
+    void *a = malloc(es * (size_t)(M * K) + 1), *b = malloc(es * (size_t)(K * N) + 1);
+    void *c = malloc(es * (size_t)(M * ldc));
     tg_rng rng = tg_rng_new((uint64_t)(M * 7919 + K * 131 + N));
-    for (int64_t i = 0; i < M * K; i++) opa[i] = f64 ? 2 * tg_rng_uniform(&rng) - 1 : (float)(2 * tg_rng_uniform(&rng) - 1);
-    for (int64_t i = 0; i < K * N; i++) opb[i] = f64 ? 2 * tg_rng_uniform(&rng) - 1 : (float)(2 * tg_rng_uniform(&rng) - 1);
+    for (int64_t i = 0; i < M * K; i++) { /* values the dtype holds exactly */
+        put(a, f64, 0, 2 * tg_rng_uniform(&rng) - 1);
+        opa[i] = get(a, f64, 0);
+    }
+    for (int64_t i = 0; i < K * N; i++) {
+        put(b, f64, 0, 2 * tg_rng_uniform(&rng) - 1);
+        opb[i] = get(b, f64, 0);
+    }
     for (int fused = 0; fused < 2; fused++)
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) want[fused][i * N + j] = chain(f64, fused, opa + i * K, opb + j, N, K);
@@ -166,28 +186,25 @@ static void assert_exact_chain(bool f64, shape s) {
                 bool ta = f & 1, tb = f & 2;
                 int64_t lda = ta ? M : K, ldb = tb ? K : N;
                 for (int64_t i = 0; i < M; i++) /* op(A)[i][k] stored at A[k][i] when transposed */
-                    for (int64_t k = 0; k < K; k++) {
-                        int64_t at = ta ? k * lda + i : i * lda + k;
-                        f64 ? (void)(((double *)a)[at] = opa[i * K + k]) : (void)(((float *)a)[at] = (float)opa[i * K + k]);
-                    }
+                    for (int64_t k = 0; k < K; k++) put(a, f64, ta ? k * lda + i : i * lda + k, opa[i * K + k]);
                 for (int64_t k = 0; k < K; k++)
-                    for (int64_t j = 0; j < N; j++) {
-                        int64_t at = tb ? j * ldb + k : k * ldb + j;
-                        f64 ? (void)(((double *)b)[at] = opb[k * N + j]) : (void)(((float *)b)[at] = (float)opb[k * N + j]);
-                    }
-                for (int64_t i = 0; i < M * ldc; i++) f64 ? (void)(((double *)c)[i] = -7) : (void)(((float *)c)[i] = -7);
-                void *scratch = scratch_for(f64 ? variant->scratch_f64(M, N, K) : variant->scratch_f32(M, N, K));
+                    for (int64_t j = 0; j < N; j++) put(b, f64, tb ? j * ldb + k : k * ldb + j, opb[k * N + j]);
+                for (int64_t i = 0; i < M * ldc; i++) put(c, f64, i, -7);
                 int threads_before = tg_get_num_threads();
                 tg_set_num_threads(threads);
+                size_t bytes = f64 ? variant->scratch_f64(M, N, K) : variant->scratch_f32(M, N, K);
+                void *scratch = scratch_for(bytes);
                 if (f64)
-                    variant->gemm_f64(ta, tb, M, N, K, (double *)a, lda, (double *)b, ldb, (double *)c, ldc, scratch);
+                    variant->gemm_f64(ta, tb, M, N, K, (double *)a, lda, (double *)b, ldb, (double *)c, ldc, scratch,
+                                      bytes);
                 else
-                    variant->gemm_f32(ta, tb, M, N, K, (float *)a, lda, (float *)b, ldb, (float *)c, ldc, scratch);
+                    variant->gemm_f32(ta, tb, M, N, K, (float *)a, lda, (float *)b, ldb, (float *)c, ldc, scratch,
+                                      bytes);
                 tg_set_num_threads(threads_before);
                 free(scratch);
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < ldc; j++) {
-                        double got = f64 ? ((double *)c)[i * ldc + j] : ((float *)c)[i * ldc + j];
+                        double got = get(c, f64, i * ldc + j);
                         double expected = j < N ? want[variant->fused][i * N + j] : -7;
                         if (memcmp(&got, &expected, sizeof got) != 0) {
                             print_error("%s %s [%lld,%lld,%lld] ta %d tb %d, %d threads: C[%lld,%lld] = %.17g, the "
@@ -201,14 +218,16 @@ static void assert_exact_chain(bool f64, shape s) {
     free(opa), free(opb), free(want[0]), free(want[1]), free(a), free(b), free(c);
 }
 
+/* every shape in both dtypes, two threads splitting even the smallest */
 static void assert_exact_chain_everywhere(const shape *shapes, size_t n) {
+    tg_gemm_set_parallel_work(0);
     for (int d = 0; d < 2; d++)
         for (size_t s = 0; s < n; s++) assert_exact_chain(d, shapes[s]);
+    tg_gemm_set_parallel_work(-1);
 }
 
 /* N = 1..17 crosses one and two vectors of every width (4, 8, 16 lanes) and
- * takes the N-major path where M fills the lanes better; tall ones run on
- * two threads. */
+ * takes the N-major path where M fills the lanes better. */
 static void test_narrow_outputs_n_1_to_17_are_the_exact_chain(void **state) {
     (void)state;
     shape shapes[2 * 17];
@@ -250,6 +269,7 @@ static void test_cache_sizes_are_plausible_and_can_be_forced(void **state) {
     tg_gemm_caches small = {4 << 10, 16 << 10, 64 << 10};
     tg_gemm_set_cache_sizes(&small);
     assert_true(tg_gemm_cache_sizes()->l3 == 64 << 10);
+    assert_true(tg_gemm_parallel_work() > 0);
     tg_gemm_set_cache_sizes(NULL);
     assert_true(tg_gemm_cache_sizes()->l3 == c->l3);
 }
