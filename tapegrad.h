@@ -45,6 +45,14 @@ extern "C" {
 #include "optim/schedule.h"
 #include "optim/batches.h"
 
+#include "data/dataset.h"
+
+#include "train/model.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+#include "train/progress.h"
+#include "train/plot.h"
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,7 @@ int tg_cmd_bench(int argc, char **argv);
 int tg_cmd_demo(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
+int tg_cmd_train(int argc, char **argv);
 
 /* Option parsing shared by subcommands: "--name=value" or "--name value". */
 const char *tg_option(int argc, char **argv, int *i, const char *name);
