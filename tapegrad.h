@@ -44,6 +44,8 @@ extern "C" {
 #include "optim/schedule.h"
 #include "optim/batches.h"
 
+#include "data/dataset.h"
+
 #ifdef __cplusplus
 }
 #endif
