@@ -61,9 +61,9 @@ tg_dataset *tg_dataset_idx(const char *images_path, const char *labels_path);
  * or "fashion-mnist test". */
 tg_dataset *tg_dataset_fashion_mnist(const char *dir, bool train);
 
-/* CSV of numbers. Rows: one a line; \n or \r\n; blank (or all-space) lines
- * are skipped wherever they are; line numbers in messages count every line
- * of the file from 1. Cells: split at the delimiter; a cell may be quoted
+/* CSV of numbers. Rows: one a line; \n or \r\n; blank lines (nothing but
+ * spaces, and tabs when tab is not the delimiter) are skipped wherever they
+ * are; line numbers in messages count every line of the file from 1. Cells: split at the delimiter; a cell may be quoted
  * ("1.5", "a ""b"""), with no line break inside the quotes; spaces and tabs
  * around a cell are ignored. Numbers: decimal, as strtod reads them in the C
  * locale whatever the program's locale ("-0", "1e-3", ".5", "+2"), the whole

@@ -85,7 +85,7 @@ static inline size_t idx_build(unsigned char *out, int type, int ndim, const uin
     out[3] = (unsigned char)ndim;
     for (int d = 0; d < ndim; d++)
         for (int b = 0; b < 4; b++) out[4 + 4 * d + b] = (unsigned char)(dims[d] >> (24 - 8 * b));
-    memcpy(out + 4 + 4 * ndim, payload, payload_size);
+    if (payload_size) memcpy(out + 4 + 4 * ndim, payload, payload_size);
     return 4 + 4 * (size_t)ndim + payload_size;
 }
 
