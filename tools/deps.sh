@@ -4,7 +4,7 @@
 # Installs what is missing when run as root; otherwise names the missing
 # packages, prints the apt-get line to run, and fails.
 
-TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev libgraphviz-dev graphviz"
+TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev libgraphviz-dev graphviz zlib1g-dev"
 
 # Prints the packages of TG_DEBIAN_PACKAGES that are not installed.
 tg_missing_packages() {
@@ -20,11 +20,11 @@ tg_ensure_deps() {
         # Not Debian: check the tools and libraries directly.
         for tool in cc cmake pkg-config; do
             if ! command -v "$tool" >/dev/null 2>&1; then
-                echo "tapegrad: '$tool' not found; install a C compiler, cmake, pkg-config, xxHash, cmocka (and optionally Graphviz)" >&2
+                echo "tapegrad: '$tool' not found; install a C compiler, cmake, pkg-config, xxHash, zlib, cmocka (and optionally Graphviz)" >&2
                 return 1
             fi
         done
-        for module in libxxhash cmocka; do
+        for module in libxxhash zlib cmocka; do
             if ! pkg-config --exists "$module"; then
                 echo "tapegrad: pkg-config module '$module' not found; install its development package" >&2
                 return 1
