@@ -67,9 +67,14 @@ static void test_learning_rate_can_be_read_and_changed(void **state) {
     tg_set(w->grad, 0, 2.0);
     assert_int_equal(tg_optim_step(opt), TG_OK);
     ASSERT_VALUES(w, 0, 0.5); /* 1 - 0.25 * 2 */
-    assert_int_equal(tg_optim_set_lr(opt, 0), TG_ERR_ARG);
-    assert_error_mentions(tg_last_error(), "learning rate 0");
+    assert_int_equal(tg_optim_set_lr(opt, -0.1), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "learning rate -0.1");
+    assert_int_equal(tg_optim_set_lr(opt, INFINITY), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "learning rate inf");
     assert_true(tg_optim_lr(opt) == 0.25);
+    assert_int_equal(tg_optim_set_lr(opt, 0), TG_OK); /* a schedule may end at 0: the step changes nothing */
+    assert_int_equal(tg_optim_step(opt), TG_OK);
+    ASSERT_VALUES(w, 0, 0.5);
     tg_optim_free(opt);
     tg_params_free(p);
 }
