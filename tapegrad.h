@@ -40,6 +40,8 @@ extern "C" {
 #include "graph/gradcheck.h"
 
 #include "optim/optim.h"
+#include "optim/groups.h"
+#include "optim/optim_state.h"
 #include "optim/sgd.h"
 #include "optim/adam.h"
 #include "optim/schedule.h"
