@@ -92,7 +92,9 @@ void tg_confusion_print(FILE *out, const tg_confusion *c, const char *(*class_na
     for (int64_t i = 0; i < k; i++) {
         const char *name = class_name ? class_name(names, i) : NULL;
         char label[32];
-        if (name)
+        char index[24];
+        snprintf(index, sizeof index, "%lld", (long long)i);
+        if (name && strcmp(name, index) != 0)
             snprintf(label, sizeof label, "%lld %.11s", (long long)i, name);
         else
             snprintf(label, sizeof label, "%lld", (long long)i);

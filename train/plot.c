@@ -49,7 +49,7 @@ tg_status tg_plot_history(const tg_history *h, int64_t steps_per_epoch, const ch
 
 #else
 
-enum { WHITE = 0, INK = 1, TRAIN = 2, TEST = 3, FAINT = 4 };
+enum { WHITE = 0, INK = 1, TRAIN = 2, TEST = 3, FAINT = 4, GRID = 5 };
 
 static jmp_buf plplot_failed;
 static char plplot_message[256];
@@ -76,13 +76,15 @@ static void axes(double x_max, double y_lo, double y_hi, const char *y_label, co
     double pad = 0.05 * (y_hi - y_lo);
     plvsta();
     plwind(0, x_max, y_lo - pad, y_hi + pad);
+    plcol0(GRID);
+    plbox("g", 0, 0, "g", 0, 0);
     plcol0(INK);
-    plbox("bcgnst", 0, 0, "bcgnstv", 0, 0);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab("epoch", y_label, title);
 }
 
-/* a curve through the finite points (x, y) */
-static void curve(const double *x, const double *y, int64_t n, int color, double width) {
+/* a curve through the finite points (x, y), with a dot at each point if `dots` */
+static void curve(const double *x, const double *y, int64_t n, int color, double width, bool dots) {
     plcol0(color);
     plwidth(width);
     int64_t start = 0;
@@ -91,13 +93,13 @@ static void curve(const double *x, const double *y, int64_t n, int color, double
         int64_t end = start;
         while (end < n && isfinite(y[end])) end++;
         if (end - start > 1) plline((PLINT)(end - start), x + start, y + start);
-        if (end - start >= 1) plstring((PLINT)(end - start), x + start, y + start, "#(728)");
+        if (dots && end - start >= 1) plpoin((PLINT)(end - start), x + start, y + start, 17);
         start = end;
     }
     plwidth(1);
 }
 
-static void legend(int n, const char **text, const int *colors) {
+static void legend(int n, const char **text, const int *colors, PLINT corner) {
     PLINT opts[3], text_colors[3], line_colors[3], styles[3];
     PLFLT widths[3], w, h;
     for (int i = 0; i < n; i++) {
@@ -107,7 +109,7 @@ static void legend(int n, const char **text, const int *colors) {
         styles[i] = 1;
         widths[i] = 2;
     }
-    pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE,
+    pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner | PL_POSITION_RIGHT | PL_POSITION_INSIDE,
              0.02, 0.02, 0.08, WHITE, INK, 1, 0, 0, n, opts, 1.0, 0.8, 2.0, 0.0, text_colors, text, NULL, NULL, NULL,
              NULL, line_colors, styles, widths, NULL, NULL, NULL, NULL);
 }
@@ -142,11 +144,11 @@ static void draw(const tg_history *h, int64_t steps_per_epoch, const char *title
     if (!isfinite(lo)) lo = step_lo, hi = step_hi;
     if (step_hi > hi + 2 * (hi - lo) + 1e-12) step_hi = hi + 2 * (hi - lo); /* early steps do not flatten the rest */
     axes(x_max, lo < step_lo ? lo : step_lo, step_hi > hi ? step_hi : hi, "loss", title);
-    curve(sx, sl, ns, FAINT, 1);
-    plcol0(FAINT);
-    curve(ex, tl, ne, TRAIN, 2);
-    curve(ex, vl, ne, TEST, 2);
-    legend(3, (const char *[]){"train (epoch mean)", "test", "train (each step)"}, (const int[]){TRAIN, TEST, FAINT});
+    curve(sx, sl, ns, FAINT, 1, false);
+    curve(ex, tl, ne, TRAIN, 2, true);
+    curve(ex, vl, ne, TEST, 2, true);
+    legend(3, (const char *[]){"train (epoch mean)", "test", "train (each step)"}, (const int[]){TRAIN, TEST, FAINT},
+           PL_POSITION_TOP);
 
     pladv(2);
     if (accuracy) {
@@ -154,17 +156,17 @@ static void draw(const tg_history *h, int64_t steps_per_epoch, const char *title
         range_of(ta, ne, &lo, &hi);
         range_of(va, ne, &lo, &hi);
         axes(x_max, lo, hi, "accuracy (%)", "accuracy");
-        curve(ex, ta, ne, TRAIN, 2);
-        curve(ex, va, ne, TEST, 2);
-        legend(2, (const char *[]){"train", "test"}, (const int[]){TRAIN, TEST});
+        curve(ex, ta, ne, TRAIN, 2, true);
+        curve(ex, va, ne, TEST, 2, true);
+        legend(2, (const char *[]){"train", "test"}, (const int[]){TRAIN, TEST}, PL_POSITION_BOTTOM);
     } else {
         lo = INFINITY, hi = -INFINITY;
         range_of(vl, ne, &lo, &hi);
         if (!isfinite(lo)) range_of(tl, ne, &lo, &hi);
         axes(x_max, lo, hi, "loss", "loss per epoch");
-        curve(ex, tl, ne, TRAIN, 2);
-        curve(ex, vl, ne, TEST, 2);
-        legend(2, (const char *[]){"train", "test"}, (const int[]){TRAIN, TEST});
+        curve(ex, tl, ne, TRAIN, 2, true);
+        curve(ex, vl, ne, TEST, 2, true);
+        legend(2, (const char *[]){"train", "test"}, (const int[]){TRAIN, TEST}, PL_POSITION_TOP);
     }
 }
 
@@ -199,6 +201,7 @@ tg_status tg_plot_history(const tg_history *h, int64_t steps_per_epoch, const ch
         plscol0(TRAIN, 31, 119, 180);
         plscol0(TEST, 214, 39, 40);
         plscol0(FAINT, 190, 190, 200);
+        plscol0(GRID, 225, 225, 225);
         plssub(2, 1);
         plinit();
         plfont(1);

@@ -2,6 +2,7 @@
 #include "train/progress.h"
 
 #include <math.h>
+#include <time.h>
 #include <unistd.h>
 
 tg_progress_printer tg_progress_printer_for(FILE *out) {
@@ -42,6 +43,11 @@ void tg_progress_print(const tg_progress *p, void *user) {
         fputc('\n', out);
         pr->width = 0;
     } else if (pr->in_place) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+        if (now - pr->last_write < 0.1 && p->batch < p->batches) return;
+        pr->last_write = now;
         char eta[32];
         int bar = p->batches ? (int)(20 * p->batch / p->batches) : 0;
         int n = fprintf(out, "\repoch %lld/%lld [%.*s%*s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %s",

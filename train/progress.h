@@ -14,8 +14,9 @@
 
 typedef struct tg_progress_printer {
     FILE *out;
-    bool in_place;        /* a terminal: rewrite the line with \r */
+    bool in_place;        /* a terminal: rewrite the line with \r (at most 10 times a second) */
     int width;            /* of the line last written in place */
+    double last_write;    /* when, in seconds of a monotonic clock */
 } tg_progress_printer;
 
 /* in_place when out is a terminal */

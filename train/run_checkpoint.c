@@ -6,10 +6,12 @@
  *   run/steps     every step's loss (f32)
  *   run/settings  the settings text */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/checkpoint.h"
+#include "optim/optim_state.h"
 #include "train/trainer_private.h"
 
 enum { RUN_FORMAT = 1, STATE_SLOTS = 16, EPOCH_FIELDS = 10 };
@@ -146,7 +148,10 @@ tg_status tg_trainer_resume(tg_trainer *tr, const char *path) {
     tg_checkpoint_free(c);
     if (st) {
         tg_history_free(&h);
-        return st;
+        if (strncmp(tg_last_error(), who, strlen(who)) == 0) return st;
+        char why[900]; /* copied: tg_last_error() is about to be rewritten */
+        snprintf(why, sizeof why, "%s", tg_last_error());
+        return tg_set_error(st, "%s: %s", who, why);
     }
     tr->state = s;
     tg_history_free(&tr->history);

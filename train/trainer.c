@@ -269,17 +269,13 @@ tg_status tg_trainer_fit(tg_trainer *tr) {
     if (!tr) return tg_set_error(TG_ERR_ARG, "tg_trainer_fit: trainer is NULL");
     tr->stopped = false;
     while (tr->state.epochs_done < tr->opts.epochs) {
-        double epoch_start = tg_now_seconds(), last_report = 0;
+        double epoch_start = tg_now_seconds();
         const int64_t *indices;
         int64_t count;
         while (tg_batches_next(tr->batches, &indices, &count)) {
             tg_status st = train_step(tr, indices, count);
             if (st) return st;
-            double now = tg_now_seconds();
-            if (now - last_report >= 0.1) {
-                report_progress(tr, false, epoch_start, NULL);
-                last_report = now;
-            }
+            report_progress(tr, false, epoch_start, NULL);
             bool limit = tr->opts.max_steps && tr->state.steps >= tr->opts.max_steps;
             if ((limit || (tr->opts.stop && *tr->opts.stop)) && tr->state.batches_done < tr->state.batches_per_epoch) {
                 tr->stopped = true;
