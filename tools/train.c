@@ -443,6 +443,7 @@ static bool export_graph(const char *path, tg_model *model, const tg_dataset *tr
     tg_batch batch;
     tg_tensor *loss = NULL;
     if (ok && !tg_dataset_gather(t, train, fit->dtype, count, indices, &batch)) {
+        tg_tensor_set_name(batch.x, "x");
         tg_tensor *out = model->forward(t, model, batch.x, true);
         loss = tg_dataset_task(train) == TG_TASK_CLASSIFICATION ? tg_cross_entropy(t, out, count, batch.labels)
                                                                : tg_mse(t, out, batch.targets);

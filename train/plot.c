@@ -10,6 +10,7 @@
 #ifdef TG_HAVE_PLPLOT
 #include <plplot.h>
 #include <setjmp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -189,6 +190,7 @@ tg_status tg_plot_history(const tg_history *h, int64_t steps_per_epoch, const ch
         free(tmp);
         return tg_set_error(TG_ERR_IO, "%s: cannot write next to '%s'", who, path);
     }
+    fchmod(fd, 0644); /* a picture for anyone to read, not mkstemp's 0600 */
     close(fd);
     volatile bool failed = false;
     plsexit(on_plplot_exit);
