@@ -26,6 +26,7 @@ typedef struct train_args {
     int64_t samples;
     int64_t standardize;
     /* model */
+    char model[16];
     char hidden[256];
     char activation[32];
     int64_t batchnorm;
@@ -67,7 +68,8 @@ static const option options[] = {
     {"--samples", INT, AT(samples), RUN, 10, 1e8, "built-in sets: how many samples"},
     {"--standardize", SWITCH, AT(standardize), RUN, 0, 0,
      "per-feature mean/std from the training split (--no-standardize: off)"},
-    {"--hidden", TEXT, AT(hidden), RUN, 0, 0, "hidden layer sizes, e.g. 256,256 (empty: a linear model)"},
+    {"--model", TEXT, AT(model), RUN, 0, 0, "mlp"},
+    {"--hidden", TEXT, AT(hidden), RUN, 0, 0, "mlp: hidden layer sizes, e.g. 256,256 (empty: a linear model)"},
     {"--activation", TEXT, AT(activation), RUN, 0, 0, "relu, tanh, sigmoid, gelu or leaky_relu"},
     {"--batchnorm", SWITCH, AT(batchnorm), RUN, 0, 0, "batchnorm after each hidden linear layer (--no-batchnorm)"},
     {"--dtype", TEXT, AT(dtype), RUN, 0, 0, "f32 or f64"},
@@ -102,6 +104,7 @@ static train_args defaults(void) {
     train_args a = {.valid = 0.2, .samples = 3000, .standardize = 1, .batchnorm = 1, .lr = 0.05, .momentum = 0.9,
                     .l2 = 1e-4, .epochs = 5, .batch = 128, .gamma = 0.1, .step_epochs = 1, .seed = 1};
     strcpy(a.task, "classify");
+    strcpy(a.model, "mlp");
     strcpy(a.hidden, "256,256");
     strcpy(a.activation, "relu");
     strcpy(a.dtype, "f32");
@@ -341,7 +344,7 @@ static bool load_data(train_args *a, data_sets *d) {
 
 /* ---- model and optimizer ---- */
 
-static tg_model *make_model(const train_args *a, const tg_dataset *train) {
+static tg_model *make_mlp(const train_args *a, const tg_dataset *train) {
     tg_mlp_opts m = {.inputs = tg_dataset_features(train), .batchnorm = a->batchnorm != 0};
     m.outputs = tg_dataset_task(train) == TG_TASK_CLASSIFICATION ? tg_dataset_classes(train) : tg_dataset_targets(train);
     if (!tg_activation_parse(a->activation, &m.activation)) {
@@ -418,6 +421,13 @@ static bool make_schedule(const train_args *a, tg_lr_schedule *s) {
         return false;
     }
     return true;
+}
+
+/* The models --model names. */
+static tg_model *make_model(const train_args *a, const tg_dataset *train) {
+    if (strcmp(a->model, "mlp") == 0) return make_mlp(a, train);
+    fprintf(stderr, "tg train: --model '%s': expected mlp\n", a->model);
+    return NULL;
 }
 
 /* ---- after training ---- */
