@@ -75,7 +75,7 @@ static void run_range(const tg_optim *opt, int count, int64_t lo, int64_t hi) {
     for (int i = 0; i < count && start < hi; i++) {
         int64_t end = start + opt->tasks[i].param->numel;
         int64_t begin = lo > start ? lo : start, stop = hi < end ? hi : end;
-        if (begin < stop) opt->rule->run(&opt->tasks[i], begin - start, stop - start);
+        if (begin < stop) opt->rule->run[opt->tasks[i].param->dtype](&opt->tasks[i], begin - start, stop - start);
         start = end;
     }
 }

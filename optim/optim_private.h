@@ -59,8 +59,8 @@ typedef struct optim_rule {
     /* Fills t's scalars and variant for a parameter of group g whose slot s
      * has just counted this update (s->steps >= 1). */
     void (*plan)(const tg_optim *opt, const optim_group *g, const optim_slot *s, optim_task *t);
-    /* Updates elements [begin, end) of t's parameter. */
-    void (*run)(const optim_task *t, int64_t begin, int64_t end);
+    /* Updates elements [begin, end) of t's parameter: run[TG_F32], run[TG_F64]. */
+    void (*run[2])(const optim_task *t, int64_t begin, int64_t end);
 } optim_rule;
 
 struct tg_optim {
