@@ -59,7 +59,6 @@ tg_status optim_sync_slots(tg_optim *opt) {
     optim_task *tasks = realloc(opt->tasks, sizeof *tasks * (size_t)count);
     if (!tasks) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->rule->name);
     opt->tasks = tasks;
-    opt->task_capacity = count;
     for (int i = opt->n_slots; i < count; i++) {
         const tg_tensor *x = tg_params_at(opt->params, i);
         slots[i] = (optim_slot){.group = x->kind == TG_KIND_PARAM ? optim_group_for(opt, x->name) : -1};

@@ -74,8 +74,7 @@ struct tg_optim {
     int n_groups;
     optim_slot *slots;                /* one per stored tensor */
     int n_slots;
-    optim_task *tasks;                /* reused by every step: a steady loop allocates nothing */
-    int task_capacity;
+    optim_task *tasks;                /* n_slots of them, reused by every step: a steady loop allocates nothing */
 };
 
 /* A new optimizer over p: config's rule, flags and n_states, and the default
