@@ -59,13 +59,6 @@ ADAM_LOOP(double, adam_loop_f64, sqrt)
 ADAM_RUN(float, adam_run_f32, ADAM_CASE_F32)
 ADAM_RUN(double, adam_run_f64, ADAM_CASE_F64)
 
-static void run(const optim_task *t, int64_t begin, int64_t end) {
-    if (t->param->dtype == TG_F32)
-        adam_run_f32(t, begin, end);
-    else
-        adam_run_f64(t, begin, end);
-}
-
 static void plan(const tg_optim *opt, const optim_group *g, const optim_slot *s, optim_task *t) {
     double steps = (double)s->steps;
     t->weight_decay = g->weight_decay;
@@ -87,7 +80,8 @@ static bool keeps_state(const optim_group *g) {
 
 #define ADAM_RULE(NAME, KIND)                                                                               \
     {.name = NAME, .kind = KIND, .state_names = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},               \
-     .group_options = OPTIM_USES_BETAS, .keeps_state = keeps_state, .plan = plan, .run = run}
+     .group_options = OPTIM_USES_BETAS, .keeps_state = keeps_state, .plan = plan,                         \
+     .run = {adam_run_f32, adam_run_f64}}
 static const optim_rule adam_rule = ADAM_RULE("tg_adam", "adam"), adamw_rule = ADAM_RULE("tg_adamw", "adamw");
 
 tg_optim *tg_adam_new(tg_params *p, tg_adam_opts opts) {

@@ -59,7 +59,6 @@ tg_status optim_sync_slots(tg_optim *opt) {
     optim_task *tasks = realloc(opt->tasks, sizeof *tasks * (size_t)count);
     if (!tasks) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->rule->name);
     opt->tasks = tasks;
-    opt->task_capacity = count;
     for (int i = opt->n_slots; i < count; i++) {
         const tg_tensor *x = tg_params_at(opt->params, i);
         slots[i] = (optim_slot){.group = x->kind == TG_KIND_PARAM ? optim_group_for(opt, x->name) : -1};
@@ -75,7 +74,7 @@ static void run_range(const tg_optim *opt, int count, int64_t lo, int64_t hi) {
     for (int i = 0; i < count && start < hi; i++) {
         int64_t end = start + opt->tasks[i].param->numel;
         int64_t begin = lo > start ? lo : start, stop = hi < end ? hi : end;
-        if (begin < stop) opt->rule->run(&opt->tasks[i], begin - start, stop - start);
+        if (begin < stop) opt->rule->run[opt->tasks[i].param->dtype](&opt->tasks[i], begin - start, stop - start);
         start = end;
     }
 }

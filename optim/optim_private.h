@@ -59,8 +59,8 @@ typedef struct optim_rule {
     /* Fills t's scalars and variant for a parameter of group g whose slot s
      * has just counted this update (s->steps >= 1). */
     void (*plan)(const tg_optim *opt, const optim_group *g, const optim_slot *s, optim_task *t);
-    /* Updates elements [begin, end) of t's parameter. */
-    void (*run)(const optim_task *t, int64_t begin, int64_t end);
+    /* Updates elements [begin, end) of t's parameter: run[TG_F32], run[TG_F64]. */
+    void (*run[2])(const optim_task *t, int64_t begin, int64_t end);
 } optim_rule;
 
 struct tg_optim {
@@ -74,8 +74,7 @@ struct tg_optim {
     int n_groups;
     optim_slot *slots;                /* one per stored tensor */
     int n_slots;
-    optim_task *tasks;                /* reused by every step: a steady loop allocates nothing */
-    int task_capacity;
+    optim_task *tasks;                /* n_slots of them, reused by every step: a steady loop allocates nothing */
 };
 
 /* A new optimizer over p: config's rule, flags and n_states, and the default

@@ -84,14 +84,14 @@ static void config_text(const tg_optim *opt, char *out, size_t size) {
              opt->maximize);
 }
 
-/* Formats a record name; an error naming `who` if it does not fit. */
-static tg_status record_name(const char *who, char *out, size_t size, const char *fmt, const char *a, const char *b) {
-    int n = snprintf(out, size, fmt, a, b);
-    if (n < 0 || (size_t)n >= size) return tg_set_error(TG_ERR_ARG, "%s: record name for '%s' is too long", who, a);
+enum { NAME_SIZE = 4200 }; /* longer than any checkpoint record name */
+
+/* "optim/<param>/<leaf>" into out[NAME_SIZE]; an error naming `who` if it does not fit. */
+static tg_status param_record_name(const char *who, char *out, const char *param, const char *leaf) {
+    int n = snprintf(out, NAME_SIZE, "optim/%s/%s", param, leaf);
+    if (n < 0 || n >= NAME_SIZE) return tg_set_error(TG_ERR_ARG, "%s: record name for '%s' is too long", who, param);
     return TG_OK;
 }
-
-enum { NAME_SIZE = 4200 }; /* longer than any checkpoint record name */
 
 static void group_record_name(char *out, size_t size, int g, const char *what) {
     snprintf(out, size, "optim/group/%d/%s", g, what);
@@ -122,12 +122,12 @@ tg_status tg_optim_export(const tg_optim *opt, tg_checkpoint *c) {
         const optim_slot *s = &opt->slots[i];
         const char *param = tg_params_at(opt->params, i)->name;
         if (s->steps > 0) {
-            st = record_name(who, name, NAME_SIZE, "optim/%s/%s", param, "step");
+            st = param_record_name(who, name, param, "step");
             if (!st) st = tg_checkpoint_add_bytes(c, name, &s->steps, sizeof s->steps);
         }
         for (int k = 0; k < opt->n_states && !st; k++) {
             if (!s->state[k]) continue;
-            st = record_name(who, name, NAME_SIZE, "optim/%s/%s", param, opt->rule->state_names[k]);
+            st = param_record_name(who, name, param, opt->rule->state_names[k]);
             if (!st) st = tg_checkpoint_add_tensor(c, name, TG_RECORD_STATE, s->state[k]);
         }
     }

@@ -50,13 +50,6 @@ SGD_LOOP(double, sgd_loop_f64)
 SGD_RUN(float, sgd_run_f32, SGD_CASE_F32)
 SGD_RUN(double, sgd_run_f64, SGD_CASE_F64)
 
-static void run(const optim_task *t, int64_t begin, int64_t end) {
-    if (t->param->dtype == TG_F32)
-        sgd_run_f32(t, begin, end);
-    else
-        sgd_run_f64(t, begin, end);
-}
-
 static void plan(const tg_optim *opt, const optim_group *g, const optim_slot *s, optim_task *t) {
     (void)s;
     t->lr = g->lr;
@@ -77,7 +70,7 @@ static const optim_rule sgd_rule = {.name = "tg_sgd",
                                     .group_options = OPTIM_USES_MOMENTUM,
                                     .keeps_state = keeps_state,
                                     .plan = plan,
-                                    .run = run};
+                                    .run = {sgd_run_f32, sgd_run_f64}};
 
 tg_optim *tg_sgd_new(tg_params *p, tg_sgd_opts opts) {
     tg_optim config = {.rule = &sgd_rule, .nesterov = opts.nesterov, .maximize = opts.maximize, .n_states = 1};
