@@ -3,7 +3,8 @@
  * with 130, settings that would change a saved run are refused, bad numbers
  * are refused. Runs the tg program of the same build (skipped when the build
  * has no tools). */
-#define _GNU_SOURCE /* mkdtemp, kill, waitpid */
+#include "scratch_dir.h" /* kill, waitpid too */
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,37 +15,13 @@
 
 static const char *const TG = TG_BINARY_DIR "/tg";
 
-typedef struct fixture {
-    char dir[256];
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/tapegrad-tg-train-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", f->dir);
-    int rc = system(command);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
-
 static void need_tg(void) {
     if (access(TG, X_OK) != 0) skip();
 }
 
-/* Runs tg with arguments (NULL-terminated), output into dir/out.txt; its exit status. */
-static int run_tg(const fixture *f, const char *const *args) {
-    char out[320];
-    snprintf(out, sizeof out, "%s/out.txt", f->dir);
+/* Runs tg with arguments (NULL-terminated), output into out.txt; its exit status. */
+static int run_tg(const char *const *args) {
+    const char *out = scratch_path("out.txt");
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -63,11 +40,9 @@ static int run_tg(const fixture *f, const char *const *args) {
 }
 
 /* The output of the last run_tg. */
-static char *output(const fixture *f) {
+static char *output(void) {
     static char text[65536];
-    char path[320];
-    snprintf(path, sizeof path, "%s/out.txt", f->dir);
-    FILE *in = fopen(path, "r");
+    FILE *in = fopen(scratch_path("out.txt"), "r");
     size_t n = in ? fread(text, 1, sizeof text - 1, in) : 0;
     text[n] = '\0';
     if (in) fclose(in);
@@ -77,8 +52,7 @@ static char *output(const fixture *f) {
 static uint64_t model_fingerprint(const char *path) {
     tg_params *p = tg_params_new();
     assert_int_equal(tg_params_load(p, path), TG_OK);
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
+    uint64_t h = store_fingerprint(p);
     tg_params_free(p);
     return h;
 }
@@ -86,61 +60,61 @@ static uint64_t model_fingerprint(const char *path) {
 #define SPIRAL "train", "--data", "spiral", "--samples", "400", "--hidden", "16,16", "--batch", "32", "--threads", "1"
 
 static void test_stop_and_resume_ends_with_the_same_model(void **state) {
-    fixture *f = *state;
+    (void)state;
     need_tg();
     char whole[320], part[320];
-    snprintf(whole, sizeof whole, "%s/whole.tg", f->dir);
-    snprintf(part, sizeof part, "%s/part.tg", f->dir);
-    assert_int_equal(run_tg(f, (const char *[]){SPIRAL, "--epochs", "3", "--save", whole, NULL}), 0);
-    assert_non_null(strstr(output(f), "epoch 3/3"));
+    snprintf(whole, sizeof whole, "%s", scratch_path("whole.tg"));
+    snprintf(part, sizeof part, "%s", scratch_path("part.tg"));
+    assert_int_equal(run_tg((const char *[]){SPIRAL, "--epochs", "3", "--save", whole, NULL}), 0);
+    assert_non_null(strstr(output(), "epoch 3/3"));
     /* 10 steps an epoch: stop in the middle of the second */
-    assert_int_equal(run_tg(f, (const char *[]){SPIRAL, "--epochs", "3", "--max-steps", "14", "--save", part, NULL}), 0);
-    assert_non_null(strstr(output(f), "stopped after 14 steps (epoch 2 of 3)"));
-    assert_non_null(strstr(output(f), "tg train --resume"));
+    assert_int_equal(run_tg((const char *[]){SPIRAL, "--epochs", "3", "--max-steps", "14", "--save", part, NULL}), 0);
+    assert_non_null(strstr(output(), "stopped after 14 steps (epoch 2 of 3)"));
+    assert_non_null(strstr(output(), "tg train --resume"));
     assert_true(model_fingerprint(part) != model_fingerprint(whole));
     /* the settings come from the checkpoint */
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--resume", part, "--threads", "1", "--save", part, NULL}), 0);
-    assert_non_null(strstr(output(f), "resumed from"));
-    assert_non_null(strstr(output(f), "after 1 epochs (14 steps)"));
+    assert_int_equal(run_tg((const char *[]){"train", "--resume", part, "--threads", "1", "--save", part, NULL}), 0);
+    assert_non_null(strstr(output(), "resumed from"));
+    assert_non_null(strstr(output(), "after 1 epochs (14 steps)"));
     assert_true(model_fingerprint(part) == model_fingerprint(whole));
 }
 
 static void test_resume_refuses_settings_that_change_the_run(void **state) {
-    fixture *f = *state;
+    (void)state;
     need_tg();
     char path[320];
-    snprintf(path, sizeof path, "%s/run.tg", f->dir);
-    assert_int_equal(run_tg(f, (const char *[]){SPIRAL, "--epochs", "1", "--save", path, NULL}), 0);
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--resume", path, "--hidden", "32", NULL}), 2);
-    assert_non_null(strstr(output(f), "--hidden differs from the run saved in"));
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--resume", path, "--lr", "0.5", NULL}), 2);
-    assert_non_null(strstr(output(f), "--lr differs"));
+    snprintf(path, sizeof path, "%s", scratch_path("run.tg"));
+    assert_int_equal(run_tg((const char *[]){SPIRAL, "--epochs", "1", "--save", path, NULL}), 0);
+    assert_int_equal(run_tg((const char *[]){"train", "--resume", path, "--hidden", "32", NULL}), 2);
+    assert_non_null(strstr(output(), "--hidden differs from the run saved in"));
+    assert_int_equal(run_tg((const char *[]){"train", "--resume", path, "--lr", "0.5", NULL}), 2);
+    assert_non_null(strstr(output(), "--lr differs"));
     /* more epochs continue it */
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--resume", path, "--epochs", "2", "--threads", "1", NULL}), 0);
-    assert_non_null(strstr(output(f), "epoch 2/2"));
+    assert_int_equal(run_tg((const char *[]){"train", "--resume", path, "--epochs", "2", "--threads", "1", NULL}), 0);
+    assert_non_null(strstr(output(), "epoch 2/2"));
 }
 
 static void test_bad_numbers_and_unknown_options_are_refused(void **state) {
-    fixture *f = *state;
+    (void)state;
     need_tg();
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--epochs", "5x", NULL}), 2);
-    assert_non_null(strstr(output(f), "--epochs '5x': expected an integer"));
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--lr", "nan", NULL}), 2);
-    assert_non_null(strstr(output(f), "--lr 'nan'"));
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--batch", "0", NULL}), 2);
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--frobnicate", NULL}), 2);
-    assert_non_null(strstr(output(f), "unknown option '--frobnicate'"));
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--data", "/no/such/file.csv", NULL}), 1);
-    assert_non_null(strstr(output(f), "/no/such/file.csv"));
+    assert_int_equal(run_tg((const char *[]){"train", "--epochs", "5x", NULL}), 2);
+    assert_non_null(strstr(output(), "--epochs '5x': expected an integer"));
+    assert_int_equal(run_tg((const char *[]){"train", "--lr", "nan", NULL}), 2);
+    assert_non_null(strstr(output(), "--lr 'nan'"));
+    assert_int_equal(run_tg((const char *[]){"train", "--batch", "0", NULL}), 2);
+    assert_int_equal(run_tg((const char *[]){"train", "--frobnicate", NULL}), 2);
+    assert_non_null(strstr(output(), "unknown option '--frobnicate'"));
+    assert_int_equal(run_tg((const char *[]){"train", "--data", "/no/such/file.csv", NULL}), 1);
+    assert_non_null(strstr(output(), "/no/such/file.csv"));
 }
 
 static void test_ctrl_c_saves_the_run_and_exits_130(void **state) {
-    fixture *f = *state;
+    (void)state;
     need_tg();
     char path[320], log[320], out[320];
-    snprintf(path, sizeof path, "%s/run.tg", f->dir);
-    snprintf(log, sizeof log, "%s/log.csv", f->dir);
-    snprintf(out, sizeof out, "%s/out.txt", f->dir);
+    snprintf(path, sizeof path, "%s", scratch_path("run.tg"));
+    snprintf(log, sizeof log, "%s", scratch_path("log.csv"));
+    snprintf(out, sizeof out, "%s", scratch_path("out.txt"));
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -163,17 +137,17 @@ static void test_ctrl_c_saves_the_run_and_exits_130(void **state) {
     waitpid(pid, &status, 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 130);
-    assert_non_null(strstr(output(f), "stopped after"));
-    assert_non_null(strstr(output(f), "saved to"));
+    assert_non_null(strstr(output(), "stopped after"));
+    assert_non_null(strstr(output(), "saved to"));
     char settings[4096];
     assert_int_equal(tg_run_settings(path, settings, sizeof settings), TG_OK);
     assert_non_null(strstr(settings, "--epochs=100000\n"));
     /* the saved run continues (a short extension: fewer epochs is allowed and ends at once) */
-    assert_int_equal(run_tg(f, (const char *[]){"train", "--resume", path, "--epochs", "1", "--threads", "1", NULL}), 0);
+    assert_int_equal(run_tg((const char *[]){"train", "--resume", path, "--epochs", "1", "--threads", "1", NULL}), 0);
 }
 
 int main(void) {
-#define WITH_DIR(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+#define WITH_DIR(test) cmocka_unit_test_setup_teardown(test, scratch_setup, scratch_teardown)
     const struct CMUnitTest tests[] = {
         WITH_DIR(test_stop_and_resume_ends_with_the_same_model),
         WITH_DIR(test_resume_refuses_settings_that_change_the_run),
