@@ -54,6 +54,9 @@ extern "C" {
 #include "train/trainer.h"
 #include "train/progress.h"
 #include "train/plot.h"
+#include "train/inspect.h"
+#include "train/lesson.h"
+#include "train/lesson_lr.h"
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,59 @@
+/* The lessons' registry and the helpers they share (see lesson.h). */
+#include "train/lesson.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "train/lesson_lr.h"
+
+/* in the order a reader meets them */
+static const tg_lesson *const lessons[] = {&tg_lesson_lr};
+enum { N_LESSONS = sizeof lessons / sizeof lessons[0] };
+
+int tg_lesson_count(void) { return N_LESSONS; }
+
+const tg_lesson *tg_lesson_at(int index) { return index >= 0 && index < N_LESSONS ? lessons[index] : NULL; }
+
+const tg_lesson *tg_lesson_find(const char *name) {
+    for (int i = 0; name && i < N_LESSONS; i++)
+        if (strcmp(lessons[i]->name, name) == 0) return lessons[i];
+    return NULL;
+}
+
+void tg_paragraph_add(tg_paragraph *p, const char *fmt, ...) {
+    if (p->len >= sizeof p->text - 1) return;
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(p->text + p->len, sizeof p->text - p->len, fmt, args);
+    va_end(args);
+    if (n > 0) p->len += (size_t)n < sizeof p->text - p->len ? (size_t)n : sizeof p->text - 1 - p->len;
+}
+
+void tg_paragraph_print(FILE *out, const tg_paragraph *p) {
+    if (!out) return;
+    const char *s = p->text;
+    int column = 0;
+    while (*s) {
+        while (*s == ' ') s++;
+        size_t word = strcspn(s, " ");
+        if (!word) break;
+        if (column && column + 1 + (int)word > 78) {
+            fputc('\n', out);
+            column = 0;
+        } else if (column) {
+            fputc(' ', out);
+            column++;
+        }
+        fwrite(s, 1, word, out);
+        column += (int)word;
+        s += word;
+    }
+    if (column) fputc('\n', out);
+}
+
+bool tg_lesson_sibling_path(const char *plot_path, const char *what, char *out, size_t size) {
+    const char *dot = strrchr(plot_path, '.'), *slash = strrchr(plot_path, '/');
+    if (!dot || (slash && dot < slash)) dot = plot_path + strlen(plot_path);
+    int n = snprintf(out, size, "%.*s-%s%s", (int)(dot - plot_path), plot_path, what, dot);
+    return n >= 0 && (size_t)n < size;
+}
