@@ -57,6 +57,7 @@ extern "C" {
 #include "train/inspect.h"
 #include "train/lesson.h"
 #include "train/lesson_lr.h"
+#include "train/lesson_gd.h"
 
 #ifdef __cplusplus
 }

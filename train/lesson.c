@@ -4,10 +4,11 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "train/lesson_gd.h"
 #include "train/lesson_lr.h"
 
 /* in the order a reader meets them */
-static const tg_lesson *const lessons[] = {&tg_lesson_lr};
+static const tg_lesson *const lessons[] = {&tg_lesson_lr, &tg_lesson_gd};
 enum { N_LESSONS = sizeof lessons / sizeof lessons[0] };
 
 int tg_lesson_count(void) { return N_LESSONS; }
@@ -49,6 +50,22 @@ void tg_paragraph_print(FILE *out, const tg_paragraph *p) {
         s += word;
     }
     if (column) fputc('\n', out);
+}
+
+tg_status tg_lesson_data(const char *name, int64_t n, double held_out, uint64_t seed, tg_dataset **train,
+                         tg_dataset **test) {
+    *train = *test = NULL;
+    tg_dataset *all = tg_dataset_synthetic(name, n, seed);
+    tg_status st = all ? tg_dataset_split(all, held_out, seed, train, test) : tg_last_status();
+    if (!st) st = tg_dataset_standardize(*train);
+    if (!st) st = tg_dataset_standardize_like(*test, *train);
+    tg_dataset_free(all); /* the views keep the storage */
+    if (st) {
+        tg_dataset_free(*train);
+        tg_dataset_free(*test);
+        *train = *test = NULL;
+    }
+    return st;
 }
 
 bool tg_lesson_sibling_path(const char *plot_path, const char *what, char *out, size_t size) {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "core/status.h"
+#include "data/dataset.h"
 
 typedef enum tg_lesson_option_kind {
     TG_LESSON_INT = 0, /* int64_t in [min, max] */
@@ -61,6 +62,12 @@ typedef struct tg_paragraph {
 } tg_paragraph;
 void tg_paragraph_add(tg_paragraph *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tg_paragraph_print(FILE *out, const tg_paragraph *p);
+
+/* A built-in data set ("spiral", ...) of n samples made from seed, split by
+ * seed into train and a held-out fraction, both standardised with the
+ * training part's statistics. On error both are NULL. */
+tg_status tg_lesson_data(const char *name, int64_t n, double held_out, uint64_t seed, tg_dataset **train,
+                         tg_dataset **test);
 
 /* "dir/bn.svg" + "graph-plain" -> "dir/bn-graph-plain.svg" (a picture beside
  * the lesson's own); false if it does not fit in size bytes. */
