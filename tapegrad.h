@@ -58,6 +58,7 @@ extern "C" {
 #include "train/lesson.h"
 #include "train/lesson_lr.h"
 #include "train/lesson_gd.h"
+#include "train/lesson_l2.h"
 
 #ifdef __cplusplus
 }
