@@ -59,6 +59,8 @@ extern "C" {
 #include "train/lesson_lr.h"
 #include "train/lesson_gd.h"
 #include "train/lesson_l2.h"
+#include "train/lesson_bn.h"
+#include "train/lesson_backprop.h"
 
 #ifdef __cplusplus
 }

@@ -4,12 +4,15 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "train/lesson_backprop.h"
+#include "train/lesson_bn.h"
 #include "train/lesson_gd.h"
 #include "train/lesson_l2.h"
 #include "train/lesson_lr.h"
 
 /* in the order a reader meets them */
-static const tg_lesson *const lessons[] = {&tg_lesson_lr, &tg_lesson_gd, &tg_lesson_l2};
+static const tg_lesson *const lessons[] = {&tg_lesson_backprop, &tg_lesson_lr, &tg_lesson_gd, &tg_lesson_l2,
+                                           &tg_lesson_bn};
 enum { N_LESSONS = sizeof lessons / sizeof lessons[0] };
 
 int tg_lesson_count(void) { return N_LESSONS; }

@@ -148,7 +148,8 @@ static void curve(const double *x, const double *y, int64_t n, int color, double
 }
 
 /* a legend of n entries; styles NULL: plain lines. corner: PL_POSITION_* bits */
-static void legend_at(int n, const char **text, const int *colors, const tg_plot_style *styles, PLINT corner) {
+static void legend_at(int n, const char **text, const int *colors, const tg_plot_style *styles, PLINT corner,
+                      PLFLT text_scale) {
     PLINT opts[TG_PLOT_MAX_SERIES], text_colors[TG_PLOT_MAX_SERIES], line_colors[TG_PLOT_MAX_SERIES];
     PLINT line_styles[TG_PLOT_MAX_SERIES], symbol_numbers[TG_PLOT_MAX_SERIES];
     PLFLT widths[TG_PLOT_MAX_SERIES], scales[TG_PLOT_MAX_SERIES], w, h;
@@ -165,7 +166,6 @@ static void legend_at(int n, const char **text, const int *colors, const tg_plot
         scales[i] = 0.8;
         symbols[i] = "#(210)"; /* a filled dot, as plpoin's 17 */
     }
-    PLFLT text_scale = n > 5 ? 0.62 : n > 3 ? 0.7 : 0.8; /* many entries: smaller */
     if (!(corner & PL_POSITION_OUTSIDE)) corner |= PL_POSITION_INSIDE;
     pllegend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, corner, 0.02, 0.02, 0.05,
              WHITE, INK, 1, 0, 0, n, opts, 0.8, text_scale, 1.8, 0.0, text_colors, text, NULL, NULL, NULL, NULL,
@@ -173,7 +173,7 @@ static void legend_at(int n, const char **text, const int *colors, const tg_plot
 }
 
 static void legend(int n, const char **text, const int *colors, PLINT corner) {
-    legend_at(n, text, colors, NULL, corner | PL_POSITION_RIGHT);
+    legend_at(n, text, colors, NULL, corner | PL_POSITION_RIGHT, 0.8);
 }
 
 /* Draws into an open output; called between plinit and plend. */
@@ -382,6 +382,7 @@ typedef struct panels_drawing {
 
 static void draw_panels(void *user) {
     panels_drawing *d = user;
+    plschr(0, 0.62); /* room for the legends beside the axes */
     for (int k = 0; k < d->n; k++) {
         const tg_plot_panel *p = &d->panels[k];
         double x_lo, x_hi, y_lo, y_hi;
@@ -389,7 +390,7 @@ static void draw_panels(void *user) {
         panel_range(p, false, &y_lo, &y_hi);
         pladv(k + 1);
         bool outside = p->legend == TG_LEGEND_OUTSIDE;
-        plvpor(0.1, outside ? 0.6 : 0.95, 0.17, 0.86);
+        plvpor(0.14, outside ? 0.62 : 0.95, 0.16, 0.9);
         plwind(x_lo, x_hi, y_lo, y_hi);
         const char *x_opts = p->log_x ? "bcnstl" : "bcnst", *y_opts = p->log_y ? "bcnstvl" : "bcnstv";
         plcol0(GRID);
@@ -414,7 +415,8 @@ static void draw_panels(void *user) {
                                         PL_POSITION_TOP | PL_POSITION_RIGHT, PL_POSITION_TOP | PL_POSITION_LEFT,
                                         PL_POSITION_BOTTOM | PL_POSITION_RIGHT,
                                         PL_POSITION_BOTTOM | PL_POSITION_LEFT};
-        if (named && p->legend != TG_LEGEND_NONE) legend_at(named, names, colors, styles, corners[p->legend]);
+        if (named && p->legend != TG_LEGEND_NONE) legend_at(named, names, colors, styles, corners[p->legend],
+                                                            named > 5 ? 0.5 : 0.55);
     }
 }
 
@@ -432,7 +434,7 @@ tg_status tg_plot_panels(const char *path, int n_panels, const tg_plot_panel *pa
         return tg_set_error(TG_ERR_NOMEM, "tg_plot_panels: out of memory");
     }
     panels_drawing d = {n_panels, panels, x, y};
-    st = render("tg_plot_panels", path, n_panels, 640 * n_panels, draw_panels, &d);
+    st = render("tg_plot_panels", path, n_panels, 700 * n_panels, draw_panels, &d);
     free(x);
     free(y);
     return st;

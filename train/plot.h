@@ -61,7 +61,7 @@ typedef struct tg_plot_panel {
     int n_series;              /* up to TG_PLOT_MAX_SERIES */
 } tg_plot_panel;
 
-/* Draws 1..TG_PLOT_MAX_PANELS panels side by side (640 x 480 each) into path
+/* Draws 1..TG_PLOT_MAX_PANELS panels side by side (700 x 480 each) into path
  * (.svg, .png or .pdf), written whole or not at all. Errors: TG_ERR_ARG for
  * NULL series data, a bad count or extension, a panel without a single
  * point to draw; TG_ERR_UNSUPPORTED without PLplot; TG_ERR_IO. */
