@@ -68,13 +68,19 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs one lesson; 0 or 1 */
+/* Runs one lesson; 0 or 1 (2: a picture it cannot draw) */
 static int run_lesson(const tg_lesson *l, const void *opts, const char *plot) {
+    if (plot && !tg_lesson_picture_format_ok(l, plot)) {
+        fprintf(stderr, "tg lesson %s: --plot '%s': the file name must end in one of %s\n", l->name, plot,
+                l->picture_formats);
+        return 2;
+    }
     printf("lesson %s: %s\n\n", l->name, l->title);
     fflush(stdout);
     double start = now();
     tg_status st = l->run(opts, stdout, plot);
     if (st) {
+        fflush(stdout); /* the table first, then why the rest failed */
         fprintf(stderr, "tg lesson %s: %s\n", l->name, tg_last_error());
         return 1;
     }
@@ -122,7 +128,7 @@ static int run_all(int argc, char **argv) {
             if (l->options[k].kind == TG_LESSON_SEED) *(uint64_t *)(void *)((char *)opts + l->options[k].offset) = seed;
         if (dir) snprintf(plot, sizeof plot, "%s/%s.svg", dir, l->name);
         if (i) printf("\n");
-        failed += run_lesson(l, opts, dir ? plot : NULL);
+        failed += run_lesson(l, opts, dir ? plot : NULL) != 0;
         free(opts);
     }
     return failed ? 1 : 0;

@@ -25,6 +25,15 @@ const tg_lesson *tg_lesson_find(const char *name) {
     return NULL;
 }
 
+bool tg_lesson_picture_format_ok(const tg_lesson *l, const char *path) {
+    const char *dot = path ? strrchr(path, '.') : NULL;
+    if (!l || !dot || strchr(dot, '/')) return false;
+    size_t n = strlen(dot);
+    for (const char *f = strstr(l->picture_formats, dot); f; f = strstr(f + 1, dot))
+        if (f[n] == '\0' || f[n] == ' ') return true;
+    return false;
+}
+
 void tg_paragraph_add(tg_paragraph *p, const char *fmt, ...) {
     if (p->len >= sizeof p->text - 1) return;
     va_list args;

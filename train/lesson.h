@@ -44,6 +44,7 @@ typedef struct tg_lesson {
     void (*defaults)(void *options);
     const tg_lesson_option *options;
     int n_options;
+    const char *picture_formats; /* the extensions run's plot_path may have: ".svg .png .pdf" */
     /* Runs with the options, prints the table and the reading to out (NULL:
      * nothing), and when plot_path is not NULL draws the picture there (a
      * lesson with more pictures writes them beside it, "<path without
@@ -54,6 +55,9 @@ typedef struct tg_lesson {
 int tg_lesson_count(void);
 const tg_lesson *tg_lesson_at(int index);          /* NULL out of range */
 const tg_lesson *tg_lesson_find(const char *name); /* NULL if there is none */
+/* Whether path ends in one of the lesson's picture formats (checked before a
+ * long run rather than after it). */
+bool tg_lesson_picture_format_ok(const tg_lesson *l, const char *path);
 
 /* ---- for lessons: their reading, one paragraph wrapped at 78 columns ---- */
 typedef struct tg_paragraph {

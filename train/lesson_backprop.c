@@ -327,5 +327,6 @@ const tg_lesson tg_lesson_backprop = {
     .defaults = defaults,
     .options = options,
     .n_options = sizeof options / sizeof options[0],
+    .picture_formats = ".svg .png .pdf .dot .gv",
     .run = run,
 };

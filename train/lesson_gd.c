@@ -304,5 +304,6 @@ const tg_lesson tg_lesson_gd = {
     .defaults = defaults,
     .options = options,
     .n_options = sizeof options / sizeof options[0],
+    .picture_formats = ".svg .png .pdf",
     .run = run,
 };
