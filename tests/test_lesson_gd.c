@@ -3,10 +3,9 @@
  * makes one noisy step per sample and is slow per sample, mini-batches sit
  * between; for seeds 1 to 5 on 1000 samples and 5 epochs (seed 1 under the
  * sanitizers: the same code paths, each run ten times slower). */
-#define _GNU_SOURCE /* open_memstream */
-#include <stdlib.h>
+#include "lesson_testing.h"
 
-#include "testing.h"
+#include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SEEDS 1
@@ -88,18 +87,10 @@ static void test_sgd_is_slow_per_sample(void **state) {
 
 static void test_lesson_prints_its_table_and_a_reading(void **state) {
     (void)state;
-    const tg_lesson *l = tg_lesson_find("gd");
-    assert_non_null(l);
-    tg_lesson_gd_opts o;
-    l->defaults(&o);
+    tg_lesson_gd_opts o = tg_lesson_gd_defaults();
     o.samples = 200;
     o.epochs = 2;
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream(&text, &size);
-    assert_int_equal(l->run(&o, out, NULL), TG_OK);
-    fclose(out);
-    for (char *c = text; *c; c++) *c = *c == '\n' ? ' ' : *c;
+    char *text = lesson_output("gd", &o);
     assert_non_null(strstr(text, "MBGD 128"));
     assert_non_null(strstr(text, "after 2 epochs it has made 2 updates"));
     assert_non_null(strstr(text, "(160 updates per epoch)"));

@@ -3,10 +3,9 @@
  * overfits, the held-out error is U-shaped in lambda with its minimum inside
  * the sweep, the best lambda tames the high-order coefficients and brings the
  * fit near the true quadratic, and lambda = 10 underfits. */
-#define _GNU_SOURCE /* open_memstream */
-#include <stdlib.h>
+#include "lesson_testing.h"
 
-#include "testing.h"
+#include <stdlib.h>
 
 /* Solves the 3x3 system a x = b by Cramer's rule. */
 static void solve3(const double a[9], const double b[3], double x[3]) {
@@ -91,16 +90,7 @@ static void test_overfitting_and_the_u_of_held_out_error_for_seeds_1_to_5(void *
 
 static void test_lesson_prints_its_tables_and_a_reading(void **state) {
     (void)state;
-    const tg_lesson *l = tg_lesson_find("l2");
-    assert_non_null(l);
-    tg_lesson_l2_opts o;
-    l->defaults(&o);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream(&text, &size);
-    assert_int_equal(l->run(&o, out, NULL), TG_OK);
-    fclose(out);
-    for (char *c = text; *c; c++) *c = *c == '\n' ? ' ' : *c;
+    char *text = lesson_output("l2", NULL);
     assert_non_null(strstr(text, "<- lowest held-out error"));
     assert_non_null(strstr(text, "rises on both sides: a U"));
     assert_non_null(strstr(text, "at lambda = 10 the fit underfits"));

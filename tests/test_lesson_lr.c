@@ -3,10 +3,9 @@
  * on x^4 - 3x^2 + x the learning rate decides which minimum it ends in; on
  * the small model too small, right, too large and far too large show up as
  * such for seeds 1 to 5; divergence is reported as a step, not as NaNs. */
-#define _GNU_SOURCE /* open_memstream */
-#include <stdlib.h>
+#include "lesson_testing.h"
 
-#include "testing.h"
+#include <stdlib.h>
 
 static tg_descent_run run_quadratic(double a, double lr_times_a, int64_t steps) {
     tg_lesson_lr_opts o = tg_lesson_lr_defaults();
@@ -156,16 +155,7 @@ static void test_model_regimes_hold_for_seeds_1_to_5(void **state) {
 
 static void test_lesson_prints_its_table_and_a_reading_without_nans(void **state) {
     (void)state;
-    const tg_lesson *l = tg_lesson_find("lr");
-    assert_non_null(l);
-    tg_lesson_lr_opts o;
-    l->defaults(&o);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream(&text, &size);
-    assert_int_equal(l->run(&o, out, NULL), TG_OK);
-    fclose(out);
-    for (char *c = text; *c; c++) *c = *c == '\n' ? ' ' : *c; /* the reading is wrapped */
+    char *text = lesson_output("lr", NULL);
     assert_non_null(strstr(text, "diverged at step 36"));            /* the table, quadratic lr 2.5 */
     assert_non_null(strstr(text, "x* = -1.3008"));                    /* the minima */
     assert_non_null(strstr(text, "lr 2 = 2/a bounces between 1 and -1")); /* the reading */

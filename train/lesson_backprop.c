@@ -83,6 +83,21 @@ static tg_params *make_params(const tg_lesson_backprop_result *r, tg_tensor **p)
     return store;
 }
 
+/* The lesson's network at its values: the parameters in a new store, the
+ * forward pass on a new tape, both for the caller to free; on error nothing. */
+static tg_status build(const tg_lesson_backprop_result *r, tg_params **store, tg_tensor **p, tg_tape **t,
+                       tg_tensor **loss) {
+    *store = make_params(r, p);
+    *t = *store ? tg_tape_new() : NULL;
+    *loss = *t ? network(*t, p, constant(*t, r->x[0], "x1"), constant(*t, r->x[1], "x2"), constant(*t, r->y, "y"))
+               : NULL;
+    if (*loss) return TG_OK;
+    tg_status st = *t ? tg_tape_status(*t) : tg_last_status() ? tg_last_status() : TG_ERR_NOMEM;
+    tg_tape_free(*t);
+    tg_params_free(*store);
+    return st;
+}
+
 static const char *input_name(const tg_tensor *x) { return x->name ? x->name : "?"; }
 
 /* Reads the forward pass off the tape: names, ops, values, and each node's
@@ -143,15 +158,12 @@ tg_status tg_lesson_backprop_run(const tg_lesson_backprop_opts *o, tg_lesson_bac
         snprintf(r->params[k].name, sizeof r->params[k].name, "%s", param_names[k]);
         r->params[k].value = tenth(&rng);
     }
-    tg_tensor *p[TG_BACKPROP_PARAMS];
-    tg_params *store = make_params(r, p);
-    tg_tape *t = store ? tg_tape_new() : NULL;
-    if (!t) {
-        tg_params_free(store);
-        return tg_last_status();
-    }
-    tg_tensor *loss = network(t, p, constant(t, r->x[0], "x1"), constant(t, r->x[1], "x2"), constant(t, r->y, "y"));
-    tg_status st = loss ? read_forward(t, r) : tg_tape_status(t);
+    tg_tensor *p[TG_BACKPROP_PARAMS], *loss;
+    tg_params *store;
+    tg_tape *t;
+    tg_status st = build(r, &store, p, &t, &loss);
+    if (st) return st;
+    st = read_forward(t, r);
     /* keep every node's gradient, then one backward pass */
     for (int64_t i = 0; i < tg_tape_node_count(t) && !st; i++) st = tg_requires_grad(tg_tape_node(t, i)->output);
     if (!st) st = tg_backward(t, loss, NULL);
@@ -283,15 +295,12 @@ void tg_lesson_backprop_print(FILE *out, const tg_lesson_backprop_result *r) {
 
 tg_status tg_lesson_backprop_plot(const tg_lesson_backprop_result *r, const char *path) {
     if (!r || !path) return tg_set_error(TG_ERR_ARG, "tg_lesson_backprop_plot: result or path is NULL");
-    tg_tensor *p[TG_BACKPROP_PARAMS];
-    tg_params *store = make_params(r, p);
-    tg_tape *t = store ? tg_tape_new() : NULL;
-    if (!t) {
-        tg_params_free(store);
-        return tg_last_status();
-    }
-    tg_tensor *loss = network(t, p, constant(t, r->x[0], "x1"), constant(t, r->x[1], "x2"), constant(t, r->y, "y"));
-    tg_status st = loss ? tg_backward(t, loss, NULL) : tg_tape_status(t);
+    tg_tensor *p[TG_BACKPROP_PARAMS], *loss;
+    tg_params *store;
+    tg_tape *t;
+    tg_status st = build(r, &store, p, &t, &loss);
+    if (st) return st;
+    st = tg_backward(t, loss, NULL);
     if (!st)
         st = tg_dot_render(t, loss, path,
                            &(tg_dot_opts){.direction = TG_DOT_LR, .show_grads = true,

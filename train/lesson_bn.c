@@ -298,7 +298,7 @@ void tg_lesson_bn_print(FILE *out, const tg_lesson_bn_result *r) {
                          "with it%s.",
                          plain_drift, bn_drift,
                          bn_drift < plain_drift
-                             ? ": the next layer's inputs stay put"
+                             ? ": the next layer's inputs move less"
                              : ": batchnorm's units move more, since its layers learn faster (it steadies the scale "
                                "of each layer's inputs, not every change)");
     const tg_bn_run *ph = &r->runs[TG_BN_PLAIN_HIGH], *bh = &r->runs[TG_BN_BATCHNORM_HIGH];

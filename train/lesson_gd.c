@@ -160,15 +160,14 @@ void tg_lesson_gd_print(FILE *out, const tg_lesson_gd_result *r) {
     if (!out || !r) return;
     const tg_lesson_gd_opts *o = &r->opts;
     int64_t e = o->epochs;
-    int bgd = -1, sgd = -1, quickest = 0, best = 0, vectorised = 0;
+    int bgd = -1, sgd = -1, quickest = 0, best = 0, vectorised = -1; /* vectorised: the fastest with batch > 1 */
     for (int i = 0; i < o->n_methods; i++) {
         const tg_gd_method_run *m = &r->methods[i];
         if (m->batch_size == r->train_samples) bgd = i;
         if (m->batch_size == 1) sgd = i;
         if (m->seconds[e] < r->methods[quickest].seconds[e]) quickest = i;
         if (m->train_loss[e] < r->methods[best].train_loss[e]) best = i;
-        if (m->batch_size > 1 && m->batch_size < r->train_samples &&
-            m->samples_per_second > r->methods[vectorised].samples_per_second)
+        if (m->batch_size > 1 && (vectorised < 0 || m->samples_per_second > r->methods[vectorised].samples_per_second))
             vectorised = i;
     }
     double budget = r->methods[quickest].seconds[e];
@@ -209,14 +208,15 @@ void tg_lesson_gd_print(FILE *out, const tg_lesson_gd_result *r) {
                          m->noise);
     }
     if (sgd >= 0) {
-        const tg_gd_method_run *m = &r->methods[sgd], *v = &r->methods[vectorised];
+        const tg_gd_method_run *m = &r->methods[sgd];
         tg_paragraph_add(&p,
                          " SGD updates after every sample (%lld updates per epoch) and ends at loss %.3f, but its "
                          "curve is noisy (noise %.2g) and it processes %.0f samples/s",
                          (long long)m->updates_per_epoch, m->train_loss[e], m->noise, m->samples_per_second);
-        if (vectorised != sgd && v->samples_per_second > m->samples_per_second)
+        if (vectorised >= 0 && r->methods[vectorised].samples_per_second > m->samples_per_second)
             tg_paragraph_add(&p, ", %.1fx fewer than %s: a batch of one leaves nothing for the vectorised kernels",
-                             v->samples_per_second / m->samples_per_second, v->name);
+                             r->methods[vectorised].samples_per_second / m->samples_per_second,
+                             r->methods[vectorised].name);
         tg_paragraph_add(&p, ".");
     }
     tg_paragraph_add(&p, " By the clock: when %s had finished (%.3g s), the losses were", r->methods[quickest].name,

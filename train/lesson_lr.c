@@ -419,7 +419,9 @@ static void print_reading(FILE *out, const tg_lesson_lr_result *r) {
         const char *sep = i + 1 == o->n_rates ? "." : ";";
         switch (d->regime) {
         case TG_DESCENT_MONOTONE:
-            if (d->steps_to_tolerance < 0)
+            if (d->x_end == d->minimum && d->steps_to_tolerance == 1)
+                tg_paragraph_add(&p, " lr %g = 1/a lands exactly on the minimum in one step%s", d->lr, sep);
+            else if (d->steps_to_tolerance < 0)
                 tg_paragraph_add(&p, " lr %g never overshoots but is too small: f is still %.3g after %lld steps%s",
                                  d->lr, d->loss_end, (long long)d->steps_run, sep);
             else
@@ -482,6 +484,9 @@ static void print_reading(FILE *out, const tg_lesson_lr_result *r) {
             tg_paragraph_add(&p, " lr %g ends at loss %.3g, above the target %g%s%s", m->lr, m->final_loss,
                              o->model_target,
                              m->loss_increases > m->steps_run / 10 ? " with the loss rising at many steps" : "", sep);
+        else if (m->loss_increases == 0)
+            tg_paragraph_add(&p, " lr %g reaches loss %g at step %lld, the loss falling at every step%s", m->lr,
+                             o->model_target, (long long)m->steps_to_target, sep);
         else
             tg_paragraph_add(&p, " lr %g reaches loss %g at step %lld (the loss rose at %lld steps)%s", m->lr,
                              o->model_target, (long long)m->steps_to_target, (long long)m->loss_increases, sep);
