@@ -7,6 +7,17 @@
 
 #include "testing.h"
 
+#ifdef TG_HAVE_PLPLOT
+/* LeakSanitizer: PLplot's cairo drivers load fonts through fontconfig and
+ * pango, which keep their caches for the process; tapegrad's allocations
+ * are still checked. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) {
+    return "leak:libfontconfig.so\nleak:libpango\nleak:libcairo.so\nleak:libltdl.so\nleak:libglib-2.0.so\n"
+           "leak:libgobject-2.0.so\n";
+}
+#endif
+
 static const double xs[4] = {1, 2, 3, 4}, ys[4] = {1, 0.5, 0.25, 0.125}, negative[4] = {-1, -2, 0, -3};
 
 static tg_plot_panel one_panel(const tg_plot_series *series, int n) {

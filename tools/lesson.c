@@ -42,7 +42,7 @@ static void lesson_usage(FILE *out, const tg_lesson *l, const void *defaults) {
     fprintf(out, "usage: tg lesson %s [--plot FILE] [--threads N] [options]\n\n%s: %s\n\noptions (default):\n",
             l->name, l->title, l->summary);
     fprintf(out, "  %-14s %s\n", "--plot FILE", "draw the picture (.svg, .png or .pdf)");
-    fprintf(out, "  %-14s %s\n", "--threads N", "OpenMP threads (default: OMP_NUM_THREADS or all)");
+    fprintf(out, "  %-14s %s\n", "--threads N", "OpenMP threads (1: the lessons' tensors are small)");
     for (int i = 0; i < l->n_options; i++) {
         char value[64];
         option_value(&l->options[i], defaults, value, sizeof value);
@@ -135,6 +135,11 @@ static int run_all(int argc, char **argv) {
 }
 
 int tg_cmd_lesson(int argc, char **argv) {
+    /* The lessons' tensors are small: a second thread only adds waiting at
+     * OpenMP barriers, which on a busy machine distorts the timings the gd
+     * and bn lessons report. --threads changes it; the numbers other than
+     * times are the same for any thread count. */
+    tg_set_num_threads(1);
     if (argc < 2) {
         list(stdout);
         return 0;
