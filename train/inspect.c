@@ -23,6 +23,11 @@ const tg_tensor *tg_scope_output(const tg_tape *t, const char *scope) {
     return NULL;
 }
 
+/* element i of a tensor already checked (f32 or f64, data present) */
+static inline double value_at(const tg_tensor *x, int64_t i) {
+    return x->dtype == TG_F32 ? (double)((const float *)x->data)[i] : ((const double *)x->data)[i];
+}
+
 tg_status tg_tensor_stats(const tg_tensor *x, tg_value_stats *out) {
     if (!x || !out) return tg_set_error(TG_ERR_ARG, "tg_tensor_stats: tensor or result is NULL");
     *out = (tg_value_stats){.n = x->numel, .mean = NAN, .std = NAN, .min = NAN, .max = NAN};
@@ -30,14 +35,14 @@ tg_status tg_tensor_stats(const tg_tensor *x, tg_value_stats *out) {
     /* two passes: the mean, then squared deviations from it (no cancellation) */
     double sum = 0, lo = INFINITY, hi = -INFINITY;
     for (int64_t i = 0; i < x->numel; i++) {
-        double v = tg_get(x, i);
+        double v = value_at(x, i);
         sum += v;
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
     }
     double mean = sum / (double)x->numel, squares = 0;
     for (int64_t i = 0; i < x->numel; i++) {
-        double d = tg_get(x, i) - mean;
+        double d = value_at(x, i) - mean;
         squares += d * d;
     }
     out->mean = mean;
@@ -55,17 +60,17 @@ tg_status tg_unit_stats(const tg_tensor *x, double *mean, double *std) {
                             tg_tensor_desc(x, desc, sizeof desc));
     }
     int64_t n = x->shape[0], units = x->numel / n;
-    for (int64_t u = 0; u < units; u++) {
-        double sum = 0, squares = 0;
-        for (int64_t i = 0; i < n; i++) sum += tg_get(x, i * units + u);
-        double m = sum / (double)n;
-        for (int64_t i = 0; i < n; i++) {
-            double d = tg_get(x, i * units + u) - m;
-            squares += d * d;
+    /* row by row, as the values lie: the means, then the squared deviations from them */
+    for (int64_t u = 0; u < units; u++) mean[u] = std[u] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t u = 0; u < units; u++) mean[u] += value_at(x, i * units + u);
+    for (int64_t u = 0; u < units; u++) mean[u] /= (double)n;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t u = 0; u < units; u++) {
+            double d = value_at(x, i * units + u) - mean[u];
+            std[u] += d * d;
         }
-        mean[u] = m;
-        std[u] = sqrt(squares / (double)n);
-    }
+    for (int64_t u = 0; u < units; u++) std[u] = sqrt(std[u] / (double)n);
     return TG_OK;
 }
 
@@ -76,7 +81,7 @@ double tg_params_grad_norm(const tg_params *p, const char *prefix) {
         const tg_tensor *w = tg_params_at(p, i);
         if (w->kind != TG_KIND_PARAM || !w->grad || (n && (!w->name || strncmp(w->name, prefix, n) != 0))) continue;
         for (int64_t k = 0; k < w->grad->numel; k++) {
-            double g = tg_get(w->grad, k);
+            double g = value_at(w->grad, k);
             squares += g * g;
         }
     }
