@@ -3,8 +3,7 @@
  *   T             element type (float, double)
  *   FN(name)      name##_f32 / name##_f64
  *   VEC, VLEN     vector type and its element count
- *   MR            rows of a register tile: 4, 6 or 12
- *   NV            vectors across a register tile: 1 or 2 (NR = NV * VLEN columns)
+ *   MR            rows of a register tile: 4, 6 or 12 (NR = 2 * VLEN columns)
  *   VZERO() VLOAD(p) VSTORE(p, v) VSET1(x) VFMA(a, b, c) (= a*b + c, fused where the ISA has it)
  *   VLOAD_PART(p, n) VSTORE_PART(p, v, n)  the first n < VLEN lanes (0 in the others when loading)
  *   TRANSPOSE(src, lds, dst, ldd, rows, lanes)  dst[c][r] = src[r][c], c < VLEN, r < lanes (0 for r >= rows)
@@ -25,7 +24,7 @@
  * results are bit-identical for any thread count, block sizes and
  * orientation. */
 
-#define NR (NV * VLEN)
+#define NR (2 * VLEN)
 
 /* ---- register kernels: c[ROWS, n] (+)= a[kn, ROWS] b[kn, n] ----
  * a is a packed A panel (row k: MR values, the first ROWS used), b a packed B
@@ -86,39 +85,26 @@
                 for (int r = 0; r < ROWS; r++) c[j * cs + r] = buffer[r * VECS * VLEN + j];                     \
     }
 
-/* one kernel per row count (edge tiles waste no multiply-adds) and width */
-#if NV == 2
+/* one kernel per row count (edge tiles waste no multiply-adds) and width
+ * (one or two vectors) */
 #define KERNELS(ROWS) KERNEL(FN(kernel_##ROWS##x1), ROWS, 1) KERNEL(FN(kernel_##ROWS##x2), ROWS, 2)
 #define KERNEL_ROW(ROWS) {FN(kernel_##ROWS##x1), FN(kernel_##ROWS##x2)},
-#elif NV == 1
-#define KERNELS(ROWS) KERNEL(FN(kernel_##ROWS##x1), ROWS, 1)
-#define KERNEL_ROW(ROWS) {FN(kernel_##ROWS##x1)},
+#if MR == 4
+#define FOR_EACH_ROW_COUNT(X) X(1) X(2) X(3) X(4)
+#elif MR == 6
+#define FOR_EACH_ROW_COUNT(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#elif MR == 12
+#define FOR_EACH_ROW_COUNT(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12)
 #else
-#error "NV must be 1 or 2"
-#endif
-KERNELS(1) KERNELS(2) KERNELS(3) KERNELS(4)
-#if MR > 4
-KERNELS(5) KERNELS(6)
-#endif
-#if MR > 6
-KERNELS(7) KERNELS(8) KERNELS(9) KERNELS(10) KERNELS(11) KERNELS(12)
-#endif
-#if MR != 4 && MR != 6 && MR != 12
 #error "MR must be 4, 6 or 12"
 #endif
+FOR_EACH_ROW_COUNT(KERNELS)
 
 typedef void (*FN(kernel_fn))(int64_t kn, const T *a, const T *b, T *c, int64_t rs, int64_t cs, int64_t n,
                               bool load_c);
 /* FN(kernels)[rows - 1][vectors - 1] */
-static const FN(kernel_fn) FN(kernels)[MR][NV] = {
-    KERNEL_ROW(1) KERNEL_ROW(2) KERNEL_ROW(3) KERNEL_ROW(4)
-#if MR > 4
-    KERNEL_ROW(5) KERNEL_ROW(6)
-#endif
-#if MR > 6
-    KERNEL_ROW(7) KERNEL_ROW(8) KERNEL_ROW(9) KERNEL_ROW(10) KERNEL_ROW(11) KERNEL_ROW(12)
-#endif
-};
+static const FN(kernel_fn) FN(kernels)[MR][2] = {FOR_EACH_ROW_COUNT(KERNEL_ROW)};
+#undef FOR_EACH_ROW_COUNT
 #undef KERNELS
 #undef KERNEL_ROW
 #undef KERNEL

@@ -35,9 +35,7 @@
 #define KERNEL_NAME "avx512"
 #define FUSED true
 #define MR_F32 12
-#define NV_F32 2
 #define MR_F64 12
-#define NV_F64 2
 typedef __m512 vec_f32;
 typedef __m512d vec_f64;
 #define VLEN_F32 16
@@ -112,14 +110,8 @@ static inline void transpose_f64(const double *src, int64_t lds, double *dst, in
 #include <immintrin.h>
 #define KERNEL_NAME "avx2"
 #define FUSED true
-#ifndef MR_F32
 #define MR_F32 6
-#define NV_F32 2
-#endif
-#ifndef MR_F64
 #define MR_F64 6
-#define NV_F64 2
-#endif
 typedef __m256 vec_f32;
 typedef __m256d vec_f64;
 #define VLEN_F32 8
@@ -215,9 +207,7 @@ static inline void transpose_f64(const double *src, int64_t lds, double *dst, in
 #define KERNEL_NAME "portable"
 #define FUSED false
 #define MR_F32 4
-#define NV_F32 2
 #define MR_F64 4
-#define NV_F64 2
 typedef float vec_f32 __attribute__((vector_size(16)));
 typedef double vec_f64 __attribute__((vector_size(16)));
 #define VLEN_F32 4
@@ -283,7 +273,6 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VEC vec_f32
 #define VLEN VLEN_F32
 #define MR MR_F32
-#define NV NV_F32
 #define VZERO VZERO_F32
 #define VLOAD VLOAD_F32
 #define VSTORE VSTORE_F32
@@ -298,7 +287,6 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #undef VEC
 #undef VLEN
 #undef MR
-#undef NV
 #undef VLOAD_PART
 #undef VSTORE_PART
 #undef VZERO
@@ -314,7 +302,6 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VEC vec_f64
 #define VLEN VLEN_F64
 #define MR MR_F64
-#define NV NV_F64
 #define VZERO VZERO_F64
 #define VLOAD VLOAD_F64
 #define VSTORE VSTORE_F64
