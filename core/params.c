@@ -54,7 +54,7 @@ static tg_tensor *stored_tensor_new(tg_dtype dtype, int ndim, const int64_t *sha
 }
 
 static void fan_in_out(const tg_tensor *x, double *fan_in, double *fan_out) {
-    if (x->ndim == 0) {
+    if (x->ndim == 0 || x->numel == 0) { /* an empty tensor has no values to draw */
         *fan_in = *fan_out = 1;
         return;
     }
