@@ -42,6 +42,8 @@ struct tg_tape {
     int scope_depth;
     const char *scope_interned; /* arena copy of scope_path, NULL at top level */
 
+    const char *op;            /* the op now running (tg_tape_set_op), for messages */
+
     tg_status status;
     char error[TG_TAPE_ERROR_MAX];
 };
@@ -130,7 +132,8 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
         while (size < need) size *= 2;
         tg_chunk *fresh = chunk_new(t, size);
         if (!fresh) {
-            tg_tape_fail(t, TG_ERR_NOMEM, "tg_tape_alloc: out of memory asking for %zu bytes", bytes);
+            tg_tape_fail(t, TG_ERR_NOMEM, "%s: out of memory asking for %zu bytes", t->op ? t->op : "tg_tape_alloc",
+                         bytes);
             return NULL;
         }
         fresh->next = c;
@@ -157,7 +160,8 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
         size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
         void *fresh = aligned_alloc(TG_ALIGN, size);
         if (!fresh) {
-            tg_tape_fail(t, TG_ERR_NOMEM, "tg_tape_scratch: out of memory asking for %zu bytes", bytes);
+            tg_tape_fail(t, TG_ERR_NOMEM, "%s: out of memory asking for %zu bytes of scratch",
+                         t->op ? t->op : "tg_tape_scratch", bytes);
             return NULL;
         }
         free(t->scratch);
@@ -255,13 +259,15 @@ const tg_node *tg_tape_node(const tg_tape *t, int64_t index) {
     return t->nodes[index];
 }
 
-tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
-    return tg_tensor_empty(t, dtype, ndim, shape);
+void tg_tape_set_op(tg_tape *t, const char *who) {
+    if (t) t->op = who;
 }
+const char *tg_tape_op(const tg_tape *t) { return t ? t->op : NULL; }
 
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size) {
     if (!t || !out) return NULL;
+    t->op = NULL;
     out->kind = TG_KIND_RESULT;
     out->requires_grad = false;
     if (!t->grad_enabled) return out;

@@ -93,7 +93,14 @@ size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset
 uint64_t tg_tape_system_allocations(const tg_tape *t); /* malloc calls so far */
 
 /* ---- for operation authors (built-in and custom) ---- */
-/* A new result tensor on the tape (uninitialised data). */
+/* Names the operation now running ("tg_matmul"), so that a failure inside
+ * the tape while it runs (a result shape too large, memory refused) names
+ * it; tg_tape_record and tensor creation (tg_zeros, ...) clear it. The input
+ * checks of built-in and custom ops call it. */
+void tg_tape_set_op(tg_tape *t, const char *who);
+const char *tg_tape_op(const tg_tape *t); /* NULL when no op is running */
+/* A new result tensor on the tape (uninitialised data); errors name the
+ * running op. */
 tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape);
 /* Records `out = op(inputs...)` with a copy of `attrs` (attrs_size bytes) when
  * recording is on; sets out->requires_grad from the inputs. Returns out, or

@@ -37,25 +37,34 @@ char *tg_tensor_desc(const tg_tensor *x, char *buf, size_t size) {
     return buf;
 }
 
+bool tg_shape_product(int ndim, const int64_t *shape, int64_t *numel) {
+    int64_t product = 1, nonzero = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return false;
+        if (shape[i] == 0) {
+            product = 0;
+            continue;
+        }
+        if (nonzero > TG_MAX_NUMEL / shape[i]) return false;
+        nonzero *= shape[i];
+        product *= shape[i];
+    }
+    if (numel) *numel = product;
+    return true;
+}
+
 tg_status tg_check_shape(const char *who, int ndim, const int64_t *shape) {
     if (ndim < 0 || ndim > TG_MAX_DIMS)
         return tg_set_error(TG_ERR_SHAPE, "%s: %d dimensions requested, tapegrad supports 0 to %d", who, ndim,
                             TG_MAX_DIMS);
     if (ndim > 0 && !shape) return tg_set_error(TG_ERR_ARG, "%s: shape is NULL for %d dimensions", who, ndim);
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) {
-            char buf[160];
-            return tg_set_error(TG_ERR_SHAPE, "%s: negative dimension in shape %s", who,
-                                tg_shape_str(ndim, shape, buf, sizeof buf));
-        }
-        if (shape[i] && n > INT64_MAX / 8 / shape[i]) {
-            char buf[160];
-            return tg_set_error(TG_ERR_SHAPE, "%s: shape %s is too large", who, tg_shape_str(ndim, shape, buf, sizeof buf));
-        }
-        n *= shape[i];
-    }
-    return TG_OK;
+    if (tg_shape_product(ndim, shape, NULL)) return TG_OK;
+    char buf[160];
+    tg_shape_str(ndim, shape, buf, sizeof buf);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) return tg_set_error(TG_ERR_SHAPE, "%s: negative dimension in shape %s", who, buf);
+    return tg_set_error(TG_ERR_SHAPE, "%s: shape %s is too large (more than %lld elements)", who, buf,
+                        (long long)TG_MAX_NUMEL);
 }
 
 static tg_status check_dtype(const char *who, tg_dtype dtype) {
@@ -64,12 +73,17 @@ static tg_status check_dtype(const char *who, tg_dtype dtype) {
     return TG_OK;
 }
 
+/* tensor_new's `who` for op results: the message names the running op */
+static const char RESULT[] = "tg_tape_result";
+
 /* One allocation path for every tape tensor. */
 static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
     if (!t) {
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
         return NULL;
     }
+    if (who != RESULT) tg_tape_set_op(t, NULL); /* tg_zeros etc. are not part of an op */
+    else if (tg_tape_op(t)) who = tg_tape_op(t);
     tg_status st = check_dtype(who, dtype);
     if (!st) st = tg_check_shape(who, ndim, shape);
     if (st) {
@@ -88,6 +102,10 @@ static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int nd
     x->tape = t;
     x->kind = TG_KIND_CONSTANT;
     return x;
+}
+
+tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
+    return tensor_new(t, RESULT, dtype, ndim, shape);
 }
 
 tg_tensor *tg_tensor_empty(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {

@@ -97,9 +97,21 @@ uint64_t tg_tensor_hash(const tg_tensor *x);
 /* Bumps the version counter; every in-place update calls it. */
 void tg_tensor_bump_version(tg_tensor *x);
 
-/* Checks a shape argument (ndim in 0..8, dims >= 0, size fits); status + message
- * naming `who` on error. */
+/* ---- shapes ----
+ * The largest element count of a tensor: its bytes (8 per f64 element) fit
+ * in int64. */
+#define TG_MAX_NUMEL (INT64_MAX / 8)
+/* The one overflow-checked shape product, used wherever a shape is made.
+ * True, with *numel the product of the dimensions, when every dimension is
+ * >= 0 and the product of the NON-ZERO ones is at most TG_MAX_NUMEL: then the
+ * byte count, and any product of some of the dimensions that a kernel forms
+ * (rows, strides), fits in int64, also for an empty tensor such as [0, 2^62].
+ * False otherwise (numel may be NULL). */
+bool tg_shape_product(int ndim, const int64_t *shape, int64_t *numel);
+/* Checks a shape argument (ndim in 0..8, shape not NULL, dims >= 0, product
+ * as tg_shape_product); status + message naming `who` on error. */
 tg_status tg_check_shape(const char *who, int ndim, const int64_t *shape);
+/* The element count of a shape already checked (unchecked product). */
 int64_t tg_shape_numel(int ndim, const int64_t *shape);
 
 #endif

@@ -42,7 +42,9 @@ tg_tensor *tg_custom(tg_tape *t, const tg_custom_op *op, int n, tg_tensor *const
         tg_tape_fail(t, TG_ERR_ARG, "%s: takes %d input%s, got %d", who, op->op.arity, op->op.arity == 1 ? "" : "s", n);
         return NULL;
     }
-    if (!tg_check_inputs(t, who, n, inputs)) return NULL;
+    bool inputs_ok = tg_check_inputs(t, who, n, inputs);
+    tg_tape_set_op(t, op->op.name); /* `who` lives on this stack frame: the tape keeps the op's own name */
+    if (!inputs_ok) return NULL;
     if (attrs_size && !attrs) {
         tg_tape_fail(t, TG_ERR_ARG, "%s: attrs is NULL but attrs_size is %zu", who, attrs_size);
         return NULL;

@@ -9,6 +9,7 @@ bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", op);
         return false;
     }
+    tg_tape_set_op(t, op);
     for (int i = 0; i < n; i++) {
         if (!inputs[i]) {
             tg_tape_fail(t, TG_ERR_ARG, "%s: input %d is NULL", op, i);

@@ -10,7 +10,9 @@
 #include "core/tape.h"
 
 /* NULL inputs (propagation: the tape already holds the first error), a tensor
- * of another tape, or mixed dtypes: records the error and returns false. */
+ * of another tape, or mixed dtypes: records the error and returns false.
+ * Names `op` as the running op (tg_tape_set_op): a string that outlives the
+ * call, such as a literal. */
 bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs);
 
 /* Normalises axis (negative counts from the end) for an ndim-tensor. */
