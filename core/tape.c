@@ -122,13 +122,26 @@ void tg_tape_reset(tg_tape *t) {
     t->error[0] = '\0';
 }
 
+/* No single request can be this large (a tensor's bytes fit in int64), so
+ * rounding up and doubling below never wrap. */
+#define TG_MAX_REQUEST ((size_t)INT64_MAX / 4)
+
+static tg_status too_large(tg_tape *t, const char *who, size_t bytes) {
+    return tg_tape_fail(t, TG_ERR_NOMEM, "%s: %zu bytes asked for, more than any request can be (%zu)%s%s", who,
+                        bytes, TG_MAX_REQUEST, t->op ? " in " : "", t->op ? t->op : "");
+}
+
 void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
+    if (bytes > TG_MAX_REQUEST) {
+        too_large(t, "tg_tape_alloc", bytes);
+        return NULL;
+    }
     size_t need = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
     if (need == 0) need = TG_ALIGN;
     tg_chunk *c = t->chunks;
     if (!c || c->size - c->used < need) {
-        size_t size = c ? c->size * 2 : TG_FIRST_CHUNK;
+        size_t size = c && c->size <= TG_MAX_REQUEST ? c->size * 2 : TG_FIRST_CHUNK;
         while (size < need) size *= 2;
         tg_chunk *fresh = chunk_new(t, size);
         if (!fresh) {
@@ -156,6 +169,10 @@ char *tg_tape_strdup(tg_tape *t, const char *s) {
 void *tg_tape_scratch(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
     if (bytes == 0) bytes = 1; /* a valid pointer even for empty work */
+    if (bytes > TG_MAX_REQUEST) {
+        too_large(t, "tg_tape_scratch", bytes);
+        return NULL;
+    }
     if (bytes > t->scratch_size) {
         size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
         void *fresh = aligned_alloc(TG_ALIGN, size);
