@@ -25,7 +25,9 @@ struct tg_checkpoint {
     tg_record *records;
     int count, capacity;
     char *origin;               /* the file read, "" when built */
-    unsigned char *bytes;       /* a read file's contents (records point into it) */
+    bool read;                  /* read from a file: names and data are the two blocks below */
+    unsigned char *bytes;       /* a read file's contents while it is parsed */
+    unsigned char *data;        /* a read file's record data, each record 64-byte aligned */
     char *names;                /* a read file's names, each NUL-terminated */
 };
 
@@ -46,7 +48,7 @@ tg_checkpoint *tg_checkpoint_new(void) {
 
 void tg_checkpoint_free(tg_checkpoint *c) {
     if (!c) return;
-    if (!c->bytes) { /* built: names and bytes records are owned one by one */
+    if (!c->read) { /* built: names and bytes records are owned one by one */
         for (int i = 0; i < c->count; i++) {
             free((char *)c->records[i].name);
             if (c->records[i].kind == TG_RECORD_BYTES) free((void *)c->records[i].data);
@@ -55,6 +57,7 @@ void tg_checkpoint_free(tg_checkpoint *c) {
     free(c->records);
     free(c->origin);
     free(c->bytes);
+    free(c->data);
     free(c->names);
     free(c);
 }
@@ -71,7 +74,7 @@ static tg_status check_name(const char *who, const tg_checkpoint *c, const char 
 /* Appends a record whose name (and, for bytes, data) are copied. */
 static tg_status append(const char *who, tg_checkpoint *c, const tg_record *r) {
     if (!c) return tg_set_error(TG_ERR_ARG, "%s: checkpoint is NULL", who);
-    if (c->bytes) return tg_set_error(TG_ERR_STATE, "%s: checkpoint '%s' was read from a file", who, c->origin);
+    if (c->read) return tg_set_error(TG_ERR_STATE, "%s: checkpoint '%s' was read from a file", who, c->origin);
     tg_status st = check_name(who, c, r->name);
     if (st) return st;
     if (c->count == c->capacity) {
@@ -396,6 +399,26 @@ static tg_status parse_records(const char *who, tg_checkpoint *c, size_t size) {
     return check_unique(who, c);
 }
 
+/* Copies every record's data out of the file's bytes into one block where
+ * each starts on a 64-byte boundary (a reader may use data as float * or
+ * double *), then frees the file's bytes. */
+static tg_status align_records(const char *who, tg_checkpoint *c) {
+    size_t total = 0;
+    for (int i = 0; i < c->count; i++) total += (c->records[i].bytes + 63) & ~(size_t)63; /* <= the file's size */
+    c->data = aligned_alloc(64, total ? total : 64);
+    if (!c->data) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory reading '%s'", who, c->origin);
+    size_t offset = 0;
+    for (int i = 0; i < c->count; i++) {
+        tg_record *e = &c->records[i];
+        if (e->bytes) memcpy(c->data + offset, e->data, e->bytes);
+        e->data = c->data + offset;
+        offset += (e->bytes + 63) & ~(size_t)63;
+    }
+    free(c->bytes);
+    c->bytes = NULL;
+    return TG_OK;
+}
+
 /* Takes ownership of bytes (size of them, malloc'd). */
 static tg_checkpoint *parse_owned(const char *who, unsigned char *bytes, size_t size, const char *origin) {
     tg_checkpoint *c = calloc(1, sizeof *c);
@@ -408,8 +431,9 @@ static tg_checkpoint *parse_owned(const char *who, unsigned char *bytes, size_t 
         return NULL;
     }
     c->origin = origin_copy;
+    c->read = true;
     c->bytes = bytes;
-    if (parse_records(who, c, size)) {
+    if (parse_records(who, c, size) || align_records(who, c)) {
         tg_checkpoint_free(c);
         return NULL;
     }

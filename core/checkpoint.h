@@ -40,7 +40,8 @@ typedef struct tg_record {
     tg_dtype dtype;                    /* tensors only */
     int ndim;                          /* tensors only */
     int64_t shape[TG_MAX_DIMS];        /* tensors only */
-    const void *data;                  /* `bytes` bytes (a tensor's numel * dtype size) */
+    const void *data;                  /* `bytes` bytes (a tensor's numel * dtype size); 64-byte aligned
+                                          in a checkpoint read from a file */
     size_t bytes;
 } tg_record;
 
