@@ -38,6 +38,7 @@ void tg_params_free(tg_params *p) {
 static tg_tensor *stored_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape) {
     tg_tensor *x = calloc(1, sizeof *x);
     if (!x) return NULL;
+    x->epoch = TG_EPOCH_STORED;
     x->dtype = dtype;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];

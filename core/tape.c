@@ -1,9 +1,31 @@
 #include "core/tape.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* In AddressSanitizer builds the arena is poisoned except for what
+ * tg_tape_alloc handed out since the last reset: reading a tensor from
+ * before a reset, or past the end of an allocation, is reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_ASAN 1
+#endif
+#endif
+#ifdef TG_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define IS_POISONED(p, n) (__asan_region_is_poisoned((void *)(p), (n)) != NULL)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define IS_POISONED(p, n) ((void)(p), (void)(n), false)
+#endif
 
 enum {
     TG_ALIGN = 64,
@@ -14,7 +36,14 @@ enum {
 
 /* The arena is a list of chunks. When a step outgrows it, a new chunk (at
  * least double the last) is added; reset merges all chunks into one of their
- * total size, so the next identical step fits without touching the system. */
+ * total size, so the next identical step fits without touching the system.
+ *
+ * Every reset starts a new epoch: a tag unique over all tapes and resets,
+ * stored in each tensor made on the tape, so the input checks tell a tensor
+ * from before the reset (whose memory is being reused) from a current one.
+ * Odd epochs start the arena TG_ALIGN bytes further in, so that in a steady
+ * loop a stale tensor does not sit exactly where a new one of the next step
+ * does (it would read as current). */
 typedef struct tg_chunk {
     struct tg_chunk *next;
     size_t size;
@@ -24,6 +53,8 @@ typedef struct tg_chunk {
 
 struct tg_tape {
     tg_chunk *chunks;          /* newest first */
+    uint64_t epoch;            /* tag of the current epoch (never 0) */
+    uint64_t resets;
     size_t capacity;
     size_t used_total;
     uint64_t system_allocations;
@@ -56,12 +87,42 @@ static tg_chunk *chunk_new(tg_tape *t, size_t size) {
         free(c);
         return NULL;
     }
+    POISON(c->base, size);
     c->size = size;
     c->used = 0;
     c->next = NULL;
     t->capacity += size;
     t->system_allocations++;
     return c;
+}
+
+static void chunk_free(tg_chunk *c) {
+    UNPOISON(c->base, c->size);
+    free(c->base);
+    free(c);
+}
+
+/* splitmix64 of a global counter: a fresh 64-bit value on every call */
+static uint64_t next_random(void) {
+    static _Atomic uint64_t counter;
+    uint64_t z = atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* An epoch tag: the tape's 32-bit id above 32 fresh bits (never 0), so a tag
+ * tells which tape made a tensor; no tape id is the high half of TG_EPOCH_STORED. */
+static uint64_t new_epoch(uint64_t tape_id) {
+    uint64_t low = next_random() & 0xffffffffu;
+    return tape_id << 32 | (low ? low : 1);
+}
+
+static uint64_t new_tape_id(void) {
+    uint64_t id;
+    do id = next_random() >> 32;
+    while (id == TG_EPOCH_STORED >> 32);
+    return id;
 }
 
 tg_tape *tg_tape_new(void) {
@@ -71,6 +132,7 @@ tg_tape *tg_tape_new(void) {
         return NULL;
     }
     t->grad_enabled = true;
+    t->epoch = new_epoch(new_tape_id());
     t->chunks = chunk_new(t, TG_FIRST_CHUNK);
     if (!t->chunks) {
         free(t);
@@ -84,8 +146,7 @@ void tg_tape_free(tg_tape *t) {
     if (!t) return;
     for (tg_chunk *c = t->chunks; c;) {
         tg_chunk *next = c->next;
-        free(c->base);
-        free(c);
+        chunk_free(c);
         c = next;
     }
     free(t->nodes);
@@ -101,8 +162,7 @@ void tg_tape_reset(tg_tape *t) {
         for (tg_chunk *c = t->chunks; c;) {
             tg_chunk *next = c->next;
             total += c->size;
-            free(c->base);
-            free(c);
+            chunk_free(c);
             c = next;
         }
         t->capacity = t->scratch_size; /* the chunks are counted again below */
@@ -110,7 +170,13 @@ void tg_tape_reset(tg_tape *t) {
         /* if the merged chunk is refused, start small again; alloc reports later */
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
     }
-    if (t->chunks) t->chunks->used = 0;
+    t->epoch = new_epoch(t->epoch >> 32);
+    t->resets++;
+    if (t->chunks) {
+        tg_chunk *c = t->chunks;
+        POISON(c->base, c->used);
+        c->used = (t->resets & 1) && c->size > TG_ALIGN ? TG_ALIGN : 0;
+    }
     t->used_total = 0;
     t->n_nodes = 0;
     t->in_backward = false;
@@ -153,6 +219,7 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
         t->chunks = c = fresh;
     }
     void *p = c->base + c->used;
+    UNPOISON(p, bytes);
     c->used += need;
     t->used_total += need;
     return p;
@@ -188,6 +255,21 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
         t->system_allocations++;
     }
     return t->scratch;
+}
+
+uint64_t tg_tape_epoch(const tg_tape *t) { return t ? t->epoch : 0; }
+
+const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
+    /* a tag of another tape, or the bytes of whatever now occupies a stale tensor's memory */
+    static const char foreign[] = "belongs to another tape, or was made before the last tg_tape_reset of this one";
+    if (!x) return "is NULL";
+    if (IS_POISONED(x, sizeof *x)) return TG_STALE_TENSOR; /* released arena memory (sanitizer builds) */
+    if (x->epoch == t->epoch || x->epoch == TG_EPOCH_STORED) return NULL;
+    return x->epoch >> 32 == t->epoch >> 32 ? TG_STALE_TENSOR : foreign;
+}
+
+bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x) {
+    return t && x && tg_tape_check_tensor(t, x) == (const char *)TG_STALE_TENSOR;
 }
 
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }

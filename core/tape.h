@@ -78,6 +78,27 @@ tg_status tg_tape_fail(tg_tape *t, tg_status status, const char *fmt, ...)
 int64_t tg_tape_node_count(const tg_tape *t);
 const tg_node *tg_tape_node(const tg_tape *t, int64_t index);
 
+/* ---- epochs: tensors from before a reset ----
+ * Tape tensors live until the next tg_tape_reset (or tg_tape_free); their
+ * memory is then reused. Every reset starts a new epoch, recorded in each
+ * tensor made on the tape, and every op and the engine refuse a stale tensor
+ * (one made before the last reset) with an error. Detection reads the
+ * tensor, so it is reliable while its memory is still the tape's; a pointer
+ * into memory a reset gave back to the system (the reset after a step that
+ * grew the arena) can still crash a Release build. Sanitizer builds poison
+ * released arena memory: every stale read is reported there. */
+uint64_t tg_tape_epoch(const tg_tape *t); /* the current epoch's tag */
+/* NULL if ops on t may use x (made on t since its last reset, or stored in a
+ * tg_params store); else why not, as the end of a sentence "input 1 ...":
+ * "is NULL", TG_STALE_TENSOR, or "belongs to another tape, or was made
+ * before the last tg_tape_reset of this one" (a stale tensor whose memory a
+ * new tensor now occupies reads like one of another tape). t not NULL. */
+const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x);
+bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x); /* x made on t before its last reset */
+#define TG_STALE_TENSOR                                                                                   \
+    "was made before the last tg_tape_reset of its tape (tape tensors live until the next reset; keep " \
+    "values that must outlive a step in a tg_params store)"
+
 /* ---- arena ---- */
 /* 64-byte aligned, zero-filled is NOT guaranteed; NULL + tape error if the
  * system refuses memory. Lives until reset/free. */

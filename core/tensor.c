@@ -33,7 +33,11 @@ char *tg_tensor_desc(const tg_tensor *x, char *buf, size_t size) {
         return buf;
     }
     char shape[160];
-    snprintf(buf, size, "%s%s", tg_dtype_name(x->dtype), tg_shape_str(x->ndim, x->shape, shape, sizeof shape));
+    if (x->ndim < 0 || x->ndim > TG_MAX_DIMS) /* not a tensor (a stale pointer): print no shape */
+        snprintf(shape, sizeof shape, "[?]");
+    else
+        tg_shape_str(x->ndim, x->shape, shape, sizeof shape);
+    snprintf(buf, size, "%s%s", tg_dtype_name(x->dtype), shape);
     return buf;
 }
 
@@ -100,6 +104,7 @@ static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int nd
     x->data = tg_tape_alloc(t, (size_t)x->numel * tg_dtype_size(dtype));
     if (!x->data) return NULL;
     x->tape = t;
+    x->epoch = tg_tape_epoch(t);
     x->kind = TG_KIND_CONSTANT;
     return x;
 }
@@ -184,6 +189,10 @@ tg_tensor *tg_normal(tg_tape *t, tg_rng *rng, tg_dtype dtype, int ndim, const in
 tg_tensor *tg_detach(tg_tape *t, const tg_tensor *x) {
     if (!x) {
         if (t) tg_tape_fail(t, TG_ERR_ARG, "tg_detach: input is NULL");
+        return NULL;
+    }
+    if (tg_tape_is_stale(t, x)) {
+        tg_tape_fail(t, TG_ERR_STATE, "tg_detach: the tensor " TG_STALE_TENSOR);
         return NULL;
     }
     return tg_tensor_from(t, x->dtype, x->ndim, x->shape, x->data);

@@ -30,7 +30,12 @@ typedef enum tg_kind {
 typedef struct tg_tape tg_tape;
 typedef struct tg_node tg_node;
 
+/* A tensor of a tg_params store has this epoch; a tape tensor has its tape's
+ * epoch when it was made (tg_tape_epoch, core/tape.h). */
+#define TG_EPOCH_STORED 0x53544f5245440001ull
+
 typedef struct tg_tensor {
+    uint64_t epoch;                /* the tape's epoch when made, TG_EPOCH_STORED in a store */
     tg_dtype dtype;
     int ndim;                      /* 0 for a scalar */
     int64_t shape[TG_MAX_DIMS];

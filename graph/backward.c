@@ -112,7 +112,12 @@ static tg_status step(walk *w, const tg_node *node) {
 static tg_status check_output(tg_tape *t, const char *who, tg_tensor *root, tg_tensor *grad_output) {
     char a[96], b[96];
     if (!root) return tg_tape_fail(t, TG_ERR_ARG, "%s: root is NULL (an earlier op failed: check tg_tape_error)", who);
-    if (root->tape && root->tape != t) return tg_tape_fail(t, TG_ERR_ARG, "%s: root belongs to another tape", who);
+    const char *why = tg_tape_check_tensor(t, root);
+    if (why) return tg_tape_fail(t, tg_tape_is_stale(t, root) ? TG_ERR_STATE : TG_ERR_ARG, "%s: root %s", who, why);
+    why = grad_output ? tg_tape_check_tensor(t, grad_output) : NULL;
+    if (why)
+        return tg_tape_fail(t, tg_tape_is_stale(t, grad_output) ? TG_ERR_STATE : TG_ERR_ARG, "%s: grad_output %s",
+                            who, why);
     if (!root->requires_grad)
         return tg_tape_fail(t, TG_ERR_STATE,
                             "%s: root %s does not require a gradient: nothing it was computed from requires one "
@@ -225,6 +230,10 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     for (int i = 0; i < n_inputs; i++) {
         grads[i] = NULL;
         if (!inputs[i]) return tg_set_error(TG_ERR_ARG, "tg_grad: input %d is NULL", i);
+        const char *why = tg_tape_check_tensor(t, inputs[i]);
+        if (why)
+            return tg_set_error(tg_tape_is_stale(t, inputs[i]) ? TG_ERR_STATE : TG_ERR_ARG, "tg_grad: input %d %s", i,
+                                why);
         /* no gradient is tracked for it, so zeros could be wrong: refuse (PyTorch too) */
         if (!inputs[i]->requires_grad)
             return tg_set_error(TG_ERR_ARG,

@@ -15,8 +15,9 @@ bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs
             tg_tape_fail(t, TG_ERR_ARG, "%s: input %d is NULL", op, i);
             return false;
         }
-        if (inputs[i]->tape && inputs[i]->tape != t) {
-            tg_tape_fail(t, TG_ERR_ARG, "%s: input %d (%s) belongs to another tape", op, i, TG_DESC(inputs[i]));
+        const char *why = tg_tape_check_tensor(t, inputs[i]);
+        if (why) {
+            tg_tape_fail(t, tg_tape_is_stale(t, inputs[i]) ? TG_ERR_STATE : TG_ERR_ARG, "%s: input %d %s", op, i, why);
             return false;
         }
     }

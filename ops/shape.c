@@ -64,6 +64,7 @@ tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) 
     y->ndim = ndim;
     memcpy(y->shape, resolved, sizeof(int64_t) * (size_t)ndim);
     y->tape = t;
+    y->epoch = tg_tape_epoch(t);
     y->name = NULL;
     y->grad = NULL;
     y->node = NULL;
