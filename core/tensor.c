@@ -215,11 +215,26 @@ tg_status tg_tensor_set_name(tg_tensor *x, const char *name) {
     return TG_OK;
 }
 
+/* tg_get / tg_set: x not NULL and 0 <= i < numel, or false and a message */
+static bool element_exists(const char *who, const tg_tensor *x, int64_t i) {
+    if (__builtin_expect(x && i >= 0 && i < x->numel, 1)) return true;
+    if (!x) {
+        tg_set_error(TG_ERR_ARG, "%s: tensor is NULL", who);
+    } else {
+        char desc[200];
+        tg_set_error(TG_ERR_ARG, "%s: index %lld is outside %s (%lld elements)", who, (long long)i,
+                     tg_tensor_desc(x, desc, sizeof desc), (long long)x->numel);
+    }
+    return false;
+}
+
 double tg_get(const tg_tensor *x, int64_t i) {
+    if (!element_exists("tg_get", x, i)) return NAN;
     return x->dtype == TG_F32 ? (double)((const float *)x->data)[i] : ((const double *)x->data)[i];
 }
 
 void tg_set(tg_tensor *x, int64_t i, double value) {
+    if (!element_exists("tg_set", x, i)) return;
     if (x->dtype == TG_F32)
         ((float *)x->data)[i] = (float)value;
     else

@@ -79,9 +79,14 @@ tg_status tg_tensor_set_name(tg_tensor *x, const char *name);
 /* ---- element access ---- */
 size_t tg_dtype_size(tg_dtype dtype);
 const char *tg_dtype_name(tg_dtype dtype);          /* "f32" / "f64" */
-double tg_get(const tg_tensor *x, int64_t flat_index);  /* as double */
+/* Element flat_index (row-major) as a double. Checked, never a crash: a NULL
+ * tensor or an index outside [0, numel) gives NaN and tg_last_error() (and
+ * tg_set does nothing). For speed, read x->data directly: numel contiguous
+ * elements of x->dtype. (A tensor from before a reset is not detected here:
+ * its memory may already be another's.) */
+double tg_get(const tg_tensor *x, int64_t flat_index);
 void tg_set(tg_tensor *x, int64_t flat_index, double value); /* bumps no version */
-double tg_item(const tg_tensor *x);                  /* element 0 (scalars) */
+double tg_item(const tg_tensor *x);                  /* element 0 (scalars); NaN if NULL or empty */
 /* Copies all elements into `out` as doubles (numel of them). */
 tg_status tg_tensor_to_f64(const tg_tensor *x, double *out);
 /* Copies src's values into dst (same numel, any dtypes); bumps dst's version. */

@@ -294,6 +294,29 @@ static void test_hash_covers_dtype(void **state) {
     assert_true(tg_tensor_hash(as_f64) != tg_tensor_hash(as_f32));
 }
 
+/* ---- element access is checked ---- */
+static void test_get_and_set_refuse_null_and_out_of_range_indices(void **state) {
+    tg_tape *t = *state;
+    tg_tensor *x = tg_tensor_from(t, TG_F32, SHAPE(2, 2), (const float[]){1, 2, 3, 4});
+    assert_true(isnan(tg_get(NULL, 0)));
+    assert_string_equal(tg_last_error(), "tg_get: tensor is NULL");
+    assert_int_equal(tg_last_status(), TG_ERR_ARG);
+    assert_true(isnan(tg_get(x, 1000000)));
+    assert_string_equal(tg_last_error(), "tg_get: index 1000000 is outside f32[2,2] (4 elements)");
+    assert_true(isnan(tg_get(x, -1)));
+    assert_true(isnan(tg_get(x, 4)));
+    tg_set(NULL, 0, 1.0);
+    assert_string_equal(tg_last_error(), "tg_set: tensor is NULL");
+    tg_set(x, 4, 9.0);
+    assert_string_equal(tg_last_error(), "tg_set: index 4 is outside f32[2,2] (4 elements)");
+    tg_set(x, -7, 9.0);
+    ASSERT_VALUES(x, 0, 1, 2, 3, 4); /* nothing written */
+    tg_set(x, 3, 9.0);
+    assert_true(tg_get(x, 3) == 9.0);
+    assert_true(isnan(tg_item(tg_zeros(t, TG_F64, SHAPE(0)))));
+    assert_true(isnan(tg_item(NULL)));
+}
+
 /* ---- the one checked shape product ---- */
 static void test_shape_product_refuses_overflow_also_next_to_a_zero(void **state) {
     (void)state;
@@ -326,6 +349,7 @@ static void test_creating_a_tensor_of_an_overflowing_shape_names_the_shape(void 
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_and_set_refuse_null_and_out_of_range_indices, setup, teardown),
         cmocka_unit_test(test_shape_product_refuses_overflow_also_next_to_a_zero),
         cmocka_unit_test_setup_teardown(test_creating_a_tensor_of_an_overflowing_shape_names_the_shape, tape_setup,
                                         tape_teardown),
