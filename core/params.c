@@ -167,6 +167,15 @@ tg_tensor *tg_buffer(tg_params *p, const char *name, tg_dtype dtype, int ndim, c
 
 tg_tensor *tg_params_get(const tg_params *p, const char *name) { return p && name ? find(p, name) : NULL; }
 int tg_params_count(const tg_params *p) { return p ? p->count : 0; }
+
+void tg_params_truncate(tg_params *p, int count) {
+    if (!p || count < 0) return;
+    while (p->count > count) {
+        tg_tensor *x = p->tensors[--p->count];
+        tensor_free(x->grad);
+        tensor_free(x);
+    }
+}
 tg_tensor *tg_params_at(const tg_params *p, int i) { return p && i >= 0 && i < p->count ? p->tensors[i] : NULL; }
 
 void tg_zero_grad(tg_params *p) {
