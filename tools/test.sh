@@ -151,7 +151,7 @@ if build_tree build release -DCMAKE_BUILD_TYPE=Release -DTG_WERROR=ON -DTG_BUILD
 
     # ---- 2. sanitizers ----
     if build_tree build-asan asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DTG_WERROR=ON \
-        -DTG_BUILD_TESTS=ON -DTG_BUILD_TOOLS=OFF; then
+        -DTG_BUILD_TESTS=ON -DTG_BUILD_TOOLS=ON; then
         run_tests build-asan asan
     fi
 
