@@ -133,8 +133,12 @@ tg_status tg_checkpoint_add_params(tg_checkpoint *c, const tg_params *p) {
 
 /* ---- writing ---- */
 
+/* Writes to a file descriptor, or into memory (fd < 0: `memory`, sized by
+ * file_size beforehand). */
 typedef struct {
     int fd;
+    unsigned char *memory;
+    size_t length;
     XXH3_state_t hash;
     int error; /* errno of the first failed write, 0 if none */
 } writer;
@@ -142,6 +146,11 @@ typedef struct {
 static void put(writer *w, const void *bytes, size_t n) {
     if (w->error) return;
     XXH3_64bits_update(&w->hash, bytes, n);
+    if (w->fd < 0) {
+        if (n) memcpy(w->memory + w->length, bytes, n);
+        w->length += n;
+        return;
+    }
     const char *p = bytes;
     while (n > 0) {
         ssize_t done = write(w->fd, p, n);
@@ -175,6 +184,29 @@ static void write_records(writer *w, const tg_checkpoint *c) {
     }
     uint64_t digest = XXH3_64bits_digest(&w->hash);
     put(w, &digest, sizeof digest);
+}
+
+/* The bytes write_records writes: header, records, checksum. */
+static size_t file_size(const tg_checkpoint *c) {
+    size_t size = sizeof MAGIC + 4 + 4 + 8;
+    for (int i = 0; i < c->count; i++)
+        size += 4 + strlen(c->records[i].name) + 12 + sizeof(int64_t) * (size_t)c->records[i].ndim + c->records[i].bytes;
+    return size;
+}
+
+tg_status tg_checkpoint_to_bytes(const tg_checkpoint *c, void **bytes, size_t *size) {
+    const char *who = "tg_checkpoint_to_bytes";
+    if (!c || !bytes || !size) return tg_set_error(TG_ERR_ARG, "%s: checkpoint, bytes or size is NULL", who);
+    *bytes = NULL;
+    *size = 0;
+    size_t n = file_size(c);
+    writer w = {.fd = -1, .memory = malloc(n)};
+    if (!w.memory) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes", who, n);
+    write_records(&w, c);
+    TG_INVARIANT(w.length == n);
+    *bytes = w.memory;
+    *size = n;
+    return TG_OK;
 }
 
 /* The directory part of path: "." for "model.tg". */

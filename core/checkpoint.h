@@ -63,6 +63,10 @@ tg_status tg_checkpoint_add_params(tg_checkpoint *c, const tg_params *p);
 /* Writes the records to `path` atomically (see above). */
 tg_status tg_checkpoint_write(const tg_checkpoint *c, const char *path);
 
+/* The bytes tg_checkpoint_write would write (of a built or a read
+ * checkpoint), in memory: *bytes is malloc'd (free it with free), *size long. */
+tg_status tg_checkpoint_to_bytes(const tg_checkpoint *c, void **bytes, size_t *size);
+
 /* Reads and checks a whole file: NULL + tg_last_error() naming the file and
  * what is wrong. The records point into the returned object. */
 tg_checkpoint *tg_checkpoint_read(const char *path);
