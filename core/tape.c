@@ -259,17 +259,19 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
 
 uint64_t tg_tape_epoch(const tg_tape *t) { return t ? t->epoch : 0; }
 
+static const char stale[] = TG_STALE_TENSOR;
+
 const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
     /* a tag of another tape, or the bytes of whatever now occupies a stale tensor's memory */
     static const char foreign[] = "belongs to another tape, or was made before the last tg_tape_reset of this one";
     if (!x) return "is NULL";
-    if (IS_POISONED(x, sizeof *x)) return TG_STALE_TENSOR; /* released arena memory (sanitizer builds) */
+    if (IS_POISONED(x, sizeof *x)) return stale; /* released arena memory (sanitizer builds) */
     if (x->epoch == t->epoch || x->epoch == TG_EPOCH_STORED) return NULL;
-    return x->epoch >> 32 == t->epoch >> 32 ? TG_STALE_TENSOR : foreign;
+    return x->epoch >> 32 == t->epoch >> 32 ? stale : foreign;
 }
 
 bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x) {
-    return t && x && tg_tape_check_tensor(t, x) == (const char *)TG_STALE_TENSOR;
+    return t && x && tg_tape_check_tensor(t, x) == stale;
 }
 
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }

@@ -4,7 +4,9 @@
 # Installs what is missing when run as root; otherwise names the missing
 # packages, prints the apt-get line to run, and fails.
 
-TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev libgraphviz-dev graphviz"
+# clang, its libFuzzer runtime and libomp: the fuzz targets (tools/fuzz.sh)
+TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev libgraphviz-dev graphviz
+  clang libclang-rt-dev libomp-dev"
 
 # Prints the packages of TG_DEBIAN_PACKAGES that are not installed.
 tg_missing_packages() {

@@ -7,7 +7,9 @@
 #   3. install into a temporary prefix, run the installed tg, and build a
 #      downstream project with find_package(tapegrad) and with pkg-config
 #      (seeing no other .pc file), which checks a gradient without
-#      LD_LIBRARY_PATH.
+#      LD_LIBRARY_PATH;
+#   4. when clang can build libFuzzer programs, run every fuzz target a few
+#      seconds (tools/fuzz.sh; each passing target counts as one test).
 # Ends with one line "tests: N passed, M failed" (N cmocka tests over both
 # builds) and exits non-zero if anything failed.
 set -eu
@@ -168,6 +170,24 @@ if build_tree build release -DCMAKE_BUILD_TYPE=Release -DTG_WERROR=ON -DTG_BUILD
     else
         failed=$((failed + 1))
         note_failure "install check failed (see above)"
+    fi
+
+    # ---- 4. fuzzing, when clang can build libFuzzer programs ----
+    # about 24 s over every target (at least 5 s each); tools/fuzz.sh runs them for hours
+    targets=$(ls tests/fuzz/fuzz_*.c | wc -l)
+    per_target=$((24 / targets))
+    [ "$per_target" -ge 5 ] || per_target=5
+    section "fuzz: every target for $per_target s (tools/fuzz.sh)"
+    if sh tools/fuzz.sh "$per_target"; then
+        passed=$((passed + targets))
+    else
+        fuzz_status=$?
+        if [ "$fuzz_status" -eq 3 ]; then
+            echo "fuzzing skipped: clang with libFuzzer is not installed"
+        else
+            failed=$((failed + 1))
+            note_failure "fuzz: a target failed (see above; the input is in build-fuzz/crashes/)"
+        fi
     fi
 fi
 
