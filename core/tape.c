@@ -39,11 +39,11 @@ enum {
  * total size, so the next identical step fits without touching the system.
  *
  * Every reset starts a new epoch: a tag unique over all tapes and resets,
- * stored in each tensor made on the tape, so the input checks tell a tensor
- * from before the reset (whose memory is being reused) from a current one.
- * Odd epochs start the arena TG_ALIGN bytes further in, so that in a steady
- * loop a stale tensor does not sit exactly where a new one of the next step
- * does (it would read as current). */
+ * stored in each tensor made on the tape. A tensor in the arena whose tag is
+ * not the current one is stale (made before the reset; its memory is being
+ * reused). Odd epochs start the arena TG_ALIGN bytes further in, so that in a
+ * steady loop a stale tensor does not sit exactly where a new one of the next
+ * step does (it would read as that new, current tensor). */
 typedef struct tg_chunk {
     struct tg_chunk *next;
     size_t size;
@@ -102,27 +102,15 @@ static void chunk_free(tg_chunk *c) {
     free(c);
 }
 
-/* splitmix64 of a global counter: a fresh 64-bit value on every call */
-static uint64_t next_random(void) {
+/* A fresh, non-zero tag for every tape and every reset (splitmix64 of a
+ * global counter): never TG_EPOCH_STORED. */
+static uint64_t new_epoch(void) {
     static _Atomic uint64_t counter;
     uint64_t z = atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull + 0x9e3779b97f4a7c15ull;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* An epoch tag: the tape's 32-bit id above 32 fresh bits (never 0), so a tag
- * tells which tape made a tensor; no tape id is the high half of TG_EPOCH_STORED. */
-static uint64_t new_epoch(uint64_t tape_id) {
-    uint64_t low = next_random() & 0xffffffffu;
-    return tape_id << 32 | (low ? low : 1);
-}
-
-static uint64_t new_tape_id(void) {
-    uint64_t id;
-    do id = next_random() >> 32;
-    while (id == TG_EPOCH_STORED >> 32);
-    return id;
+    z ^= z >> 31;
+    return z == 0 || z == TG_EPOCH_STORED ? 1 : z;
 }
 
 tg_tape *tg_tape_new(void) {
@@ -132,7 +120,7 @@ tg_tape *tg_tape_new(void) {
         return NULL;
     }
     t->grad_enabled = true;
-    t->epoch = new_epoch(new_tape_id());
+    t->epoch = new_epoch();
     t->chunks = chunk_new(t, TG_FIRST_CHUNK);
     if (!t->chunks) {
         free(t);
@@ -170,7 +158,7 @@ void tg_tape_reset(tg_tape *t) {
         /* if the merged chunk is refused, start small again; alloc reports later */
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
     }
-    t->epoch = new_epoch(t->epoch >> 32);
+    t->epoch = new_epoch();
     t->resets++;
     if (t->chunks) {
         tg_chunk *c = t->chunks;
@@ -261,13 +249,22 @@ uint64_t tg_tape_epoch(const tg_tape *t) { return t ? t->epoch : 0; }
 
 static const char stale[] = TG_STALE_TENSOR;
 
+/* x lies in one of t's chunks: made on t (a tensor of another tape, or a
+ * stored one, never does) */
+static bool in_arena(const tg_tape *t, const void *x) {
+    for (const tg_chunk *c = t->chunks; c; c = c->next)
+        if ((uintptr_t)x >= (uintptr_t)c->base && (uintptr_t)x < (uintptr_t)c->base + c->size) return true;
+    return false;
+}
+
 const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
-    /* a tag of another tape, or the bytes of whatever now occupies a stale tensor's memory */
-    static const char foreign[] = "belongs to another tape, or was made before the last tg_tape_reset of this one";
     if (!x) return "is NULL";
     if (IS_POISONED(x, sizeof *x)) return stale; /* released arena memory (sanitizer builds) */
-    if (x->epoch == t->epoch || x->epoch == TG_EPOCH_STORED) return NULL;
-    return x->epoch >> 32 == t->epoch >> 32 ? stale : foreign;
+    uint64_t epoch = x->epoch;
+    if (epoch == t->epoch) return NULL;
+    if (in_arena(t, x)) return stale; /* an older epoch, or whatever now occupies its memory */
+    if (epoch == TG_EPOCH_STORED) return NULL;
+    return "belongs to another tape";
 }
 
 bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x) {

@@ -90,9 +90,9 @@ const tg_node *tg_tape_node(const tg_tape *t, int64_t index);
 uint64_t tg_tape_epoch(const tg_tape *t); /* the current epoch's tag */
 /* NULL if ops on t may use x (made on t since its last reset, or stored in a
  * tg_params store); else why not, as the end of a sentence "input 1 ...":
- * "is NULL", TG_STALE_TENSOR, or "belongs to another tape, or was made
- * before the last tg_tape_reset of this one" (a stale tensor whose memory a
- * new tensor now occupies reads like one of another tape). t not NULL. */
+ * "is NULL", TG_STALE_TENSOR or "belongs to another tape". t not NULL.
+ * Functions given a tensor without its tape (tg_get, tg_requires_grad, ...)
+ * cannot tell a stale one. */
 const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x);
 bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x); /* x made on t before its last reset */
 #define TG_STALE_TENSOR                                                                                   \
