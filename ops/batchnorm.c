@@ -134,9 +134,9 @@ static tg_status sample_eval(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **i
     return tg_tape_status(t);
 }
 static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training) {
-    if (!in[0]) return NULL;
-    tg_batchnorm_state bn = {in[1], in[2], tg_full(t, in[0]->dtype, TG_SHAPE(3), 0.2),
-                             tg_full(t, in[0]->dtype, TG_SHAPE(3), 1.7), 0.1, 1e-5, 0};
+    tg_dtype dtype = in[0] && !tg_tape_check_tensor(t, in[0]) ? in[0]->dtype : TG_F64; /* tg_batchnorm reports */
+    tg_batchnorm_state bn = {in[1], in[2], tg_full(t, dtype, TG_SHAPE(3), 0.2), tg_full(t, dtype, TG_SHAPE(3), 1.7),
+                             0.1, 1e-5, 0};
     return tg_batchnorm(t, in[0], &bn, training);
 }
 static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true); }

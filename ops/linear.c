@@ -10,8 +10,8 @@
 
 /* y = x @ W + b */
 tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b) {
-    tg_tensor *in[2] = {x, W};
-    if (!tg_check_inputs(t, "tg_linear", 2, in)) return NULL;
+    tg_tensor *in[3] = {x, W, b};
+    if (!tg_check_inputs(t, "tg_linear", b ? 3 : 2, in)) return NULL;
     if (W->ndim != 2 || (b && (b->ndim != 1 || b->shape[0] != W->shape[1]))) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_linear: W must be [in,out] and b [out]: got W %s, b %s", TG_DESC(W),
                      TG_DESC(b));
