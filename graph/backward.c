@@ -31,13 +31,52 @@ static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
     return x->pending_grad ? TG_OK : tg_tape_status(w->t);
 }
 
+static void add_into(tg_tensor *acc, const tg_tensor *g);
+
 /* x->grad += g, in place (values only: ->grad is not part of any graph) */
 static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     if (!x->grad) {
         x->grad = tg_zeros(w->t, x->dtype, x->ndim, x->shape);
         if (!x->grad) return tg_tape_status(w->t);
     }
-    tg_tensor *acc = x->grad;
+    add_into(x->grad, g);
+    return TG_OK;
+}
+
+/* Flushes the pass's gradients into ->grad of every leaf that keeps one
+ * (parameters, marked inputs; each once). The missing ->grad tensors are all
+ * made before any is added to: running out of memory leaves every gradient
+ * as it was. */
+static tg_status flush_leaves(walk *w, int n_outputs, tg_tensor *const *outputs, int64_t top) {
+    int64_t slots = n_outputs;
+    for (int64_t i = 0; i <= top; i++) slots += tg_tape_node(w->t, i)->n_inputs;
+    tg_tensor **leaves = tg_tape_alloc(w->t, 2 * sizeof(tg_tensor *) * (size_t)(slots ? slots : 1));
+    if (!leaves) return tg_tape_status(w->t);
+    tg_tensor **fresh = leaves + slots; /* fresh[k]: a new ->grad for leaves[k], or NULL */
+    int64_t n = 0;
+    for (int64_t i = 0; i <= top + n_outputs; i++) {
+        const tg_node *node = i <= top ? tg_tape_node(w->t, i) : NULL;
+        for (int j = 0; j < (node ? node->n_inputs : 1); j++) {
+            tg_tensor *x = node ? node->inputs[j] : outputs[i - top - 1];
+            if (x->node || !x->keeps_grad || x->pending_pass != w->pass) continue;
+            x->pending_pass = 0; /* listed once */
+            leaves[n++] = x;
+        }
+    }
+    for (int64_t k = 0; k < n; k++) {
+        tg_tensor *x = leaves[k];
+        fresh[k] = x->grad ? NULL : tg_zeros(w->t, x->dtype, x->ndim, x->shape);
+        if (!x->grad && !fresh[k]) return tg_tape_status(w->t);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        if (fresh[k]) leaves[k]->grad = fresh[k];
+        add_into(leaves[k]->grad, leaves[k]->pending_grad);
+    }
+    return TG_OK;
+}
+
+/* acc += g */
+static void add_into(tg_tensor *acc, const tg_tensor *g) {
     int64_t n = acc->numel;
     /* step() and check_output() already refused gradients of another dtype or shape */
     TG_INVARIANT(acc->dtype == g->dtype && n == g->numel);
@@ -52,7 +91,6 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
         TG_PARALLEL_FOR(n)
         for (int64_t i = 0; i < n; i++) a[i] += b[i];
     }
-    return TG_OK;
 }
 
 static const char *label(const tg_tensor *x, char *buf, size_t size) {
@@ -183,25 +221,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
         st = step(&w, node);
     }
-    /* leaves: parameters and marked inputs, each flushed once */
-    if (!st && accumulate_leaves) {
-        for (int64_t i = 0; i <= top && !st; i++) {
-            const tg_node *node = tg_tape_node(t, i);
-            for (int j = 0; j < node->n_inputs && !st; j++) {
-                tg_tensor *x = node->inputs[j];
-                if (x->node || !x->keeps_grad || x->pending_pass != w.pass) continue;
-                st = accumulate(&w, x, x->pending_grad);
-                x->pending_pass = 0;
-            }
-        }
-        for (int k = 0; k < n_outputs && !st; k++) {
-            tg_tensor *x = outputs[k];
-            if (!x->node && x->keeps_grad && x->pending_pass == w.pass) {
-                st = accumulate(&w, x, x->pending_grad);
-                x->pending_pass = 0;
-            }
-        }
-    }
+    if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
     /* like PyTorch, a pass without retain_graph frees the nodes it went through */
