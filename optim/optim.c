@@ -30,17 +30,24 @@ void tg_optim_free(tg_optim *opt) {
     if (!opt) return;
     for (int i = 0; i < opt->n_state; i++) free(opt->state[i]);
     free(opt->state);
+    free(opt->fresh);
     free(opt);
+}
+
+/* Allocates tensor i's zero-filled state buffers if it has none yet. */
+static bool reserve_state(tg_optim *opt, int i, const tg_tensor *w) {
+    if (opt->state_buffers == 0 || opt->state[i]) return true;
+    size_t bytes = (size_t)opt->state_buffers * (size_t)(w->numel ? w->numel : 1) * tg_dtype_size(w->dtype);
+    opt->state[i] = calloc(1, bytes);
+    opt->fresh[i] = opt->state[i] != NULL;
+    return opt->state[i] != NULL;
 }
 
 void *tg_optim_state(tg_optim *opt, int i, const tg_tensor *w, bool *fresh) {
     *fresh = false;
-    if (opt->state_buffers == 0) return NULL;
-    if (!opt->state[i]) {
-        size_t bytes = (size_t)opt->state_buffers * (size_t)(w->numel ? w->numel : 1) * tg_dtype_size(w->dtype);
-        opt->state[i] = calloc(1, bytes);
-        *fresh = true;
-    }
+    if (opt->state_buffers == 0 || !reserve_state(opt, i, w)) return NULL;
+    *fresh = opt->fresh[i];
+    opt->fresh[i] = false;
     return opt->state[i];
 }
 
@@ -50,9 +57,24 @@ tg_status tg_optim_step(tg_optim *opt) {
     if (count > opt->n_state) { /* parameters added since the last step */
         void **grown = realloc(opt->state, sizeof *grown * (size_t)count);
         if (!grown) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->name);
-        for (int i = opt->n_state; i < count; i++) grown[i] = NULL;
         opt->state = grown;
+        bool *grown_fresh = realloc(opt->fresh, sizeof *grown_fresh * (size_t)count);
+        if (!grown_fresh) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->name);
+        opt->fresh = grown_fresh;
+        for (int i = opt->n_state; i < count; i++) {
+            grown[i] = NULL;
+            grown_fresh[i] = false;
+        }
         opt->n_state = count;
+    }
+    /* every state buffer before any update: running out of memory then
+     * leaves every parameter as it was */
+    for (int i = 0; i < count; i++) {
+        tg_tensor *w = tg_params_at(opt->params, i);
+        if (w->kind == TG_KIND_PARAM && w->grad && !reserve_state(opt, i, w))
+            return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for the state of '%s' (%lld values); no parameter "
+                                              "was updated",
+                                opt->name, w->name, (long long)w->numel);
     }
     opt->steps++;
     for (int i = 0; i < count; i++) {

@@ -13,6 +13,7 @@ struct tg_optim {
     tg_status (*update)(tg_optim *opt, int i, tg_tensor *w);
     void (*free_state)(tg_optim *opt);
     void **state;      /* per stored tensor, owned by the optimizer (free'd by tg_optim_free) */
+    bool *fresh;       /* per stored tensor: its state was just allocated, no step has used it */
     int n_state;
     int state_buffers; /* buffers of numel elements per tensor (momentum: 1, Adam: 2) */
 };
