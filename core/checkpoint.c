@@ -253,11 +253,11 @@ static tg_status write_failed(const char *who, const char *path, const char *wha
 /* One attempt: unnamed temporary (O_TMPFILE) or a named one (mkstemp). */
 static tg_status write_via(const tg_checkpoint *c, const char *path, const char *dir, const char *who,
                            bool unnamed, bool *unsupported) {
+    *unsupported = false;
     size_t name_size = strlen(path) + 64;
     char *tmp = malloc(name_size);
     if (!tmp) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
     int fd = -1;
-    *unsupported = false;
     if (unnamed) {
 #ifdef O_TMPFILE
         fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);

@@ -274,14 +274,20 @@ static tg_status load_checked(const char *who, tg_params *p, const tg_checkpoint
     if (st) return st;
     /* everything checked: now change values (creating only into an empty store) */
     bool into_empty = p->count == 0;
+    if (into_empty) { /* create every tensor first: out of memory leaves the store empty */
+        for (int i = 0; i < tg_checkpoint_count(c); i++) {
+            const tg_record *e = tg_checkpoint_at(c, i);
+            if (is_store_record(e) &&
+                !create(who, p, e->name, e->dtype, e->ndim, e->shape, TG_INIT_ZEROS, NULL, e->kind == TG_RECORD_PARAM)) {
+                tg_params_truncate(p, 0);
+                return tg_last_status();
+            }
+        }
+    }
     for (int i = 0; i < tg_checkpoint_count(c); i++) {
         const tg_record *e = tg_checkpoint_at(c, i);
         if (!is_store_record(e)) continue;
         tg_tensor *x = find(p, e->name);
-        if (!x && into_empty) {
-            x = create(who, p, e->name, e->dtype, e->ndim, e->shape, TG_INIT_ZEROS, NULL, e->kind == TG_RECORD_PARAM);
-            if (!x) return TG_ERR_NOMEM;
-        }
         if (!x) continue;
         memcpy(x->data, e->data, e->bytes);
         tg_tensor_bump_version(x);

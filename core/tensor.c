@@ -211,7 +211,13 @@ tg_status tg_requires_grad(tg_tensor *x) {
 tg_status tg_tensor_set_name(tg_tensor *x, const char *name) {
     if (!x) return tg_set_error(TG_ERR_ARG, "tg_tensor_set_name: tensor is NULL");
     if (!x->tape) return tg_set_error(TG_ERR_ARG, "tg_tensor_set_name: stored tensors are named by their store");
-    x->name = tg_tape_strdup(x->tape, name);
+    if (!name) {
+        x->name = NULL;
+        return TG_OK;
+    }
+    const char *copy = tg_tape_strdup(x->tape, name);
+    if (!copy) return tg_tape_status(x->tape);
+    x->name = copy;
     return TG_OK;
 }
 
