@@ -261,9 +261,10 @@ const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
     if (!x) return "is NULL";
     if (IS_POISONED(x, sizeof *x)) return stale; /* released arena memory (sanitizer builds) */
     uint64_t epoch = x->epoch;
-    if (epoch == t->epoch) return NULL;
+    /* stored tensors are never in an arena (and a tensor made in one never
+     * carries TG_EPOCH_STORED), so they need no address test */
+    if (epoch == t->epoch || epoch == TG_EPOCH_STORED) return NULL;
     if (in_arena(t, x)) return stale; /* an older epoch, or whatever now occupies its memory */
-    if (epoch == TG_EPOCH_STORED) return NULL;
     return "belongs to another tape";
 }
 
