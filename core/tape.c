@@ -1,5 +1,6 @@
 #include "core/tape.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -74,6 +75,8 @@ struct tg_tape {
     const char *scope_interned; /* arena copy of scope_path, NULL at top level */
 
     const char *op;            /* the op now running (tg_tape_set_op), for messages */
+    bool detect_anomaly;       /* check outputs for NaN/Inf (kept across resets) */
+    const tg_node *backward_node; /* whose backward rule runs (anomaly messages) */
 
     tg_status status;
     char error[TG_TAPE_ERROR_MAX];
@@ -168,6 +171,7 @@ void tg_tape_reset(tg_tape *t) {
     t->used_total = 0;
     t->n_nodes = 0;
     t->in_backward = false;
+    t->backward_node = NULL;
     t->grad_enabled = true;
     t->scope_depth = 0;
     t->scope_path[0] = '\0';
@@ -363,10 +367,68 @@ void tg_tape_set_op(tg_tape *t, const char *who) {
 }
 const char *tg_tape_op(const tg_tape *t) { return t ? t->op : NULL; }
 
+bool tg_tape_set_detect_anomaly(tg_tape *t, bool on) {
+    if (!t) return false;
+    bool was = t->detect_anomaly;
+    t->detect_anomaly = on;
+    return was;
+}
+bool tg_tape_detect_anomaly(const tg_tape *t) { return t && t->detect_anomaly; }
+void tg_tape_set_backward_node(tg_tape *t, const tg_node *node) {
+    if (t) t->backward_node = node;
+}
+
+char *tg_node_desc(const tg_node *node, char *buf, size_t size) {
+    char scope[600] = "";
+    if (node->scope) snprintf(scope, sizeof scope, " in scope '%s'", node->scope);
+    snprintf(buf, size, "op '%s'%s (position %lld on the tape)", node->op->name, scope, (long long)node->index);
+    return buf;
+}
+
+char *tg_inputs_desc(int n, tg_tensor *const *inputs, char *buf, size_t size) {
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && i < 4 && pos < size; i++) {
+        char desc[200];
+        pos += (size_t)snprintf(buf + pos, size - pos, "%s%s", i ? ", " : "", tg_tensor_desc(inputs[i], desc, sizeof desc));
+    }
+    if (n > 4 && pos < size) snprintf(buf + pos, size - pos, ", ...");
+    if (n == 0) snprintf(buf, size, "no inputs");
+    return buf;
+}
+
+/* Anomaly mode found a NaN or an infinity at element i of op's output. */
+static tg_status forward_anomaly(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
+                                 const tg_tensor *out, int64_t i) {
+    char context[900] = "the forward pass", scope[600] = "", ins[400], desc[200];
+    if (t->backward_node) {
+        char node[800];
+        snprintf(context, sizeof context, "the backward pass of %s, whose backward rule ran",
+                 tg_node_desc(t->backward_node, node, sizeof node));
+    } else if (t->in_backward) {
+        snprintf(context, sizeof context, "the backward pass");
+    }
+    if (t->scope_interned) snprintf(scope, sizeof scope, " in scope '%s'", t->scope_interned);
+    double v = out->dtype == TG_F32 ? ((const float *)out->data)[i] : ((const double *)out->data)[i];
+    return tg_tape_fail(t, TG_ERR_CHECK,
+                        "anomaly in %s: op '%s'%s (position %lld on the tape) produced %s at element %lld of its "
+                        "output %s; its inputs: %s",
+                        context, op->name, scope, (long long)t->n_nodes, isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf",
+                        (long long)i, tg_tensor_desc(out, desc, sizeof desc),
+                        tg_inputs_desc(n_inputs, inputs, ins, sizeof ins));
+}
+
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size) {
     if (!t || !out) return NULL;
     t->op = NULL;
+    if (__builtin_expect(t->detect_anomaly, 0)) { /* off: this one branch is the whole cost */
+        int64_t bad = tg_tensor_first_nonfinite(out);
+        if (bad >= 0) {
+            forward_anomaly(t, op, n_inputs, inputs, out, bad);
+            return NULL;
+        }
+    }
     out->kind = TG_KIND_RESULT;
     out->requires_grad = false;
     if (!t->grad_enabled) return out;

@@ -65,6 +65,19 @@ tg_status tg_tape_push_scope(tg_tape *t, const char *name);
 tg_status tg_tape_pop_scope(tg_tape *t);
 const char *tg_tape_scope(const tg_tape *t); /* current path or NULL */
 
+/* ---- anomaly detection (PyTorch's torch.autograd.detect_anomaly) ----
+ * When on, every op's output (tg_tape_record) and every gradient a backward
+ * rule gives are checked for NaN and infinity; the first one fails with
+ * TG_ERR_CHECK (the op returns NULL, the backward pass stops) and a message
+ * naming the op, its scope, its position on the tape, its inputs' shapes,
+ * the element, and whether it was the forward or the backward pass:
+ *   anomaly in the forward pass: op 'log' in scope 'model' (position 2 on the
+ *   tape) produced NaN at element 1 of its output f64[3]; its inputs: f64[3]
+ * Off by default, and then costs one branch per op; kept across resets.
+ * Returns the previous setting. */
+bool tg_tape_set_detect_anomaly(tg_tape *t, bool on);
+bool tg_tape_detect_anomaly(const tg_tape *t);
+
 /* ---- the sticky error: the first failure since new/reset ---- */
 tg_status tg_tape_status(const tg_tape *t);
 const char *tg_tape_error(const tg_tape *t);   /* "" if none */
@@ -134,5 +147,13 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
 void tg_tape_release_node(tg_tape *t, int64_t index);
 bool tg_tape_in_backward(const tg_tape *t);
 void tg_tape_set_in_backward(tg_tape *t, bool in_backward);
+/* The node whose backward rule now runs (NULL: none), named by anomaly
+ * messages about the ops the rule calls. */
+void tg_tape_set_backward_node(tg_tape *t, const tg_node *node);
+/* "op 'log' in scope 'model' (position 2 on the tape)" into buf: how
+ * messages name a node. */
+char *tg_node_desc(const tg_node *node, char *buf, size_t size);
+/* "f64[3], f64[3]": the shapes of n inputs (the first 4, then "..."; "no inputs"). */
+char *tg_inputs_desc(int n, tg_tensor *const *inputs, char *buf, size_t size);
 
 #endif

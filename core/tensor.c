@@ -277,6 +277,20 @@ bool tg_same_shape(const tg_tensor *a, const tg_tensor *b) {
     return true;
 }
 
+int64_t tg_tensor_first_nonfinite(const tg_tensor *x) {
+    if (!x) return -1;
+    if (x->dtype == TG_F32) {
+        const float *v = x->data;
+        for (int64_t i = 0; i < x->numel; i++)
+            if (!isfinite(v[i])) return i;
+    } else {
+        const double *v = x->data;
+        for (int64_t i = 0; i < x->numel; i++)
+            if (!isfinite(v[i])) return i;
+    }
+    return -1;
+}
+
 void tg_tensor_bump_version(tg_tensor *x) {
     if (x) x->version++;
 }

@@ -101,6 +101,10 @@ char *tg_tensor_desc(const tg_tensor *x, char *buf, size_t size);
 /* numpy-like printing: tensor([[1., 2.], [3., 4.]], f32[2,2]) */
 void tg_tensor_print(FILE *out, const tg_tensor *x);
 
+/* The flat index of x's first NaN or infinite element, -1 if every element
+ * is finite (or x is NULL). */
+int64_t tg_tensor_first_nonfinite(const tg_tensor *x);
+
 /* XXH3-64 over dtype, shape and bytes: equal hashes <=> bitwise-equal tensors. */
 uint64_t tg_tensor_hash(const tg_tensor *x);
 

@@ -6,6 +6,7 @@
  * gathered on its output (pending_grad) is complete. */
 #include "graph/backward.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ typedef struct {
     tg_tape *t;
     const char *who;
     uint64_t pass;
+    bool anomaly; /* tg_tape_detect_anomaly: check every gradient */
 } walk;
 
 /* pending(x) += g */
@@ -124,13 +126,36 @@ static tg_status check_versions(walk *w, const tg_node *node) {
     return TG_OK;
 }
 
+/* Anomaly mode: the first NaN or infinity in the gradients node's rule gave. */
+static tg_status check_gradients(walk *w, const tg_node *node, tg_tensor *const *gi) {
+    for (int j = 0; j < node->n_inputs; j++) {
+        int64_t bad = gi[j] ? tg_tensor_first_nonfinite(gi[j]) : -1;
+        if (bad < 0) continue;
+        double v = tg_get(gi[j], bad);
+        char name[800], input[200], ins[400];
+        return tg_tape_fail(w->t, TG_ERR_CHECK,
+                            "%s: anomaly in the backward pass: the gradient that %s gave its input %d (%s) has %s at "
+                            "element %lld; the op's inputs: %s",
+                            w->who, tg_node_desc(node, name, sizeof name), j,
+                            tg_tensor_desc(node->inputs[j], input, sizeof input),
+                            isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", (long long)bad,
+                            tg_inputs_desc(node->n_inputs, node->inputs, ins, sizeof ins));
+    }
+    return TG_OK;
+}
+
 /* Runs one node's backward rule and gathers its input gradients. */
 static tg_status step(walk *w, const tg_node *node) {
     tg_tensor *local[8] = {0};
     tg_tensor **gi = node->n_inputs <= 8 ? local : tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)node->n_inputs);
     if (!gi) return tg_tape_status(w->t);
     if (gi != local) memset(gi, 0, sizeof(tg_tensor *) * (size_t)node->n_inputs);
+    if (w->anomaly) tg_tape_set_backward_node(w->t, node);
     tg_status st = node->op->backward(w->t, node, node->output->pending_grad, gi);
+    if (w->anomaly) {
+        tg_tape_set_backward_node(w->t, NULL);
+        if (!st) st = check_gradients(w, node, gi);
+    }
     if (st) return st;
     for (int j = 0; j < node->n_inputs; j++) {
         tg_tensor *x = node->inputs[j];
@@ -196,7 +221,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
                                 "(or create_graph) to the first one to run backward twice",
                                 who);
 
-    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1};
+    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1, tg_tape_detect_anomaly(t)};
     *pass_out = w.pass;
     bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
     tg_tape_set_in_backward(t, true);

@@ -13,10 +13,12 @@ static const double TRUE_COEF[3] = {1.5, -2.0, 0.5}; /* a, b, c */
 static const double DIVERGED = 1e6;
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg demo [--steps N] [--lr RATE] [--samples N] [--noise STD] [--seed S]\n\n"
+    fprintf(out, "usage: tg demo [--steps N] [--lr RATE] [--samples N] [--noise STD] [--seed S] [--detect-anomaly]\n\n"
                  "Fits y = a x^2 + b x + c (true a=%.1f b=%.1f c=%.1f) to noisy samples,\n"
                  "x uniform in [-2, 2], by full-batch gradient descent on the mean squared error.\n"
-                 "Defaults: --steps 400 --lr 0.05 --samples 512 --noise 0.1 --seed 7\n",
+                 "Defaults: --steps 400 --lr 0.05 --samples 512 --noise 0.1 --seed 7\n"
+                 "--detect-anomaly stops at the first op whose output or gradient is NaN or infinite\n"
+                 "and names it (tg_tape_set_detect_anomaly).\n",
             TRUE_COEF[0], TRUE_COEF[1], TRUE_COEF[2]);
 }
 
@@ -25,6 +27,7 @@ int tg_cmd_demo(int argc, char **argv) {
     int64_t steps = 400, samples = 512;
     double lr = 0.05, noise = 0.1;
     uint64_t seed = 7;
+    bool detect_anomaly = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
         bool ok = true;
@@ -41,6 +44,8 @@ int tg_cmd_demo(int argc, char **argv) {
             ok = tg_parse_number(cmd, "--noise", v, 0, 1e6, &noise);
         } else if ((v = tg_option(argc, argv, &i, "--seed"))) {
             ok = tg_parse_seed(cmd, "--seed", v, &seed);
+        } else if (tg_flag(argv[i], "--detect-anomaly")) {
+            detect_anomaly = true;
         } else {
             fprintf(stderr, "tg demo: unknown option '%s' (or its value is missing)\n", argv[i]);
             usage(stderr);
@@ -80,6 +85,7 @@ int tg_cmd_demo(int argc, char **argv) {
     } else {
         printf("fitting y = a x^2 + b x + c to %lld noisy samples (noise std %g), SGD lr %g momentum 0.9\n",
                (long long)samples, noise, lr);
+        tg_tape_set_detect_anomaly(tape, detect_anomaly);
     }
     int64_t n = samples;
     double first_loss = 0;
