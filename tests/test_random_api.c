@@ -2,7 +2,7 @@
  * public op (every registry entry, and each op called directly with random
  * attributes), tensor creation, element access, scopes, the engine
  * (tg_backward, tg_grad, create_graph), the optimizers, mini-batches,
- * checkpoints (save, load, parse of mutated bytes) and DOT, with random
+ * checkpoints (save, load, parse of mutated bytes), data sets and DOT, with random
  * dtypes, shapes (broadcasting, empty, invalid, overflowing), NULLs, tensors
  * of another tape and tensors from before a reset. Properties:
  *   - every failure comes with a non-zero status and a non-empty message
@@ -579,8 +579,8 @@ static void gen_optim(world *w) {
 }
 
 static void gen_batches(world *w) {
-    int64_t sizes[] = {-1, 0, 1, 7, 100};
-    int64_t n = sizes[below(w, 5)], b = sizes[below(w, 5)];
+    int64_t sizes[] = {-1, 0, 1, 7, 100, (int64_t)1 << 40, (int64_t)1 << 62, INT64_MAX};
+    int64_t n = sizes[below(w, 8)], b = sizes[below(w, 8)];
     begin(w, "tg_batches_new(%lld, %lld)", (long long)n, (long long)b);
     tg_batches *batches = tg_batches_new(n, b, chance(w, 0.5), chance(w, 0.5) ? &w->rng : NULL);
     if (!batches) {
@@ -596,6 +596,47 @@ static void gen_batches(world *w) {
     }
     if (seen > n) violation(w, "an epoch dealt more samples than there are");
     tg_batches_free(batches);
+}
+
+/* Data sets: built-in ones of random sizes, split, standardised, gathered
+ * with random indices onto the tape. */
+static void gen_dataset(world *w) {
+    static const char *names[] = {"spiral", "blobs", "circles", "poly", "no such set"};
+    static const int64_t sizes[] = {-1, 0, 1, 2, 7, 50};
+    static const double fractions[] = {-0.1, 0, 0.2, 0.5, 1, NAN};
+    begin(w, "tg_dataset_synthetic");
+    tg_dataset *ds = tg_dataset_synthetic(names[below(w, 5)], sizes[below(w, 6)], below(w, 100));
+    if (!ds) {
+        failed(w);
+        return;
+    }
+    tg_dataset *train = NULL, *valid = NULL, *pick = ds;
+    begin(w, "tg_dataset_split");
+    tg_status st = tg_dataset_split(ds, fractions[below(w, 6)], below(w, 100), &train, &valid);
+    check_status(w, st);
+    if (!st && (!train || !valid || tg_dataset_len(train) + tg_dataset_len(valid) != tg_dataset_len(ds)))
+        violation(w, "a split lost samples");
+    if (!st) pick = chance(w, 0.5) ? train : valid;
+    if (chance(w, 0.3)) {
+        begin(w, "tg_dataset_standardize");
+        check_status(w, tg_dataset_standardize(pick));
+    }
+    int64_t n = tg_dataset_len(pick), idx[8];
+    int64_t count = (int64_t)below(w, 9) - 1;
+    for (int i = 0; i < 8; i++) idx[i] = (int64_t)below(w, (uint64_t)n + 2) - 1; /* -1 .. n */
+    tg_batch b;
+    begin(w, "tg_dataset_gather(%lld samples)", (long long)count);
+    st = tg_dataset_gather(w->t, pick, random_dtype(w), count, chance(w, 0.3) ? NULL : idx, &b);
+    check_status(w, st);
+    if (!st) {
+        check_op(w, b.x);
+        for (int64_t i = 0; b.labels && i < b.count; i++)
+            if (b.labels[i] < 0 || b.labels[i] >= tg_dataset_classes(pick)) violation(w, "a gathered label is out of range");
+        if (b.targets) check_op(w, b.targets);
+    }
+    tg_dataset_free(train);
+    tg_dataset_free(valid);
+    tg_dataset_free(ds);
 }
 
 static uint64_t fingerprint(const tg_params *p) {
@@ -700,6 +741,7 @@ static generator generators[] = {
     {"access", gen_access, 3},    {"scope", gen_scope, 2},        {"backward", gen_backward, 6},
     {"optim", gen_optim, 3},      {"batches", gen_batches, 1},    {"checkpoint", gen_checkpoint, 2},
     {"dot", gen_dot, 1},          {"params", gen_params, 2},      {"reset", gen_reset, 2},
+    {"dataset", gen_dataset, 2},
 };
 
 /* Runs `calls` random calls from `seed`; returns the violations. */
