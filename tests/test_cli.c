@@ -9,14 +9,6 @@
 #include "testing.h"
 #include "tools/options.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 static void test_integers_must_be_whole_and_in_range(void **state) {
     (void)state;
     int64_t v = -1;
@@ -63,11 +55,9 @@ static void test_seeds_take_every_64_bit_value_and_nothing_else(void **state) {
 
 /* ---- the program ---- */
 
-/* Runs `tg ARGS` (through sh, stderr into the output); returns the exit
- * status and leaves what it printed in `out`. */
-static int run_tg(const char *args, char *out, size_t size) {
-    char command[1024];
-    snprintf(command, sizeof command, "%s/tg %s 2>&1", TG_BINARY_DIR, args);
+/* Runs a shell command (stderr into the output); returns its exit status
+ * and leaves what it printed in `out`. */
+static int run(const char *command, char *out, size_t size) {
     FILE *pipe = popen(command, "r");
     assert_non_null(pipe);
     size_t len = fread(out, 1, size - 1, pipe);
@@ -75,6 +65,13 @@ static int run_tg(const char *args, char *out, size_t size) {
     int status = pclose(pipe);
     assert_true(WIFEXITED(status));
     return WEXITSTATUS(status);
+}
+
+/* Runs `tg ARGS`. */
+static int run_tg(const char *args, char *out, size_t size) {
+    char command[1024];
+    snprintf(command, sizeof command, "%s/tg %s 2>&1", TG_BINARY_DIR, args);
+    return run(command, out, size);
 }
 
 static char output[1 << 16];
@@ -118,19 +115,13 @@ static void test_version_names_the_program_and_library(void **state) {
  * cannot have them (a sanitizer build needs far more address space to start) */
 static void test_demo_out_of_memory_says_so(void **state) {
     (void)state;
-#ifdef SANITIZED
+#ifdef TG_TESTING_SANITIZED
     skip();
 #else
     char command[1024];
     snprintf(command, sizeof command, "sh -c 'ulimit -v 300000; exec %s/tg demo --samples 100000000' 2>&1",
              TG_BINARY_DIR);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t len = fread(output, 1, sizeof output - 1, pipe);
-    output[len] = '\0';
-    int status = pclose(pipe);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_int_equal(run(command, output, sizeof output), 1);
     assert_error_mentions(output, "tg demo: out of memory for 100000000 samples");
 #endif
 }

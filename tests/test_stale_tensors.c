@@ -10,14 +10,6 @@
 
 #include "testing.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 static void test_an_op_given_a_tensor_from_before_a_reset_names_the_input(void **state) {
     (void)state;
     tg_tensor *old = tg_ones(tape, TG_F32, SHAPE(2, 3));
@@ -111,7 +103,7 @@ static void test_each_reset_starts_a_new_epoch_unique_over_tapes(void **state) {
 
 /* ---- sanitizer builds: released arena memory is poisoned ---- */
 
-#ifdef SANITIZED
+#ifdef TG_TESTING_SANITIZED
 /* Runs `body` in a child process and returns what it wrote on stderr (the
  * sanitizer's report); the child must die. */
 static void expect_sanitizer_report(void (*body)(void), const char *fragment) {
@@ -157,7 +149,7 @@ static void read_stale_data_through_a_pointer(void) {
 
 static void test_sanitizer_reports_reading_a_tensor_after_a_reset(void **state) {
     (void)state;
-#ifdef SANITIZED
+#ifdef TG_TESTING_SANITIZED
     expect_sanitizer_report(read_a_stale_value, "use-after-poison");
     expect_sanitizer_report(read_stale_data_through_a_pointer, "use-after-poison");
 #else
@@ -167,7 +159,7 @@ static void test_sanitizer_reports_reading_a_tensor_after_a_reset(void **state) 
 
 static void test_sanitizer_build_refuses_a_tensor_whose_memory_the_reset_gave_back(void **state) {
     (void)state;
-#ifdef SANITIZED
+#ifdef TG_TESTING_SANITIZED
     tg_tensor *big = tg_zeros(tape, TG_F64, SHAPE(1 << 18)); /* 2 MiB: the arena grows, reset merges and frees */
     assert_non_null(big);
     tg_tape_reset(tape);

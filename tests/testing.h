@@ -15,7 +15,16 @@
 
 #include "tapegrad.h"
 
+/* TG_TESTING_SANITIZED: built with AddressSanitizer (GCC or clang) */
 #if defined(__SANITIZE_ADDRESS__)
+#define TG_TESTING_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_TESTING_SANITIZED 1
+#endif
+#endif
+
+#ifdef TG_TESTING_SANITIZED
 /* Tests ask for impossible sizes on purpose: let the sanitizer's allocator
  * return NULL, as the system's does, instead of stopping the program. */
 const char *__asan_default_options(void);
