@@ -20,16 +20,7 @@
 #include <xxhash.h>
 
 #include "tapegrad.h"
-
-/* A broken promise: say which, then crash so that libFuzzer keeps the input. */
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
-            fprintf(stderr, "fuzz_checkpoint: broken: %s (line %d); last error: %s\n", #cond, __LINE__, \
-                    tg_last_error());                                               \
-            abort();                                                                \
-        }                                                                           \
-    } while (0)
+#include "tests/fuzz/fuzzing.h"
 
 /* The store the fuzzer loads into: the model of the seed corpus. */
 static tg_params *fuzz_store(void) {
@@ -161,7 +152,6 @@ static void check_bytes(const uint8_t *data, size_t size) {
     tg_checkpoint_free(c);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_bytes(data, size);
     if (size >= 8 + 8 + 8) { /* the same with a valid checksum */

@@ -18,15 +18,7 @@
 
 #include "data/loaders.h"
 #include "tapegrad.h"
-
-#define CHECK(cond)                                                                                   \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "fuzz_csv: broken: %s (line %d); last error: %s\n", #cond, __LINE__,       \
-                    tg_last_error());                                                                 \
-            abort();                                                                                  \
-        }                                                                                             \
-    } while (0)
+#include "tests/fuzz/fuzzing.h"
 
 enum { MAX_INFLATED = 1 << 24, MAX_CHECKED = 1 << 16 };
 
@@ -79,7 +71,6 @@ static char *write_csv(const table *tb, int at, size_t *size) {
     return text;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     unsigned flags = data[0];

@@ -18,15 +18,7 @@
 
 #include "data/loaders.h"
 #include "tapegrad.h"
-
-#define CHECK(cond)                                                                                   \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "fuzz_idx: broken: %s (line %d); last error: %s\n", #cond, __LINE__,       \
-                    tg_last_error());                                                                 \
-            abort();                                                                                  \
-        }                                                                                             \
-    } while (0)
+#include "tests/fuzz/fuzzing.h"
 
 enum { MAX_INFLATED = 1 << 24 }; /* bytes out of gzip: bounds a decompression bomb */
 
@@ -93,7 +85,6 @@ static void check_dataset(const tg_dataset *ds, const tg_bytes *images, const tg
     tg_tape_free(t);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t split = 0;
     if (size >= 4) {
