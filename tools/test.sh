@@ -2,8 +2,9 @@
 # README Quick start, command 2: the whole test suite.
 #   1. install missing Debian packages (as root), build in build/ (Release,
 #      warnings as errors) and run every cmocka program in build/tests/;
-#   2. build the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-#      in build-asan/ (Debug) and run them all again;
+#   2. build the tests (and tg, which some tests run) again under
+#      AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/ (Debug) and
+#      run them all again;
 #   3. install into a temporary prefix, run the installed tg, and build a
 #      downstream project with find_package(tapegrad) and with pkg-config
 #      (seeing no other .pc file), which checks a gradient without
