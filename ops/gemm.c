@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 extern const tg_gemm_variant tg_gemm_variant_portable;
@@ -85,11 +86,38 @@ void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes) {
 #define DEFAULT_PARALLEL_WORK ((double)(1 << 24))
 
 static _Atomic double parallel_work = DEFAULT_PARALLEL_WORK;
+static atomic_bool parallel_work_set; /* by a test: threads whatever the load */
 
 double tg_gemm_parallel_work(void) { return atomic_load_explicit(&parallel_work, memory_order_relaxed); }
 
 void tg_gemm_set_parallel_work(double work) {
     atomic_store_explicit(&parallel_work, work < 0 ? DEFAULT_PARALLEL_WORK : work, memory_order_relaxed);
+    atomic_store_explicit(&parallel_work_set, work >= 0, memory_order_relaxed);
+}
+
+/* ---- when threads do not pay: the machine is busier than its cores ---- */
+
+static _Atomic double serial_until; /* tg_gemm_now() seconds; products before it run on one thread */
+
+double tg_gemm_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double tg_gemm_serial_seconds(double worked, double waited) {
+    return waited > worked ? TG_GEMM_LATE_BACKOFF * waited : 0;
+}
+
+bool tg_gemm_threads_pay(void) {
+    if (atomic_load_explicit(&parallel_work_set, memory_order_relaxed)) return true;
+    double until = atomic_load_explicit(&serial_until, memory_order_relaxed);
+    return until == 0 || tg_gemm_now() >= until;
+}
+
+void tg_gemm_threads_done(double worked, double waited, double now) {
+    double serial = tg_gemm_serial_seconds(worked, waited);
+    atomic_store_explicit(&serial_until, serial > 0 ? now + serial : 0, memory_order_relaxed);
 }
 
 /* ---- variants ---- */

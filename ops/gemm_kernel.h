@@ -303,14 +303,19 @@ static FN(gemm_round) FN(round_at)(const FN(gemm_plan) *g, int64_t i0, int64_t k
     return r;
 }
 
-/* Waits until *counter >= target (another thread finishing a claimed task). */
-static void FN(wait_for)(atomic_llong *counter, int64_t target) {
+/* Waits until *counter >= target (another thread finishing a claimed task);
+ * adds the seconds spent past the first spins to *waited unless it is NULL. */
+static void FN(wait_for)(atomic_llong *counter, int64_t target, double *waited) {
+    double since = 0;
     for (int spins = 0; atomic_load_explicit(counter, memory_order_acquire) < target; spins++) {
-        if (spins < 4096)
+        if (spins < 4096) {
             SPIN_PAUSE();
-        else
-            sched_yield(); /* the task's thread may be waiting for this core */
+            continue;
+        }
+        if (spins == 4096 && waited) since = tg_gemm_now();
+        sched_yield(); /* the task's thread may be waiting for this core */
     }
+    if (since > 0) *waited += tg_gemm_now() - since;
 }
 
 /* A packing job `job` of round r: panel `job` over the round's depth, pass
@@ -375,7 +380,7 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
  * on finished work, never on threads arriving: a thread the system delays
  * finds the work done by the others, and nothing waits for it but the
  * region's end. */
-static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt) {
+static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, double *waited) {
     const FN(gemm_blocking) *b = &g->blk;
     T *packed_b = g->packed_b + tid * FN(packed_b_elems)(b);
     int64_t task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed);
@@ -386,11 +391,11 @@ static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt) {
             for (; task < first + r.a_panels + r.units;
                  task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed)) {
                 if (task < first + r.a_panels) {
-                    FN(wait_for)(&g->units_done, units_before);
+                    FN(wait_for)(&g->units_done, units_before, waited);
                     FN(pack_a_job)(g, &r, task - first);
                     atomic_fetch_add_explicit(&g->packs_done, 1, memory_order_release);
                 } else {
-                    FN(wait_for)(&g->packs_done, packs_before + r.a_panels);
+                    FN(wait_for)(&g->packs_done, packs_before + r.a_panels, waited);
                     FN(multiply_unit)(g, &r, task - first - r.a_panels, packed_b);
                     atomic_fetch_add_explicit(&g->units_done, 1, memory_order_release);
                 }
@@ -431,12 +436,24 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     if (room < 1) abort(); /* smaller than FN(gemm_scratch): a broken caller */
     int nt = omp_get_max_threads();
     if (nt > room) nt = (int)room;
-    if (nt <= 1 || (double)M * (double)N * (double)K * (double)sizeof(T) < tg_gemm_parallel_work()) {
-        FN(gemm_run)(&g, 0, 1);
+    if (nt <= 1 || (double)M * (double)N * (double)K * (double)sizeof(T) < tg_gemm_parallel_work() ||
+        !tg_gemm_threads_pay()) {
+        FN(gemm_run)(&g, 0, 1, NULL);
         return;
     }
+    /* the calling thread times its own work; the rest of the region is
+     * waiting for the others (to gather at its start, inside the tasks, at
+     * its end) */
+    double start = tg_gemm_now(), waited = 0, worked = 0;
 #pragma omp parallel num_threads(nt)
-    FN(gemm_run)(&g, omp_get_thread_num(), omp_get_num_threads());
+    {
+        int tid = omp_get_thread_num();
+        double begin = tid == 0 ? tg_gemm_now() : 0;
+        FN(gemm_run)(&g, tid, omp_get_num_threads(), tid == 0 ? &waited : NULL);
+        if (tid == 0) worked = tg_gemm_now() - begin - waited;
+    }
+    double end = tg_gemm_now();
+    tg_gemm_threads_done(worked, end - start - worked, end);
 }
 
 #undef NR

@@ -1,17 +1,18 @@
 #!/usr/bin/python3
 """tapegrad's matmul beside OpenBLAS (through NumPy) and PyTorch, same run.
 
-    /usr/bin/python3 tools/bench_matmul.py --tg build/tg [--rounds 3] [--time 0.2] [--no-torch]
+    /usr/bin/python3 tools/bench_matmul.py --tg build/tg [--rounds 5] [--time 0.2] [--no-torch] [--cases REGEX]
 
 Runs `tg bench --op matmul --json` with 1 and 2 threads and, on the same
 shapes and transpose flags, numpy.matmul with 1 and 2 threads and
 torch.matmul with every split of intra-op and OpenBLAS threads (1/1, 1/2,
 2/1, 2/2), every provider in its own process, all of them `--rounds` times in
-turn (the machine is noisy: the best time of each case over every round is
-kept). Prints GFLOP/s per case (tapegrad and OpenBLAS at their better thread
-count, PyTorch at its best split: in brackets), the ratios tapegrad / best
-OpenBLAS and tapegrad / best PyTorch (above 1: tapegrad is faster) and
-tapegrad's speed-up from 1 to 2 threads. Then the same for a whole training
+turn (the machine is noisy and shared: each round keeps the best time of a
+case within its time budget, and the median over the rounds is reported).
+Prints GFLOP/s per case of tapegrad and OpenBLAS with 1 thread and with 2
+threads and their ratio at each thread count (above 1: tapegrad is faster),
+PyTorch at its best split (in brackets) with the ratio of tapegrad's better
+thread count to it, and tapegrad's speed-up from 1 to 2 threads. Then the same for a whole training
 step of the MLP 784-512-512-10 (`tg bench --op mlp` against torch.nn).
 
 Benchmark only: needs python3-numpy and python3-torch (Debian packages);
@@ -22,6 +23,8 @@ glibc's malloc tuned not to return memory to the system between calls.
 import argparse
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -120,10 +123,11 @@ def run(cmd, env, stdin=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tg", default=os.path.join(HERE, "..", "build", "tg"), help="the tg program")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--time", type=float, default=0.2, help="seconds per case per provider per round")
     ap.add_argument("--dtype", default="all", choices=["f32", "f64", "all"])
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out (tapegrad against OpenBLAS only)")
+    ap.add_argument("--cases", default="", help="only the matmul cases whose name matches this regular expression")
     ap.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -138,8 +142,13 @@ def main():
     tg_cmd = [args.tg, "bench", "--json", "--dtype", args.dtype, "--time", str(args.time)]
     ops = ("matmul",) if args.no_torch else ("matmul", "mlp")  # the MLP step is compared with PyTorch only
 
-    best = {}  # (provider, case, dtype, threads) -> seconds
+    times = {}  # (provider, case, dtype, split) -> [seconds of each round]
     cases, info = None, {}
+    wanted = re.compile(args.cases)
+
+    def keep(row):
+        return row["op"] != "matmul" or wanted.search(row["case"])
+
     # each round runs every provider once, starting from a different one, so
     # that a burst of noise on the machine does not always hit the same one
     # thread splits: (intra-op threads, OpenBLAS threads); PyTorch's best split
@@ -151,65 +160,67 @@ def main():
         for lib, split in providers[r % len(providers):] + providers[:r % len(providers)]:
             if lib == "tapegrad":
                 rows = [row for op in ops for row in run(tg_cmd + ["--op", op, "--threads", str(split[0])], base)]
+                rows = [row for row in rows if keep(row)]
                 cases = cases or rows
                 for row in rows:
-                    key = ("tapegrad", row["case"], row["dtype"], split)
-                    best[key] = min(best.get(key, 1e30), row["seconds"])
+                    times.setdefault(("tapegrad", row["case"], row["dtype"], split), []).append(row["seconds"])
                     info["tapegrad"] = row["kernel"]
                 continue
             if cases is None:  # tapegrad's run lists the cases
-                cases = [row for op in ops for row in run(tg_cmd + ["--op", op, "--time", "0.001"], base)]
+                cases = [row for op in ops for row in run(tg_cmd + ["--op", op, "--time", "0.001"], base) if keep(row)]
             stdin = "".join(json.dumps(c) + "\n" for c in cases)
             threads, blas_threads = split
             env = dict(base, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(blas_threads))
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", lib, "--threads", str(threads),
                    "--time", str(args.time)]
             for row in run(cmd, env, stdin):
-                key = (lib, row["case"], row["dtype"], split)
-                best[key] = min(best.get(key, 1e30), row["seconds"])
+                times.setdefault((lib, row["case"], row["dtype"], split), []).append(row["seconds"])
                 if row["info"]:
                     info[lib] = row["info"]
-    print("round %d of %d done" % (r + 1, args.rounds), file=sys.stderr, flush=True)
+        print("round %d of %d done" % (r + 1, args.rounds), file=sys.stderr, flush=True)
+
+    def seconds(lib, c, split):
+        """median over the rounds"""
+        return statistics.median(times[(lib, c["case"], c["dtype"], split)])
 
     def gflops(c, s):
         return 2.0 * c["M"] * c["N"] * c["K"] / s * 1e-9
 
     def fastest(lib, c):
         """(GFLOP/s, split) of lib's best thread split on case c"""
-        g = {split: gflops(c, best[(lib, c["case"], c["dtype"], split)]) for split in splits[lib]}
+        g = {split: gflops(c, seconds(lib, c, split)) for split in splits[lib]}
         split = max(g, key=g.get)
         return g[split], split
 
-    libs = [("numpy", "OpenBLAS")] + ([] if args.no_torch else [("torch", "PyTorch")])
     print("tapegrad %s kernel; OpenBLAS via numpy (%s)%s" % (
         info.get("tapegrad", "?"), info.get("numpy", "?"), "" if args.no_torch else "; PyTorch " + torch_version()))
-    print("GFLOP/s, best over %d rounds; tapegrad and OpenBLAS: better of 1 and 2 threads%s (in brackets); "
-          "tg 2t/1t: tapegrad's speed-up from 1 to 2 threads" % (
+    print("GFLOP/s, median over %d rounds of the best time in each; 1t / 2t: 1 / 2 threads, tg/OB: tapegrad / "
+          "OpenBLAS at that thread count%s; tg 2t/1t: tapegrad's speed-up from 1 to 2 threads" % (
               args.rounds, "" if args.no_torch else "; PyTorch: best of its intra-op/OpenBLAS thread splits "
-                                                   "1/1 1/2 2/1 2/2"))
-    header = "%-24s %-4s %5s %5s %5s %13s %13s" % ("case", "type", "M", "K", "N", "tapegrad", "OpenBLAS")
+                                                   "1/1 1/2 2/1 2/2 [in brackets], against tapegrad's better "
+                                                   "thread count"))
+    header = "%-24s %-4s %5s %5s %5s %8s %8s %6s %8s %8s %6s" % (
+        "case", "type", "M", "K", "N", "tg 1t", "OB 1t", "tg/OB", "tg 2t", "OB 2t", "tg/OB")
     if not args.no_torch:
-        header += " %15s" % "PyTorch"
-    header += "".join(" %8s" % ("tg/" + ("OB" if lib == "numpy" else "torch")) for lib, _ in libs) + " %9s" % "tg 2t/1t"
-    print(header)
-    ratios = {lib: [] for lib, _ in libs}
+        header += " %15s %8s" % ("PyTorch", "tg/torch")
+    print(header + " %9s" % "tg 2t/1t")
+    ratios = {}  # column name -> [ratio of each case]
     for c in cases:
         if c["op"] != "matmul":
             continue
-        tg, tg_split = fastest("tapegrad", c)
-        line = "%-24s %-4s %5d %5d %5d %9.1f [%d]" % (c["case"], c["dtype"], c["M"], c["K"], c["N"], tg, tg_split[0])
-        cols = []
-        for lib, _ in libs:
-            g, split = fastest(lib, c)
-            cols.append(g)
-            ratios[lib].append(tg / g)
-            line += " %9.1f [%d]" % (g, split[1]) if lib == "numpy" else " %9.1f [%d/%d]" % (g, split[0], split[1])
-        line += "".join(" %8.2f" % (tg / g) for g in cols)
-        one = best[("tapegrad", c["case"], c["dtype"], (1, 1))]
-        two = best[("tapegrad", c["case"], c["dtype"], (2, 2))]
+        line = "%-24s %-4s %5d %5d %5d" % (c["case"], c["dtype"], c["M"], c["K"], c["N"])
+        for split in splits["tapegrad"]:
+            tg, ob = gflops(c, seconds("tapegrad", c, split)), gflops(c, seconds("numpy", c, split))
+            ratios.setdefault("OpenBLAS, %d thread%s" % (split[0], "s" if split[0] > 1 else ""), []).append(tg / ob)
+            line += " %8.1f %8.1f %6.2f" % (tg, ob, tg / ob)
+        if not args.no_torch:
+            tg, _ = fastest("tapegrad", c)
+            g, split = fastest("torch", c)
+            ratios.setdefault("PyTorch", []).append(tg / g)
+            line += " %9.1f [%d/%d] %8.2f" % (g, split[0], split[1], tg / g)
+        one, two = seconds("tapegrad", c, (1, 1)), seconds("tapegrad", c, (2, 2))
         print(line + " %9.2f" % (one / two))
-    for lib, name in libs:
-        r = ratios[lib]
+    for name, r in ratios.items():
         geo = 1.0
         for x in r:
             geo *= x
@@ -217,9 +228,9 @@ def main():
     for c in cases:
         if c["op"] != "mlp" or args.no_torch:
             continue
-        tg_t = {split: best[("tapegrad", c["case"], c["dtype"], split)] for split in splits["tapegrad"]}
+        tg_t = {split: seconds("tapegrad", c, split) for split in splits["tapegrad"]}
         tg_split = min(tg_t, key=tg_t.get)
-        torch_t = {split: best[("torch", c["case"], c["dtype"], split)] for split in splits["torch"]}
+        torch_t = {split: seconds("torch", c, split) for split in splits["torch"]}
         split = min(torch_t, key=torch_t.get)
         print("MLP 784-512-512-10 training step, batch %d, %s: tapegrad %.3f ms [threads %d], PyTorch %.3f ms "
               "[threads %d/%d]: tapegrad / PyTorch speed %.2f" % (c["batch"], c["dtype"], tg_t[tg_split] * 1e3,
