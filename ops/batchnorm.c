@@ -6,6 +6,7 @@
 #include "ops/nn.h"
 #include "ops/reduce.h"
 #include "ops/registry.h"
+#include "ops/replica.h"
 #include "ops/shape.h"
 #include "ops/unary.h"
 
@@ -39,56 +40,126 @@ static void update_running(tg_batchnorm_state *bn, const tg_tensor *mean, const 
     bn->num_batches_tracked++;
 }
 
-static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
-    int axes[TG_MAX_DIMS], n_axes = 0;
-    int64_t stat_shape[TG_MAX_DIMS]; /* [1,C,1,...] */
-    for (int i = 0; i < x->ndim; i++) {
-        stat_shape[i] = i == 1 ? x->shape[1] : 1;
+/* [1,C,1,...] for an input of ndim axes; axes[] = every axis but 1 */
+static int statistic_axes(int ndim, int64_t channels, int axes[TG_MAX_DIMS], int64_t stat_shape[TG_MAX_DIMS]) {
+    int n_axes = 0;
+    for (int i = 0; i < ndim; i++) {
+        stat_shape[i] = i == 1 ? channels : 1;
         if (i != 1) axes[n_axes++] = i;
     }
+    return n_axes;
+}
+
+/* (x - mean) / sqrt(var + eps) over this process's batch */
+static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn) {
+    int axes[TG_MAX_DIMS];
+    int64_t stat_shape[TG_MAX_DIMS];
+    int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
+    tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
+    tg_tensor *centered = tg_sub(t, x, mean);
+    tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
+    tg_tensor *xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    if (xhat) update_running(bn, mean, var, x->numel / x->shape[1]);
+    return xhat;
+}
+
+/* s summed over the replicas; a replica whose s is NULL (it failed) still
+ * takes part, so that every replica fails instead of waiting for it */
+static tg_tensor *sum_over_replicas(tg_tape *t, tg_tensor *s, const tg_batchnorm_state *bn) {
+    if (s) return tg_replica_sum(t, s, bn->sync);
+    bn->sync->sum(bn->sync->user, bn->gamma->dtype, NULL, bn->gamma->shape[0], true);
+    return NULL;
+}
+
+/* The same over the global batch, x NULL on a replica that failed before:
+ *   count = sum_r count_r, mean = sum_r sum(x_r) / count,
+ *   var = sum_r sum((x_r - mean)^2) / count  (two passes, like the local path) */
+static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn) {
+    const tg_replicas *r = bn->sync;
+    double count = x ? (double)(x->numel / x->shape[1]) : 0;
+    tg_status st = r->sum(r->user, TG_F64, &count, 1, !x);
+    if (st) {
+        tg_tape_fail(t, st, "tg_batchnorm: synchronised over %d replicas: %s", r->size, tg_last_error());
+        return NULL;
+    }
+    if (count < 2) { /* the same count on every replica: all stop here */
+        tg_tape_fail(t, TG_ERR_SHAPE,
+                     "tg_batchnorm: training needs more than one value per channel, the %d replicas have %g in all",
+                     r->size, count);
+        return NULL;
+    }
+    int axes[TG_MAX_DIMS];
+    int64_t stat_shape[TG_MAX_DIMS];
+    int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
+    tg_tensor *mean = tg_mul_scalar(t, sum_over_replicas(t, tg_sum(t, x, axes, n_axes, true), bn), 1.0 / count);
+    tg_tensor *centered = tg_sub(t, x, mean);
+    tg_tensor *squares = mean ? tg_sum(t, tg_square(t, centered), axes, n_axes, true) : NULL;
+    tg_tensor *var = mean ? tg_mul_scalar(t, sum_over_replicas(t, squares, bn), 1.0 / count) : NULL; /* biased */
+    tg_tensor *xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    if (xhat) update_running(bn, mean, var, (int64_t)count);
+    return xhat;
+}
+
+static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
     tg_tensor *xhat;
-    if (training) {
-        tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
-        tg_tensor *centered = tg_sub(t, x, mean);
-        tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
-        xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
-        if (xhat) update_running(bn, mean, var, x->numel / x->shape[1]);
+    if (training && bn->sync) {
+        xhat = standardize_synchronised(t, x, bn);
+    } else if (training) {
+        xhat = standardize_local(t, x, bn);
     } else {
+        int axes[TG_MAX_DIMS];
+        int64_t stat_shape[TG_MAX_DIMS];
+        statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
         tg_tensor *mean = tg_reshape(t, bn->running_mean, x->ndim, stat_shape);
         tg_tensor *var = tg_reshape(t, bn->running_var, x->ndim, stat_shape);
         xhat = tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
     }
+    if (!xhat) return NULL;
+    int axes[TG_MAX_DIMS];
+    int64_t stat_shape[TG_MAX_DIMS];
+    statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
     tg_tensor *gamma = tg_reshape(t, bn->gamma, x->ndim, stat_shape);
     tg_tensor *beta = tg_reshape(t, bn->beta, x->ndim, stat_shape);
     return tg_add(t, tg_mul(t, xhat, gamma), beta);
 }
 
-tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
-    if (!tg_check_inputs(t, "tg_batchnorm", 1, &x)) return NULL;
-    if (!bn || !bn->gamma || !bn->beta || !bn->running_mean || !bn->running_var) {
-        tg_tape_fail(t, TG_ERR_ARG, "tg_batchnorm: state is not initialised (tg_batchnorm_init)");
-        return NULL;
-    }
-    tg_tensor *state[4] = {bn->gamma, bn->beta, bn->running_mean, bn->running_var};
+/* The input fits the state; false + tape error if not. */
+static bool check_input(tg_tape *t, tg_tensor *x, const tg_batchnorm_state *bn, bool training) {
+    if (!tg_check_inputs(t, "tg_batchnorm", 1, &x)) return false;
+    const tg_tensor *state[4] = {bn->gamma, bn->beta, bn->running_mean, bn->running_var};
     if (x->ndim < 2) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: input %s must be [N,C] or [N,C,...]", TG_DESC(x));
-        return NULL;
+        return false;
     }
     for (int i = 0; i < 4; i++) {
         if (state[i]->ndim != 1 || state[i]->shape[0] != x->shape[1] || state[i]->dtype != x->dtype) {
             tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: input %s has %lld channels, the state has %s", TG_DESC(x),
                          (long long)x->shape[1], TG_DESC(state[i]));
-            return NULL;
+            return false;
         }
     }
-    if (training && x->numel / (x->shape[1] ? x->shape[1] : 1) < 2) {
+    /* synchronised: the count over every replica decides (standardize_synchronised) */
+    if (training && !bn->sync && x->numel / (x->shape[1] ? x->shape[1] : 1) < 2) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: training needs more than one value per channel, input is %s",
                      TG_DESC(x));
+        return false;
+    }
+    return true;
+}
+
+tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
+    if (!bn || !bn->gamma || !bn->beta || !bn->running_mean || !bn->running_var) {
+        if (t) tg_tape_fail(t, TG_ERR_ARG, "tg_batchnorm: state is not initialised (tg_batchnorm_init)");
         return NULL;
     }
-    tg_tensor *y;
-    TG_IN_SCOPE(t, "batchnorm", y, normalize(t, x, bn, training));
-    return y;
+    bool valid = check_input(t, x, bn, training);
+    bool collective = training && bn->sync;
+    if (!valid && !collective) return NULL;
+    /* a synchronised batchnorm takes part in its sums even when it failed */
+    bool scoped = tg_tape_push_scope(t, "batchnorm") == TG_OK;
+    tg_tensor *y = normalize(t, valid && scoped ? x : NULL, bn, training);
+    if (scoped) tg_tape_pop_scope(t);
+    return valid && scoped ? y : NULL;
 }
 
 /* ---- registry entries: gamma and beta are inputs, running statistics fixed ---- */
