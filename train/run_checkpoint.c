@@ -155,7 +155,8 @@ tg_status tg_trainer_resume(tg_trainer *tr, const char *path) {
     tg_checkpoint_free(c);
     if (st) {
         tg_history_free(&h);
-        if (strncmp(tg_last_error(), who, strlen(who)) == 0) return st;
+        /* named already, or agreed over ranks ("rank 1 of 2: ...") */
+        if (strncmp(tg_last_error(), who, strlen(who)) == 0 || strncmp(tg_last_error(), "rank ", 5) == 0) return st;
         char why[900]; /* copied: tg_last_error() is about to be rewritten */
         snprintf(why, sizeof why, "%s", tg_last_error());
         return tg_set_error(st, "%s: %s", who, why);
