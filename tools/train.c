@@ -14,6 +14,14 @@
 
 #include "tapegrad.h"
 #include "tools/commands.h"
+#ifdef TG_HAVE_MPI
+#include "tapegrad_dist.h"
+#endif
+
+/* Under mpirun (tg_train_data_parallel): the ranks' collectives, else NULL;
+ * rank 0 alone writes the log, the curves and the graph. */
+static const tg_replicas *data_parallel;
+static bool writes_files = true;
 
 /* ---- options ---- */
 
@@ -345,7 +353,7 @@ static bool load_data(train_args *a, data_sets *d) {
 /* ---- model and optimizer ---- */
 
 static tg_model *make_mlp(const train_args *a, const tg_dataset *train) {
-    tg_mlp_opts m = {.inputs = tg_dataset_features(train), .batchnorm = a->batchnorm != 0};
+    tg_mlp_opts m = {.inputs = tg_dataset_features(train), .batchnorm = a->batchnorm != 0, .replicas = data_parallel};
     m.outputs = tg_dataset_task(train) == TG_TASK_CLASSIFICATION ? tg_dataset_classes(train) : tg_dataset_targets(train);
     if (!tg_activation_parse(a->activation, &m.activation)) {
         fprintf(stderr, "tg train: --activation '%s': expected relu, tanh, sigmoid, gelu or leaky_relu\n",
@@ -466,7 +474,7 @@ static bool export_graph(const char *path, tg_model *model, const tg_dataset *tr
         tg_zero_grad(p);
         st = tg_backward(t, loss, NULL);
     }
-    if (!st) {
+    if (!st && writes_files) {
         tg_dot_opts opts = {.show_grads = true, .title = model->description};
         if (ends_with(path, ".dot")) {
             FILE *f = fopen(path, "w");
@@ -502,7 +510,56 @@ static void on_interrupt(int signal) {
 
 static int64_t count_parameters(const tg_params *p) { return tg_params_numel(p); }
 
+/* ---- data parallel: tg train under mpirun ---- */
+
+static int train(int argc, char **argv);
+static bool setup_agreed; /* every rank reached training */
+
+/* Every rank's setup went well, or all stop. From here on every error is
+ * agreed by all ranks and reported by rank 0, and mpirun's SIGTERM (its
+ * Ctrl-C) stops training after the step like SIGINT does. */
+static int data_parallel_ready(int status, const struct sigaction *action) {
+    tg_status st = data_parallel->agree(data_parallel->user, status ? tg_last_status() : TG_OK);
+    setup_agreed = true;
+    if (st && !status) fprintf(stderr, "tg train: %s\n", tg_last_error());
+    if (data_parallel->rank != 0 && !freopen("/dev/null", "w", stderr)) status = 1;
+    sigaction(SIGTERM, action, NULL);
+    return st ? 1 : status;
+}
+
+#ifdef TG_HAVE_MPI
+/* N ranks of the same tg train: rank 0 prints and writes; each rank takes
+ * the cores of its machine divided among its ranks unless told otherwise. A
+ * rank that fails before training (so before the others could know) stops
+ * them all with MPI_Abort. */
+static int train_data_parallel(int argc, char **argv) {
+    tg_dist *dist = tg_dist_init(NULL, NULL, NULL);
+    if (!dist) {
+        fprintf(stderr, "tg train: %s\n", tg_last_error());
+        return 1;
+    }
+    data_parallel = tg_dist_replicas(dist);
+    writes_files = tg_dist_rank(dist) == 0;
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!getenv("OMP_NUM_THREADS") && local && atoi(local) > 0)
+        tg_set_num_threads(tg_get_num_threads() / atoi(local) > 0 ? tg_get_num_threads() / atoi(local) : 1);
+    if (!writes_files && !freopen("/dev/null", "w", stdout)) return 1;
+    printf("data parallel: %d ranks (each trains on its share of every batch)\n", tg_dist_size(dist));
+    int status = train(argc, argv);
+    if (status && !setup_agreed) MPI_Abort(MPI_COMM_WORLD, status);
+    tg_dist_finalize(dist);
+    return status;
+}
+#endif
+
 int tg_cmd_train(int argc, char **argv) {
+#ifdef TG_HAVE_MPI
+    if (tg_dist_launched()) return train_data_parallel(argc, argv);
+#endif
+    return train(argc, argv);
+}
+
+static int train(int argc, char **argv) {
     train_args a = defaults();
     bool given[N_OPTIONS] = {0};
     int rc = parse_args(argc, argv, &a, given);
@@ -530,7 +587,7 @@ int tg_cmd_train(int argc, char **argv) {
     }
 
     FILE *log = NULL;
-    if (*a.log) {
+    if (*a.log && writes_files) {
         log = fopen(a.log, *a.resume ? "a" : "w");
         if (!log) fprintf(stderr, "tg train: cannot write the log '%s': %s\n", a.log, strerror(errno));
         else if (!*a.resume || ftell(log) == 0) tg_log_header(log);
@@ -550,7 +607,8 @@ int tg_cmd_train(int argc, char **argv) {
                        .log = log,
                        .progress = a.quiet ? NULL : tg_progress_print,
                        .progress_user = &printer,
-                       .settings = settings};
+                       .settings = settings,
+                       .replicas = data_parallel};
     tg_trainer *tr = tg_trainer_new(model, opt, data.train, data.test, &fit);
     int status = 0;
     if (!tr || (*a.resume && tg_trainer_resume(tr, a.resume))) {
@@ -569,6 +627,7 @@ int tg_cmd_train(int argc, char **argv) {
     struct sigaction action = {.sa_handler = on_interrupt}, previous;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &previous);
+    if (data_parallel) status = data_parallel_ready(status, &action);
     if (!status && tg_trainer_fit(tr)) {
         fprintf(stderr, "\ntg train: %s\n", tg_last_error());
         status = 1;
@@ -613,7 +672,7 @@ int tg_cmd_train(int argc, char **argv) {
             status = 1;
         }
     }
-    if (tr && *a.plot && tg_trainer_history(tr)->n_steps) {
+    if (tr && *a.plot && writes_files && tg_trainer_history(tr)->n_steps) {
         char title[256];
         snprintf(title, sizeof title, "%s on %s", model->description, tg_dataset_name(data.train));
         if (tg_plot_history(tg_trainer_history(tr), tr ? (tg_dataset_len(data.train) + a.batch - 1) / a.batch : 0,
