@@ -13,6 +13,7 @@
 # builds) and exits non-zero if anything failed.
 set -eu
 cd "$(dirname "$0")/.."
+source_dir=$(pwd)
 . tools/deps.sh
 
 tg_ensure_deps
@@ -67,7 +68,7 @@ with_mpirun() { # RANKS COMMAND...
     fi
     OMPI_MCA_btl_vader_single_copy_mechanism=none \
         ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" \
-        LSAN_OPTIONS="suppressions=$PWD/tools/lsan-mpi.supp:print_suppressions=0" \
+        LSAN_OPTIONS="suppressions=$source_dir/tools/lsan-mpi.supp:print_suppressions=0" \
         with_time_limit 300 mpirun -n "$ranks" --oversubscribe "$@"
 }
 
