@@ -2,25 +2,23 @@
  * boundary), refuses a checkpoint of another run without changing anything,
  * stops on request, logs every step and epoch as CSV, follows its learning-rate
  * schedule and reports progress in both modes. */
-#define _GNU_SOURCE /* mkdtemp, open_memstream */
+#include "scratch_dir.h" /* open_memstream too */
+
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "testing.h"
 
+#define RUN_PATH scratch_path("run.tg")
+
+/* The spiral split 450 / 150 and standardised, and a scratch directory. */
 typedef struct fixture {
-    char dir[256];
-    char path[300];
     tg_dataset *train, *test;
 } fixture;
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/tapegrad-trainer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/run.tg", f->dir);
+    if (!f || scratch_setup(state)) return -1;
     tg_dataset *all = tg_dataset_synthetic("spiral", 600, 5);
     if (!all || tg_dataset_split(all, 0.25, 5, &f->train, &f->test)) return -1;
     tg_dataset_free(all);
@@ -31,13 +29,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", f->dir);
-    int rc = system(command);
     tg_dataset_free(f->train);
     tg_dataset_free(f->test);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return scratch_teardown(state);
 }
 
 /* A small MLP (2 -> 32 -> 32 -> 3, tanh, batchnorm) for the spiral. */
@@ -54,12 +49,6 @@ static tg_fit_opts fit_opts(int64_t epochs, tg_dtype dtype) {
                          .schedule = {.kind = TG_LR_COSINE, .min_lr = 0.001}};
 }
 
-/* Equal <=> every parameter and buffer bitwise equal. */
-static uint64_t store_fingerprint(const tg_params *p) {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
-    return h;
-}
 
 typedef tg_optim *(*optim_maker)(tg_params *p);
 static tg_optim *momentum(tg_params *p) { return tg_sgd_new(p, (tg_sgd_opts){.lr = 0.1, .momentum = 0.9}); }
@@ -76,7 +65,7 @@ static uint64_t train_run(fixture *f, optim_maker make, tg_dtype dtype, int64_t 
     tg_optim *opt = make(model->params);
     tg_fit_opts fit = fit_opts(epochs, dtype);
     fit.max_steps = stop_at;
-    fit.checkpoint_path = stop_at ? f->path : NULL;
+    fit.checkpoint_path = stop_at ? RUN_PATH : NULL;
     tg_trainer *tr = tg_trainer_new(model, opt, f->train, f->test, &fit);
     assert_non_null(tr);
     assert_int_equal(tg_trainer_fit(tr), TG_OK);
@@ -92,7 +81,7 @@ static uint64_t train_run(fixture *f, optim_maker make, tg_dtype dtype, int64_t 
         fit.max_steps = 0;
         tr = tg_trainer_new(model, opt, f->train, f->test, &fit);
         assert_non_null(tr);
-        assert_int_equal(tg_trainer_resume(tr, f->path), TG_OK);
+        assert_int_equal(tg_trainer_resume(tr, RUN_PATH), TG_OK);
         assert_int_equal(tg_trainer_steps(tr), stop_at);
         assert_int_equal(tg_trainer_fit(tr), TG_OK);
     }
@@ -147,7 +136,7 @@ static void test_resume_of_another_model_fails_and_changes_nothing(void **state)
     tg_model *model = small_model(TG_F32);
     tg_optim *opt = momentum(model->params);
     tg_fit_opts fit = fit_opts(1, TG_F32);
-    fit.checkpoint_path = f->path;
+    fit.checkpoint_path = RUN_PATH;
     tg_trainer *tr = tg_trainer_new(model, opt, f->train, f->test, &fit);
     assert_int_equal(tg_trainer_fit(tr), TG_OK);
     tg_trainer_free(tr);
@@ -157,9 +146,9 @@ static void test_resume_of_another_model_fails_and_changes_nothing(void **state)
     tg_optim *other_opt = momentum(other->params);
     tr = tg_trainer_new(other, other_opt, f->train, f->test, &fit);
     uint64_t before = store_fingerprint(other->params);
-    assert_int_not_equal(tg_trainer_resume(tr, f->path), TG_OK);
+    assert_int_not_equal(tg_trainer_resume(tr, RUN_PATH), TG_OK);
     assert_error_mentions(tg_last_error(), "tg_trainer_resume");
-    assert_error_mentions(tg_last_error(), f->path);
+    assert_error_mentions(tg_last_error(), RUN_PATH);
     assert_true(store_fingerprint(other->params) == before);
     assert_int_equal(tg_trainer_steps(tr), 0);
 
@@ -169,10 +158,10 @@ static void test_resume_of_another_model_fails_and_changes_nothing(void **state)
     tg_optim *same_opt = momentum(same->params);
     fit.batch_size = 50;
     tr = tg_trainer_new(same, same_opt, f->train, f->test, &fit);
-    assert_int_equal(tg_trainer_resume(tr, f->path), TG_ERR_STATE);
+    assert_int_equal(tg_trainer_resume(tr, RUN_PATH), TG_ERR_STATE);
     assert_error_mentions(tg_last_error(), "batches per epoch");
     char settings[64];
-    assert_int_equal(tg_run_settings(f->path, settings, sizeof settings), TG_OK);
+    assert_int_equal(tg_run_settings(RUN_PATH, settings, sizeof settings), TG_OK);
     assert_string_equal(settings, "");
     tg_trainer_free(tr);
     tg_optim_free(same_opt);
@@ -195,7 +184,7 @@ static void test_a_stop_request_ends_the_step_and_saves_the_run(void **state) {
     volatile sig_atomic_t stop = 0;
     tg_fit_opts fit = fit_opts(3, TG_F32);
     fit.stop = &stop;
-    fit.checkpoint_path = f->path;
+    fit.checkpoint_path = RUN_PATH;
     fit.settings = "--hidden=32,32\n";
     fit.progress = stop_after_five;
     fit.progress_user = (void *)&stop;
@@ -206,9 +195,9 @@ static void test_a_stop_request_ends_the_step_and_saves_the_run(void **state) {
     int64_t steps = tg_trainer_steps(tr);
     assert_true(steps >= 5 && steps < 15); /* stopped within the first epoch */
     char settings[64];
-    assert_int_equal(tg_run_settings(f->path, settings, sizeof settings), TG_OK);
+    assert_int_equal(tg_run_settings(RUN_PATH, settings, sizeof settings), TG_OK);
     assert_string_equal(settings, "--hidden=32,32\n");
-    tg_checkpoint *c = tg_checkpoint_read(f->path);
+    tg_checkpoint *c = tg_checkpoint_read(RUN_PATH);
     assert_non_null(c);
     assert_non_null(tg_checkpoint_find(c, "fc1.weight"));
     assert_non_null(tg_checkpoint_find(c, "bn1.running_var"));
@@ -221,8 +210,7 @@ static void test_a_stop_request_ends_the_step_and_saves_the_run(void **state) {
 /* Reads the CSV log: counts rows and checks each epoch's loss is the mean of its steps'. */
 static void test_the_csv_log_has_every_step_and_epoch(void **state) {
     fixture *f = *state;
-    char log_path[320];
-    snprintf(log_path, sizeof log_path, "%s/log.csv", f->dir);
+    const char *log_path = scratch_path("log.csv");
     FILE *log = fopen(log_path, "w");
     tg_log_header(log);
     tg_model *model = small_model(TG_F64);
@@ -353,8 +341,8 @@ static void test_plot_draws_the_curves_or_says_how(void **state) {
                               .test_accuracy = 0.45 + 0.2 * e};
         assert_int_equal(tg_history_add_epoch(&h, &m), TG_OK);
     }
-    char path[320];
-    snprintf(path, sizeof path, "%s/curves.svg", f->dir);
+    (void)f;
+    const char *path = scratch_path("curves.svg");
     tg_status st = tg_plot_history(&h, 10, path, "test curves");
 #ifdef TG_HAVE_PLPLOT
     assert_int_equal(st, TG_OK);
@@ -368,8 +356,7 @@ static void test_plot_draws_the_curves_or_says_how(void **state) {
     assert_int_equal(st, TG_ERR_UNSUPPORTED);
     assert_error_mentions(tg_last_error(), "CSV");
 #endif
-    snprintf(path, sizeof path, "%s/curves.gif", f->dir);
-    assert_int_equal(tg_plot_history(&h, 10, path, NULL), TG_ERR_ARG);
+    assert_int_equal(tg_plot_history(&h, 10, scratch_path("curves.gif"), NULL), TG_ERR_ARG);
     assert_error_mentions(tg_last_error(), ".svg, .png or .pdf");
     tg_history_free(&h);
 }

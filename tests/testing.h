@@ -74,6 +74,13 @@ static inline void assert_near_at(double got, double expected, double tol, const
     }
 }
 
+/* Every tensor's tg_tensor_hash, combined in order: equal <=> bitwise-equal stores. */
+static inline uint64_t store_fingerprint(const tg_params *p) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
+    return h;
+}
+
 /* Asserts the tape's error message contains every given fragment. */
 static inline void assert_error_mentions(const char *message, const char *fragment) {
     if (!strstr(message, fragment)) {
