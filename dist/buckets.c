@@ -2,6 +2,7 @@
  * averaged in buckets (see dist/dist.h). A bucket packs the gradients of a
  * few parameters into one contiguous buffer, so a model of many small
  * tensors makes a few large exchanges instead of many small ones. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,14 +136,20 @@ tg_status tg_dist_average_grads(tg_dist *d, tg_params *p) {
         if (!st) st = make_plan(d, p, fingerprint, who);
         if (st) return st;
     }
-    /* a parameter whose ->grad is NULL adds zeros, and gets none back */
+    /* a parameter whose ->grad is NULL adds zeros, and gets none back; the
+     * bucket is packed straight into `size` equal blocks (zero-padded) */
     for (int b = 0; b < d->plan.n_buckets; b++) {
         const tg_bucket *bucket = &d->plan.buckets[b];
-        size_t bytes = (size_t)bucket->count * tg_dtype_size(bucket->dtype);
-        tg_status st = tg_dist_reserve(&d->bucket, &d->bucket_bytes, bytes, who);
+        size_t es = tg_dtype_size(bucket->dtype);
+        int64_t block = (bucket->count + d->size - 1) / d->size, padded = block * d->size;
+        if (block > INT_MAX)
+            return tg_set_error(TG_ERR_ARG, "%s: a bucket of %lld values is more than MPI's int counts carry", who,
+                                (long long)bucket->count);
+        tg_status st = tg_dist_reserve(&d->bucket, &d->bucket_bytes, (size_t)padded * es, who);
         if (st) return st;
         pack(p, d->plan.order, bucket, d->bucket);
-        if ((st = tg_dist_sum_checked(d, bucket->dtype, d->bucket, bucket->count, false, who))) return st;
+        memset((char *)d->bucket + (size_t)bucket->count * es, 0, (size_t)(padded - bucket->count) * es);
+        if ((st = tg_dist_sum_blocks(d, bucket->dtype, d->bucket, block, who))) return st;
         unpack_mean(p, d->plan.order, bucket, d->bucket, d->size);
     }
     return TG_OK;

@@ -42,6 +42,11 @@ tg_status tg_dist_mpi_status(int code, const char *who);
 /* buffer *p of at least bytes (64-byte aligned), kept in *size */
 tg_status tg_dist_reserve(void **p, size_t *size, size_t bytes, const char *who);
 
+/* blocks: `size` blocks of `block` values each, contiguous. On return block
+ * k holds the sum over ranks, in rank order, of every rank's block k, on
+ * every rank (alltoall, adds, allgather; no failure flags). */
+tg_status tg_dist_sum_blocks(tg_dist *d, tg_dtype dtype, void *blocks, int64_t block, const char *who);
+
 /* The sum in rank order of count values at data; failed as in tg_replicas.sum. */
 tg_status tg_dist_sum_checked(tg_dist *d, tg_dtype dtype, void *data, int64_t count, bool failed, const char *who);
 

@@ -89,40 +89,42 @@ static tg_status sum_small(tg_dist *d, tg_dtype dtype, void *data, int64_t count
     return TG_OK;
 }
 
-/* Alltoall + allgather over slices of `slice` values, each led by a flag:
- * count <= size * slice, slice + 1 <= PART_VALUES. */
-static tg_status sum_large(tg_dist *d, tg_dtype dtype, void *data, int64_t count, bool failed, const char *who) {
-    size_t es = tg_dtype_size(dtype);
+tg_status tg_dist_sum_blocks(tg_dist *d, tg_dtype dtype, void *blocks, int64_t block, const char *who) {
+    size_t es = tg_dtype_size(dtype), bytes = (size_t)block * es;
     int n = d->size;
-    int64_t slice = (count + n - 1) / n, block = slice + 1;
-    tg_status st = tg_dist_reserve(&d->send, &d->send_bytes, (size_t)(block * n) * es, who);
-    if (!st) st = tg_dist_reserve(&d->recv, &d->recv_bytes, (size_t)(block * (n + 1)) * es, who);
+    tg_status st = tg_dist_reserve(&d->recv, &d->recv_bytes, bytes * (size_t)(n + 1), who);
     if (st) return st;
-    /* send: block k = [flag, data[k slice .. (k+1) slice)], zero-padded */
-    char *send = d->send, *recv = d->recv, *mine = recv + (size_t)(block * n) * es;
-    for (int k = 0; k < n; k++) {
-        char *b = send + (size_t)(block * k) * es;
-        int64_t start = k * slice, len = count - start < slice ? (count - start > 0 ? count - start : 0) : slice;
-        set_value(dtype, b, 0, failed ? 1.0 : 0.0);
-        if (!failed && data && len) memcpy(b + es, (const char *)data + (size_t)start * es, (size_t)len * es);
-        if (failed || !data) len = 0;
-        memset(b + es + (size_t)len * es, 0, (size_t)(slice - len) * es);
-    }
-    st = tg_dist_mpi_status(MPI_Alltoall(send, (int)block, mpi_type(dtype), recv, (int)block, mpi_type(dtype), d->comm),
+    char *recv = d->recv, *mine = recv + bytes * (size_t)n;
+    st = tg_dist_mpi_status(MPI_Alltoall(blocks, (int)block, mpi_type(dtype), recv, (int)block, mpi_type(dtype), d->comm),
                             who);
     if (st) return st;
-    /* my slice: the lowest failed rank (+1) as the flag, the values in rank order */
-    int first = first_flagged(dtype, recv, block, n);
-    set_value(dtype, mine, 0, first + 1);
-    add_in_rank_order(dtype, mine + es, recv + es, slice, block, n);
-    st = tg_dist_mpi_status(MPI_Allgather(mine, (int)block, mpi_type(dtype), send, (int)block, mpi_type(dtype), d->comm),
-                            who);
+    add_in_rank_order(dtype, mine, recv, block, block, n); /* my block of every rank, in rank order */
+    return tg_dist_mpi_status(MPI_Allgather(mine, (int)block, mpi_type(dtype), blocks, (int)block, mpi_type(dtype),
+                                            d->comm),
+                              who);
+}
+
+/* The lowest failed rank over all (an integer MIN: exact), or -1. */
+static tg_status first_failed(tg_dist *d, bool failed, int *first, const char *who) {
+    int mine = failed ? d->rank : d->size, lowest = d->size;
+    tg_status st = tg_dist_mpi_status(MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, d->comm), who);
+    *first = lowest < d->size ? lowest : -1;
+    return st;
+}
+
+/* count values (count <= size * PART_VALUES) through padded blocks */
+static tg_status sum_large(tg_dist *d, tg_dtype dtype, void *data, int64_t count, bool failed, const char *who) {
+    int first;
+    tg_status st = first_failed(d, failed, &first, who);
     if (st) return st;
     if (first >= 0) return peer_failed(d, first, failed, who);
-    for (int k = 0; k < n; k++) {
-        int64_t start = k * slice, len = count - start < slice ? (count - start > 0 ? count - start : 0) : slice;
-        if (len) memcpy((char *)data + (size_t)start * es, send + (size_t)(block * k + 1) * es, (size_t)len * es);
-    }
+    size_t es = tg_dtype_size(dtype);
+    int64_t block = (count + d->size - 1) / d->size, padded = block * d->size;
+    if ((st = tg_dist_reserve(&d->send, &d->send_bytes, (size_t)padded * es, who))) return st;
+    memcpy(d->send, data, (size_t)count * es);
+    memset((char *)d->send + (size_t)count * es, 0, (size_t)(padded - count) * es);
+    if ((st = tg_dist_sum_blocks(d, dtype, d->send, block, who))) return st;
+    memcpy(data, d->send, (size_t)count * es);
     return TG_OK;
 }
 
@@ -141,7 +143,7 @@ tg_status tg_dist_sum_checked(tg_dist *d, tg_dtype dtype, void *data, int64_t co
         if ((size_t)part * es <= d->opts.small_bytes && part < PART_VALUES) {
             st = sum_small(d, dtype, at, part, failed, who);
         } else {
-            int64_t most = (int64_t)(PART_VALUES - 1) * d->size;
+            int64_t most = (int64_t)PART_VALUES * d->size;
             if (part > most) part = most;
             st = sum_large(d, dtype, at, part, failed, who);
         }

@@ -56,13 +56,6 @@ static inline bool dist_all_equal(MPI_Comm comm, uint64_t v) {
     return lowest[0] == ~lowest[1];
 }
 
-/* Equal <=> every tensor of the store bitwise equal (values, dtypes, shapes). */
-static inline uint64_t store_fingerprint(const tg_params *p) {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
-    return h;
-}
-
 /* The largest per-tensor relative difference max|a - b| / max|b| between two
  * stores of the same layout (parameters and buffers). */
 static inline double store_relative_difference(const tg_params *a, const tg_params *b) {
