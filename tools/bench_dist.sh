@@ -4,9 +4,11 @@
 #   A: one process with 2 threads       build/tg bench --op dist --threads 2
 #   B: two processes with 1 thread each  mpirun -n 2 build/tg bench --op dist --threads 1
 # alternated ROUNDS times (the machine is shared: only side-by-side ratios
-# mean something). Prints each round's median step times, B / A, the share
-# of B's step spent in the gradient allreduce and in the batchnorm sums, the
-# median of the ratios, then the allreduce alone at a few sizes.
+# mean something). Prints each round's best step times (the steps least
+# disturbed by other work; medians in the JSON of tg bench), B / A, the share
+# of B's best step spent in the gradient allreduce and in the batchnorm sums
+# (their best times), the median of the ratios, then the allreduce alone at a
+# few sizes (best times).
 #   sh tools/bench_dist.sh [ROUNDS] [SECONDS PER RUN]     (default 5 rounds of 2 s)
 set -eu
 cd "$(dirname "$0")/.."
@@ -38,10 +40,10 @@ while [ "$round" -le "$rounds" ]; do
     a=$(timeout 300 "$tg" bench --op dist --dtype f32 --time "$budget" --threads 2 --json | grep '"mlp step"')
     last=$(timeout 300 mpirun -n 2 "$tg" bench --op dist --dtype f32 --time "$budget" --threads 1 --json)
     b=$(printf '%s\n' "$last" | grep '"mlp step"')
-    sa=$(field "$a" step_seconds)
-    sb=$(field "$b" step_seconds)
-    ar=$(field "$b" allreduce_seconds)
-    bn=$(field "$b" batchnorm_sum_seconds)
+    sa=$(field "$a" best_step_seconds)
+    sb=$(field "$b" best_step_seconds)
+    ar=$(field "$b" best_allreduce_seconds)
+    bn=$(field "$b" best_batchnorm_sum_seconds)
     ratio=$(awk -v a="$sa" -v b="$sb" 'BEGIN { printf "%.3f", b / a }')
     ratios="$ratios $ratio"
     awk -v r="$round" -v a="$sa" -v b="$sb" -v q="$ratio" -v ar="$ar" -v bn="$bn" 'BEGIN {
