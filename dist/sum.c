@@ -95,13 +95,11 @@ tg_status tg_dist_sum_blocks(tg_dist *d, tg_dtype dtype, void *blocks, int64_t b
     tg_status st = tg_dist_reserve(&d->recv, &d->recv_bytes, bytes * (size_t)(n + 1), who);
     if (st) return st;
     char *recv = d->recv, *mine = recv + bytes * (size_t)n;
-    st = tg_dist_mpi_status(MPI_Alltoall(blocks, (int)block, mpi_type(dtype), recv, (int)block, mpi_type(dtype), d->comm),
-                            who);
+    MPI_Datatype type = mpi_type(dtype);
+    st = tg_dist_mpi_status(MPI_Alltoall(blocks, (int)block, type, recv, (int)block, type, d->comm), who);
     if (st) return st;
     add_in_rank_order(dtype, mine, recv, block, block, n); /* my block of every rank, in rank order */
-    return tg_dist_mpi_status(MPI_Allgather(mine, (int)block, mpi_type(dtype), blocks, (int)block, mpi_type(dtype),
-                                            d->comm),
-                              who);
+    return tg_dist_mpi_status(MPI_Allgather(mine, (int)block, type, blocks, (int)block, type, d->comm), who);
 }
 
 /* The lowest failed rank over all (an integer MIN: exact), or -1. */

@@ -206,7 +206,8 @@ static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t coun
     tr->state.batches_done++;
     tr->state.correct += (int64_t)totals[1];
     tr->last_lr = lr;
-    if (!tr->replicas || tr->replicas->rank == 0) tg_log_step(tr->opts.log, tr->state.epochs_done + 1, tr->state.steps, lr, value);
+    if (!tr->replicas || tr->replicas->rank == 0)
+        tg_log_step(tr->opts.log, tr->state.epochs_done + 1, tr->state.steps, lr, value);
     return tg_history_add_step(&tr->history, value);
 }
 
