@@ -50,6 +50,7 @@ while [ "$round" -le "$rounds" ]; do
         printf "%-6d %12.3f %12.3f %8s %11.1f%% %11.1f%%\n", r, 1e3 * a, 1e3 * b, q, 100 * ar / b, 100 * bn / b }'
     round=$((round + 1))
 done
+# shellcheck disable=SC2086 # one ratio per line
 printf '%s\n' $ratios | sort -n | awk '{ v[NR] = $1 } END {
     m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "median B/A over %d rounds: %.3f (min %.3f, max %.3f)\n", NR, m, v[1], v[NR] }'
