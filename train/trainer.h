@@ -52,7 +52,8 @@ typedef struct tg_progress {
      * output: tg_scope_output(p->tape, "layer2"), train/inspect.h), the
      * batch's model outputs and loss, and the model, whose parameters' ->grad
      * hold this step's gradients (the optimizer has already updated the
-     * values). All NULL at epoch_end. */
+     * values). All NULL at epoch_end. Data parallel: rank 0's share (its
+     * tape, outputs and loss; the gradients are the ranks' average). */
     const tg_tape *tape;
     const tg_tensor *step_outputs, *step_loss;
     const tg_model *model;
