@@ -175,14 +175,18 @@ static tg_status sample_eval(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **i
     in[2] = tg_sample_signed(t, rng, dt, TG_SHAPE(3), 0.1, 1.0);
     return tg_tape_status(t);
 }
-static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training) {
+static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training, const tg_replicas *sync) {
     if (!in[0]) return NULL;
     tg_batchnorm_state bn = {in[1], in[2], tg_full(t, in[0]->dtype, TG_SHAPE(3), 0.2),
-                             tg_full(t, in[0]->dtype, TG_SHAPE(3), 1.7), 0.1, 1e-5, 0};
+                             tg_full(t, in[0]->dtype, TG_SHAPE(3), 1.7), 0.1, 1e-5, 0, sync};
     return tg_batchnorm(t, in[0], &bn, training);
 }
-static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true); }
-static tg_tensor *apply_eval(tg_tape *t, tg_tensor **in) { return apply(t, in, false); }
+static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true, NULL); }
+static tg_tensor *apply_eval(tg_tape *t, tg_tensor **in) { return apply(t, in, false, NULL); }
+/* the synchronised composite (the replica sums) of a process alone */
+static tg_tensor *apply_synchronised(tg_tape *t, tg_tensor **in) { return apply(t, in, true, tg_replicas_single()); }
 
 const tg_op_spec tg_spec_batchnorm_train = {"batchnorm(train)", "tg_batchnorm", 3, sample_train, apply_train};
 const tg_op_spec tg_spec_batchnorm_eval = {"batchnorm(eval)", "tg_batchnorm", 3, sample_eval, apply_eval};
+const tg_op_spec tg_spec_batchnorm_synchronised = {"batchnorm(train,synchronised)", "tg_batchnorm", 3, sample_train,
+                                                   apply_synchronised};
