@@ -3,12 +3,13 @@
 # batchnorm, batch 128, f32) trained by
 #   A: one process with 2 threads       build/tg bench --op dist --threads 2
 #   B: two processes with 1 thread each  mpirun -n 2 build/tg bench --op dist --threads 1
-# alternated ROUNDS times (the machine is shared: only side-by-side ratios
-# mean something). Prints each round's best step times (the steps least
-# disturbed by other work; medians in the JSON of tg bench), B / A, the share
-# of B's best step spent in the gradient allreduce and in the batchnorm sums
-# (their best times), the median of the ratios, then the allreduce alone at a
-# few sizes (best times).
+#   C: one process with 1 thread        build/tg bench --op dist --threads 1  (the baseline)
+# in turn, ROUNDS times (the machine is shared: only side-by-side ratios mean
+# something). Prints each round's best step times (the steps least disturbed
+# by other work; tg bench's JSON has the medians too), B / A, A and B's
+# speed-ups over C, the share of B's best step spent in the gradient
+# allreduce and in the batchnorm sums (their best times), the medians of the
+# ratios, then the allreduce alone at a few sizes (best times, last round).
 #   sh tools/bench_dist.sh [ROUNDS] [SECONDS PER RUN]     (default 5 rounds of 2 s)
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,28 +33,36 @@ field() { # LINE KEY
     printf '%s\n' "$1" | sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p"
 }
 
-ratios=""
+# the median of numbers, one per line on stdin
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+table=""
 last=""
-printf '%-6s %12s %12s %8s %12s %12s\n' round "A 1x2 ms" "B 2x1 ms" "B/A" "allreduce" "bn sums"
+printf '%-6s %10s %10s %10s %8s %8s %8s %10s %8s\n' round "A 1x2 ms" "B 2x1 ms" "C 1x1 ms" "B/A" "C/A" "C/B" \
+    allreduce "bn sums"
 round=1
 while [ "$round" -le "$rounds" ]; do
     a=$(timeout 300 "$tg" bench --op dist --dtype f32 --time "$budget" --threads 2 --json | grep '"mlp step"')
     last=$(timeout 300 mpirun -n 2 "$tg" bench --op dist --dtype f32 --time "$budget" --threads 1 --json)
     b=$(printf '%s\n' "$last" | grep '"mlp step"')
-    sa=$(field "$a" best_step_seconds)
-    sb=$(field "$b" best_step_seconds)
-    ar=$(field "$b" best_allreduce_seconds)
-    bn=$(field "$b" best_batchnorm_sum_seconds)
-    ratio=$(awk -v a="$sa" -v b="$sb" 'BEGIN { printf "%.3f", b / a }')
-    ratios="$ratios $ratio"
-    awk -v r="$round" -v a="$sa" -v b="$sb" -v q="$ratio" -v ar="$ar" -v bn="$bn" 'BEGIN {
-        printf "%-6d %12.3f %12.3f %8s %11.1f%% %11.1f%%\n", r, 1e3 * a, 1e3 * b, q, 100 * ar / b, 100 * bn / b }'
+    c=$(timeout 300 "$tg" bench --op dist --dtype f32 --time "$budget" --threads 1 --json | grep '"mlp step"')
+    row=$(awk -v a="$(field "$a" best_step_seconds)" -v b="$(field "$b" best_step_seconds)" \
+        -v c="$(field "$c" best_step_seconds)" -v ar="$(field "$b" best_allreduce_seconds)" \
+        -v bn="$(field "$b" best_batchnorm_sum_seconds)" 'BEGIN {
+        printf "%.3f %.3f %.3f %.3f %.3f %.3f %.1f %.1f", 1e3 * a, 1e3 * b, 1e3 * c, b / a, c / a, c / b,
+               100 * ar / b, 100 * bn / b }')
+    table="$table$row
+"
+    # shellcheck disable=SC2086 # the row's fields
+    printf '%-6d %10s %10s %10s %8s %8s %8s %9s%% %7s%%\n' "$round" $row
     round=$((round + 1))
 done
-# shellcheck disable=SC2086 # one ratio per line
-printf '%s\n' $ratios | sort -n | awk '{ v[NR] = $1 } END {
-    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "median B/A over %d rounds: %.3f (min %.3f, max %.3f)\n", NR, m, v[1], v[NR] }'
+printf 'medians over %d rounds: B/A %s, C/A %s, C/B %s, allreduce %s%% and batchnorm sums %s%% of B\n' "$rounds" \
+    "$(printf '%s' "$table" | awk '{ print $4 }' | median)" "$(printf '%s' "$table" | awk '{ print $5 }' | median)" \
+    "$(printf '%s' "$table" | awk '{ print $6 }' | median)" "$(printf '%s' "$table" | awk '{ print $7 }' | median)" \
+    "$(printf '%s' "$table" | awk '{ print $8 }' | median)"
 echo "the allreduce alone, 2 ranks (last round):"
 printf '%s\n' "$last" | grep '"allreduce"' | while read -r line; do
     awk -v n="$(field "$line" bytes)" -v s="$(field "$line" seconds)" -v bus="$(field "$line" bus_gb_per_second)" 'BEGIN {
