@@ -12,17 +12,41 @@
 
 tg_status tg_batchnorm_init(tg_batchnorm_state *bn, tg_params *p, const char *name, tg_dtype dtype,
                             int64_t channels) {
-    if (!bn || !p || !name) return tg_set_error(TG_ERR_ARG, "tg_batchnorm_init: state, store or name is NULL");
-    if (channels < 1) return tg_set_error(TG_ERR_SHAPE, "tg_batchnorm_init: %lld channels", (long long)channels);
-    char full[256];
-    const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+    const char *who = "tg_batchnorm_init";
+    if (!bn || !p || !name || !*name)
+        return tg_set_error(TG_ERR_ARG, "%s: state, store or name is NULL (or the name is empty)", who);
+    if (dtype != TG_F32 && dtype != TG_F64) return tg_set_error(TG_ERR_DTYPE, "%s: unknown dtype %d", who, (int)dtype);
+    if (channels < 1 || channels > TG_MAX_NUMEL)
+        return tg_set_error(TG_ERR_SHAPE, "%s: '%s' with %lld channels", who, name, (long long)channels);
+    static const char *const suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+    char full[4][256];
+    /* check all four against the store before creating any */
+    for (int i = 0; i < 4; i++) {
+        if (snprintf(full[i], sizeof full[i], "%s.%s", name, suffix[i]) >= (int)sizeof full[i])
+            return tg_set_error(TG_ERR_ARG, "%s: name '%.40s...' is longer than %d bytes", who, name,
+                                (int)sizeof full[i] - 14);
+        const tg_tensor *x = tg_params_get(p, full[i]);
+        tg_kind kind = i < 2 ? TG_KIND_PARAM : TG_KIND_BUFFER;
+        if (x && (x->dtype != dtype || x->ndim != 1 || x->shape[0] != channels || x->kind != kind)) {
+            char have[200];
+            return tg_set_error(TG_ERR_SHAPE, "%s: '%s' exists as %s %s; batchnorm '%s' needs a %s %s[%lld]", who,
+                                full[i], x->kind == TG_KIND_PARAM ? "parameter" : "buffer",
+                                tg_tensor_desc(x, have, sizeof have), name,
+                                kind == TG_KIND_PARAM ? "parameter" : "buffer", tg_dtype_name(dtype),
+                                (long long)channels);
+        }
+    }
+    int before = tg_params_count(p);
     tg_tensor *made[4];
     for (int i = 0; i < 4; i++) {
-        snprintf(full, sizeof full, "%s.%s", name, suffix[i]);
         tg_init init = (i == 0 || i == 3) ? TG_INIT_ONES : TG_INIT_ZEROS;
-        made[i] = i < 2 ? tg_param(p, full, dtype, 1, &channels, init, NULL)
-                        : tg_buffer(p, full, dtype, 1, &channels, init, NULL);
-        if (!made[i]) return TG_ERR_ARG;
+        made[i] = i < 2 ? tg_param(p, full[i], dtype, 1, &channels, init, NULL)
+                        : tg_buffer(p, full[i], dtype, 1, &channels, init, NULL);
+        if (!made[i]) { /* out of memory: take back what this call created */
+            tg_status st = tg_last_status();
+            tg_params_truncate(p, before);
+            return st;
+        }
     }
     *bn = (tg_batchnorm_state){made[0], made[1], made[2], made[3], 0.1, 1e-5, 0};
     return TG_OK;
@@ -50,17 +74,23 @@ static int statistic_axes(int ndim, int64_t channels, int axes[TG_MAX_DIMS], int
     return n_axes;
 }
 
+/* The batch statistics of a training step, for the running update (made
+ * only once the whole forward pass succeeded); count = values per channel */
+typedef struct {
+    tg_tensor *mean, *var;
+    int64_t count;
+} batch_stats;
+
 /* (x - mean) / sqrt(var + eps) over this process's batch */
-static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn) {
+static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
     int axes[TG_MAX_DIMS];
     int64_t stat_shape[TG_MAX_DIMS];
     int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
     tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
     tg_tensor *centered = tg_sub(t, x, mean);
     tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
-    tg_tensor *xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
-    if (xhat) update_running(bn, mean, var, x->numel / x->shape[1]);
-    return xhat;
+    *stats = (batch_stats){mean, var, x->numel / x->shape[1]};
+    return tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
 }
 
 /* s summed over the replicas; a replica whose s is NULL (it failed) still
@@ -74,7 +104,7 @@ static tg_tensor *sum_over_replicas(tg_tape *t, tg_tensor *s, const tg_batchnorm
 /* The same over the global batch, x NULL on a replica that failed before:
  *   count = sum_r count_r, mean = sum_r sum(x_r) / count,
  *   var = sum_r sum((x_r - mean)^2) / count  (two passes, like the local path) */
-static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn) {
+static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
     const tg_replicas *r = bn->sync;
     double count = x ? (double)(x->numel / x->shape[1]) : 0;
     tg_status st = r->sum(r->user, TG_F64, &count, 1, !x);
@@ -95,17 +125,18 @@ static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnor
     tg_tensor *centered = tg_sub(t, x, mean);
     tg_tensor *squares = mean ? tg_sum(t, tg_square(t, centered), axes, n_axes, true) : NULL;
     tg_tensor *var = mean ? tg_mul_scalar(t, sum_over_replicas(t, squares, bn), 1.0 / count) : NULL; /* biased */
-    tg_tensor *xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
-    if (xhat) update_running(bn, mean, var, (int64_t)count);
-    return xhat;
+    *stats = (batch_stats){mean, var, (int64_t)count};
+    return tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
 }
 
-static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
+/* y = normalized x (x NULL: a synchronised replica that failed takes part
+ * in the sums and gives NULL); in training also the batch statistics */
+static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training, batch_stats *stats) {
     tg_tensor *xhat;
     if (training && bn->sync) {
-        xhat = standardize_synchronised(t, x, bn);
+        xhat = standardize_synchronised(t, x, bn, stats);
     } else if (training) {
-        xhat = standardize_local(t, x, bn);
+        xhat = standardize_local(t, x, bn, stats);
     } else {
         int axes[TG_MAX_DIMS];
         int64_t stat_shape[TG_MAX_DIMS];
@@ -149,7 +180,8 @@ static bool check_input(tg_tape *t, tg_tensor *x, const tg_batchnorm_state *bn, 
 
 tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
     if (!bn || !bn->gamma || !bn->beta || !bn->running_mean || !bn->running_var) {
-        if (t) tg_tape_fail(t, TG_ERR_ARG, "tg_batchnorm: state is not initialised (tg_batchnorm_init)");
+        if (!tg_check_inputs(t, "tg_batchnorm", 1, &x)) return NULL;
+        tg_tape_fail(t, TG_ERR_ARG, "tg_batchnorm: state is not initialised (tg_batchnorm_init)");
         return NULL;
     }
     bool valid = check_input(t, x, bn, training);
@@ -157,9 +189,12 @@ tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool t
     if (!valid && !collective) return NULL;
     /* a synchronised batchnorm takes part in its sums even when it failed */
     bool scoped = tg_tape_push_scope(t, "batchnorm") == TG_OK;
-    tg_tensor *y = normalize(t, valid && scoped ? x : NULL, bn, training);
+    batch_stats stats = {0};
+    tg_tensor *y = normalize(t, valid && scoped ? x : NULL, bn, training, &stats);
     if (scoped) tg_tape_pop_scope(t);
-    return valid && scoped ? y : NULL;
+    if (!valid || !scoped || !y) return NULL;
+    if (training) update_running(bn, stats.mean, stats.var, stats.count);
+    return y;
 }
 
 /* ---- registry entries: gamma and beta are inputs, running statistics fixed ---- */
@@ -176,9 +211,9 @@ static tg_status sample_eval(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **i
     return tg_tape_status(t);
 }
 static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training, const tg_replicas *sync) {
-    if (!in[0]) return NULL;
-    tg_batchnorm_state bn = {in[1], in[2], tg_full(t, in[0]->dtype, TG_SHAPE(3), 0.2),
-                             tg_full(t, in[0]->dtype, TG_SHAPE(3), 1.7), 0.1, 1e-5, 0, sync};
+    tg_dtype dtype = in[0] && !tg_tape_check_tensor(t, in[0]) ? in[0]->dtype : TG_F64; /* tg_batchnorm reports */
+    tg_batchnorm_state bn = {in[1], in[2], tg_full(t, dtype, TG_SHAPE(3), 0.2), tg_full(t, dtype, TG_SHAPE(3), 1.7),
+                             0.1, 1e-5, 0, sync};
     return tg_batchnorm(t, in[0], &bn, training);
 }
 static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true, NULL); }

@@ -117,18 +117,21 @@ static void check_stopped_everywhere_by(const run *r, tg_status status, const ch
 
 static void test_a_bad_shape_on_one_rank_before_a_synchronised_batchnorm_stops_every_rank(void **state) {
     (void)state;
+    if (dist_size() < 2) skip(); /* the other ranks are what it is about */
     run r = train(true, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
     check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_matmul: inner dimensions differ");
 }
 
 static void test_a_bad_shape_on_one_rank_after_the_last_batchnorm_stops_every_rank(void **state) {
     (void)state;
+    if (dist_size() < 2) skip(); /* the other ranks are what it is about */
     run r = train(true, AFTER_BATCHNORM, 3, 1, 0, NULL, NULL);
     check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_cross_entropy");
 }
 
 static void test_a_bad_shape_on_one_rank_of_a_model_without_batchnorm_stops_every_rank(void **state) {
     (void)state;
+    if (dist_size() < 2) skip(); /* the other ranks are what it is about */
     run r = train(false, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
     check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_matmul: inner dimensions differ");
 }
@@ -179,7 +182,7 @@ static void test_rank_0_alone_writes_checkpoints_and_every_rank_resumes_them_exa
     assert_true(first.stopped);
     assert_int_equal(first.steps, 8);
     assert_true(rank0_wrote);
-    assert_false(other_wrote);
+    assert_true(dist_size() == 1 || !other_wrote);
     assert_int_equal(resumed.status, TG_OK);
     assert_int_equal(resumed.steps, 18); /* 3 epochs of 6 batches */
     assert_true(resumed.fingerprint == straight.fingerprint);

@@ -9,6 +9,8 @@
 # to build, test, render graphs (Graphviz), draw curves (PLplot) and train
 # data-parallel (Open MPI: tapegrad_dist, mpirun for its tests)
 TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev zlib1g-dev libgraphviz-dev graphviz libplplot-dev plplot-driver-cairo libopenmpi-dev openmpi-bin"
+# clang, its libFuzzer runtime and libomp: the fuzz targets (tools/fuzz.sh)
+TG_DEBIAN_PACKAGES="$TG_DEBIAN_PACKAGES clang libclang-rt-dev libomp-dev"
 # the main job's data: Fashion-MNIST as IDX .gz files in /usr/share/datasets/fashion-mnist
 TG_DEBIAN_DATA="dataset-fashion-mnist"
 

@@ -14,6 +14,7 @@
 
 #include "tapegrad.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 #ifdef TG_HAVE_MPI
 #include "tapegrad_dist.h"
 #endif
@@ -89,7 +90,9 @@ static const option options[] = {
     {"--no-decay", TEXT, AT(no_decay), RUN, 0, 0,
      "parameters without weight decay, by name pattern, e.g. '*.bias|bn*' (a parameter group)"},
     {"--l2", REAL, AT(l2), RUN, 0, 1e3, "lambda of the L2 penalty lambda/2 sum w^2 added to the loss"},
-    {"--batch", INT, AT(batch), RUN, 1, 1e9, "mini-batch size (the training set size: batch gradient descent)"},
+    {"--batch", INT, AT(batch), RUN, 1, 1e9,
+     "mini-batch size (the training set size: batch gradient descent); under mpirun the global batch, split over "
+     "the ranks"},
     {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step"},
     {"--min-lr", REAL, AT(min_lr), RUN, 0, 1e6, "cosine: the final learning rate"},
     {"--step-epochs", INT, AT(step_epochs), RUN, 1, 1e6, "step: decay every this many epochs"},
@@ -97,7 +100,8 @@ static const option options[] = {
     {"--warmup", INT, AT(warmup), RUN, 0, 1e9, "linear warm-up over this many steps"},
     {"--seed", INT, AT(seed), RUN, 0, 9e15, "initialisation, splits and shuffling"},
     {"--epochs", INT, AT(epochs), DEFAULT, 1, 1e6, "epochs of the whole run"},
-    {"--threads", INT, AT(threads), LOCAL, 1, 1024, "OpenMP threads (default: OMP_NUM_THREADS or all)"},
+    {"--threads", INT, AT(threads), LOCAL, 1, 1024,
+     "OpenMP threads (default: OMP_NUM_THREADS or all; under mpirun per rank, the cores over the machine's ranks)"},
     {"--max-steps", INT, AT(max_steps), LOCAL, 1, 1e12, "stop after this many steps in all (and save)"},
     {"--save", TEXT, AT(save), LOCAL, 0, 0, "a run checkpoint, written after each epoch and on Ctrl-C"},
     {"--resume", TEXT, AT(resume), LOCAL, 0, 0, "continue the run saved in FILE exactly"},
@@ -143,23 +147,11 @@ static void usage(FILE *out) {
     }
 }
 
-/* Strict numbers: the whole text, finite, within [min, max]. */
+/* Strict numbers (tools/options.h): the whole text, finite, within [min, max]. */
 static bool parse_number(const option *o, const char *text, train_args *a) {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    bool whole = end != text && *end == '\0' && errno == 0 && isfinite(v);
-    if (!whole || v < o->min || v > o->max || (o->kind == INT && v != floor(v))) {
-        fprintf(stderr, "tg train: %s '%s': expected %s in [%g, %g]\n", o->name, text,
-                o->kind == INT ? "an integer" : "a number", o->min, o->max);
-        return false;
-    }
     void *field = (char *)a + o->offset;
-    if (o->kind == INT)
-        *(int64_t *)field = (int64_t)v;
-    else
-        *(double *)field = v;
-    return true;
+    if (o->kind == INT) return tg_parse_int("tg train", o->name, text, (int64_t)o->min, (int64_t)o->max, field);
+    return tg_parse_number("tg train", o->name, text, o->min, o->max, field);
 }
 
 /* Sets option o from text (NULL for a switch); false + message on bad input. */
@@ -549,9 +541,13 @@ static int train_data_parallel(int argc, char **argv) {
     }
     data_parallel = tg_dist_replicas(dist);
     writes_files = tg_dist_rank(dist) == 0;
-    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-    if (!getenv("OMP_NUM_THREADS") && local && atoi(local) > 0)
-        tg_set_num_threads(tg_get_num_threads() / atoi(local) > 0 ? tg_get_num_threads() / atoi(local) : 1);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE"); /* ranks on this machine */
+    int64_t local_ranks;
+    if (!getenv("OMP_NUM_THREADS") && local &&
+        tg_parse_int("tg train", "OMPI_COMM_WORLD_LOCAL_SIZE", local, 1, 1 << 20, &local_ranks)) {
+        int share = tg_get_num_threads() / (int)local_ranks;
+        tg_set_num_threads(share > 0 ? share : 1);
+    }
     if (!writes_files && !freopen("/dev/null", "w", stdout)) return 1;
     printf("data parallel: %d ranks (each trains on its share of every batch)\n", tg_dist_size(dist));
     int status = train(argc, argv);
