@@ -232,8 +232,9 @@ install_check() {
     ) || return 1
 }
 
-# `mpirun -n 2 build/tg train` and `build/tg train` (f64, a built-in set, one
-# epoch) log the same losses and accuracies (to the 9 digits of the log).
+# `mpirun -n 2 build/tg train` and `build/tg train` (f64, a built-in set, two
+# epochs) log the same losses and accuracies (to the 9 digits of the log); a
+# rank whose setup fails stops both ranks with its message.
 tg_train_data_parallel_check() {
     section "data parallel: mpirun -n 2 build/tg train = build/tg train"
     args="--data spiral --samples 1000 --epochs 2 --hidden 32,32 --dtype f64 --batch 100 --quiet"
@@ -243,7 +244,21 @@ tg_train_data_parallel_check() {
     with_mpirun 2 build/tg train $args --log "$work/ranks.csv" || return 1
     cut -d, -f1-8 "$work/alone.csv" >"$work/alone.cut"
     cut -d, -f1-8 "$work/ranks.csv" >"$work/ranks.cut"
-    diff "$work/alone.cut" "$work/ranks.cut"
+    diff "$work/alone.cut" "$work/ranks.cut" || return 1
+
+    echo "-- rank 1 cannot load its data: both ranks stop (no wait in a collective), rank 0 names rank 1"
+    # shellcheck disable=SC2016 # expanded by each rank's shell
+    if with_mpirun 2 sh -c 'data=spiral; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && data=/nonexistent
+        exec build/tg train --data "$data" --samples 300 --epochs 1 --quiet' >"$work/failing.log" 2>&1; then
+        cat "$work/failing.log"
+        echo "tg train succeeded although rank 1 had no data"
+        return 1
+    fi
+    grep -q 'rank 1 of 2' "$work/failing.log" || {
+        cat "$work/failing.log"
+        echo "the failure was not reported as rank 1's"
+        return 1
+    }
 }
 
 # ---- 1. normal build ----

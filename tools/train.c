@@ -514,25 +514,33 @@ static int64_t count_parameters(const tg_params *p) { return tg_params_numel(p);
 /* ---- data parallel: tg train under mpirun ---- */
 
 static int train(int argc, char **argv);
-static bool setup_agreed; /* every rank reached training */
+static bool setup_agreed; /* this rank took part in the setup agreement */
 
-/* Every rank's setup went well, or all stop. From here on every error is
- * agreed by all ranks and reported by rank 0, and mpirun's SIGTERM (its
- * Ctrl-C) stops training after the step like SIGINT does. */
-static int data_parallel_ready(int status, const struct sigaction *action) {
-    tg_status st = data_parallel->agree(data_parallel->user, status ? tg_last_status() : TG_OK);
+/* Every rank's setup (options, data, model, trainer) went well, or all
+ * stop: the first collective of a run. A rank whose train() returned before
+ * it takes part from train_data_parallel, so no rank waits for it. */
+static int agree_on_setup(int status) {
+    tg_status local = status ? (tg_last_status() ? tg_last_status() : TG_ERR_ARG) : TG_OK;
+    tg_status st = data_parallel->agree(data_parallel->user, local);
     setup_agreed = true;
-    if (st && !status) fprintf(stderr, "tg train: %s\n", tg_last_error());
+    if (st && !status && data_parallel->rank == 0) fprintf(stderr, "tg train: %s\n", tg_last_error());
+    return st ? 1 : status;
+}
+
+/* From here on every error is agreed by all ranks (the status is the same
+ * everywhere) and reported by rank 0, and mpirun's SIGTERM (its Ctrl-C)
+ * stops training after the step like SIGINT does. */
+static int data_parallel_ready(int status, const struct sigaction *action) {
     if (data_parallel->rank != 0 && !freopen("/dev/null", "w", stderr)) status = 1;
     sigaction(SIGTERM, action, NULL);
-    return st ? 1 : status;
+    return status;
 }
 
 #ifdef TG_HAVE_MPI
 /* N ranks of the same tg train: rank 0 prints and writes; each rank takes
  * the cores of its machine divided among its ranks unless told otherwise. A
- * rank that fails before training (so before the others could know) stops
- * them all with MPI_Abort. */
+ * rank that fails before training tells the others in the setup agreement:
+ * all stop with its message, none waits in a collective. */
 static int train_data_parallel(int argc, char **argv) {
     tg_dist *dist = tg_dist_init(NULL, NULL, NULL);
     if (!dist) {
@@ -551,7 +559,10 @@ static int train_data_parallel(int argc, char **argv) {
     if (!writes_files && !freopen("/dev/null", "w", stdout)) return 1;
     printf("data parallel: %d ranks (each trains on its share of every batch)\n", tg_dist_size(dist));
     int status = train(argc, argv);
-    if (status && !setup_agreed) MPI_Abort(MPI_COMM_WORLD, status);
+    if (status && !setup_agreed) { /* stopped before the agreement (its message is above): take part */
+        tg_set_error(TG_ERR_ARG, "tg train stopped before training (see that rank's message)");
+        agree_on_setup(status);
+    }
     tg_dist_finalize(dist);
     return status;
 }
@@ -616,7 +627,12 @@ static int train(int argc, char **argv) {
                        .replicas = data_parallel};
     tg_trainer *tr = tg_trainer_new(model, opt, data.train, data.test, &fit);
     int status = 0;
-    if (!tr || (*a.resume && tg_trainer_resume(tr, a.resume))) {
+    if (!tr) {
+        fprintf(stderr, "tg train: %s\n", tg_last_error());
+        status = 1;
+    }
+    if (data_parallel) status = agree_on_setup(status);
+    if (!status && *a.resume && tg_trainer_resume(tr, a.resume)) { /* agreed by every rank */
         fprintf(stderr, "tg train: %s\n", tg_last_error());
         status = 1;
     }
