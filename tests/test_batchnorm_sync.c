@@ -2,7 +2,8 @@
  * played by hooks: alone (tg_replicas_single) it is batchnorm, to the bit;
  * over k replicas holding copies of one batch it normalises like batchnorm
  * of that batch and the gradient through the sums matches; a replica that
- * failed still takes part in the sums (so no other replica waits); the
+ * failed still takes part in the sums (so no other replica waits), and a
+ * failed one leaves the running statistics as they were; the
  * replica sum's gradient is the replica sum of the gradient. (Across real
  * processes: tests/test_dist_collectives.c.) */
 #include "testing.h"
@@ -12,13 +13,14 @@ typedef struct {
     int calls, failed_calls;
     int64_t last_count;
     bool refuse;
+    int refuse_from_call; /* 0: never */
 } copies;
 static tg_status copies_sum(void *user, tg_dtype dtype, void *data, int64_t count, bool failed) {
     copies *c = user;
     c->calls++;
     c->failed_calls += failed;
     c->last_count = count;
-    if (failed || c->refuse) return tg_set_error(TG_ERR_STATE, "rank 1 of 3 failed before this sum over ranks");
+    if (failed || c->refuse || (c->refuse_from_call && c->calls >= c->refuse_from_call)) return tg_set_error(TG_ERR_STATE, "rank 1 of 3 failed before this sum over ranks");
     for (int64_t i = 0; i < count; i++) {
         if (dtype == TG_F32)
             ((float *)data)[i] *= 3;
@@ -137,6 +139,22 @@ static void test_a_replica_that_failed_still_takes_part_and_fails(void **state) 
     tg_params_free(l.p);
 }
 
+/* the count and the sums agreed, the squared deviations refused by another
+ * replica: the op fails and the running statistics are as they were */
+static void test_a_failed_synchronised_batchnorm_leaves_the_running_statistics_as_they_were(void **state) {
+    (void)state;
+    three_state = (copies){.refuse_from_call = 3};
+    layer l = bn_layer(&three);
+    tg_tensor *x = tg_tensor_from(tape, TG_F64, SHAPE(4, 3), X);
+    assert_null(tg_batchnorm(tape, x, &l.bn, true));
+    assert_error("tg_replica_sum: f64[1,3] over 3 replicas", "rank 1 of 3 failed");
+    assert_int_equal(three_state.calls, 3);
+    ASSERT_VALUES(l.bn.running_mean, 0, 0, 0, 0);
+    ASSERT_VALUES(l.bn.running_var, 0, 1, 1, 1);
+    assert_int_equal(l.bn.num_batches_tracked, 0);
+    tg_params_free(l.p);
+}
+
 static void test_a_single_value_per_channel_over_all_replicas_is_enough_to_train(void **state) {
     (void)state;
     three_state = (copies){0};
@@ -180,6 +198,8 @@ int main(void) {
         cmocka_unit_test(test_over_replicas_holding_copies_the_statistics_are_the_copys),
         cmocka_unit_test_setup_teardown(test_a_replica_that_failed_still_takes_part_and_fails, tape_setup,
                                         tape_teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_synchronised_batchnorm_leaves_the_running_statistics_as_they_were,
+                                        tape_setup, tape_teardown),
         cmocka_unit_test_setup_teardown(test_a_single_value_per_channel_over_all_replicas_is_enough_to_train,
                                         tape_setup, tape_teardown),
         cmocka_unit_test_setup_teardown(test_the_replica_sum_sums_and_its_gradient_is_the_replica_sum_of_the_gradient,
