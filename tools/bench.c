@@ -60,7 +60,7 @@ static double now_seconds(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
                  "--op matmul: times tg_matmul_ex on the shapes of MLPs 784-256-256-10 and\n"
                  "784-512-512-10 at batch 128 and 256 (forward and both backward products; every\n"
                  "transpose flag at 512/256) and on square 512, 1024 and 2048, and prints the best\n"
@@ -71,7 +71,10 @@ static void usage(FILE *out) {
                  "--op data: times loading and standardising Fashion-MNIST (when installed)\n"
                  "and gathering shuffled batches of it (u8) and of f32 arrays onto a tape.\n"
                  "--op optim: times the optimizer step alone (SGD momentum, Adam) over that\n"
-                 "MLP's parameters at 784-256-256-10 with batchnorm; median step time.\n\n"
+                 "MLP's parameters at 784-256-256-10 with batchnorm; median step time.\n"
+                 "--op dist: data-parallel training steps of that MLP on Fashion-MNIST (batch\n"
+                 "128), alone or under mpirun, with the share of the allreduce; median step time\n"
+                 "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
                  "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
@@ -229,16 +232,20 @@ int tg_cmd_bench(int argc, char **argv) {
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
-    bool optim = op && strcmp(op, "optim") == 0;
-    if (!op || (!mlp && !data && !optim && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim, --dtype f32|f64|all and --time > 0\n");
+    bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
+    if (!op || (!mlp && !data && !optim && !dist && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|dist, --dtype f32|f64|all and --time > 0\n");
         usage(stderr);
         return 2;
     }
     if (!json)
         printf("tg bench: %s, %d threads, %s matmul kernel; best of repeated calls\n\n", op, tg_get_num_threads(),
                tg_matmul_kernel_name());
-    int (*bench)(tg_dtype, double, bool) = mlp ? bench_mlp : data ? tg_bench_data : optim ? tg_bench_optim : bench_matmul;
+    int (*bench)(tg_dtype, double, bool) = mlp     ? bench_mlp
+                                           : data  ? tg_bench_data
+                                           : optim ? tg_bench_optim
+                                           : dist  ? tg_bench_dist
+                                                   : bench_matmul;
     int status = 0;
     if (f32) status |= bench(TG_F32, budget, json);
     if (f64 && !status) status |= bench(TG_F64, budget, json);
