@@ -29,6 +29,7 @@ extern "C" {
 #include "ops/softmax.h"
 #include "ops/shape.h"
 #include "ops/matmul.h"
+#include "ops/conv.h"
 #include "ops/nn.h"
 #include "ops/loss.h"
 #include "ops/registry.h"

@@ -1,0 +1,168 @@
+/* Convolutions as GEMMs: im2col / col2im around tg_gemm (see ops/conv_gemm.h). */
+#include "ops/conv_gemm.h"
+
+#include <omp.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/parallel.h"
+#include "ops/gemm.h"
+
+/* Below this many multiply-adds a convolution runs on one thread (the GEMMs
+ * then decide for themselves). */
+#define PARALLEL_WORK ((double)(1 << 20))
+/* The weight gradient sums at most this many chunks of images (fixed by the
+ * batch size alone, so the sum is the same for any thread count). */
+#define MAX_CHUNKS 16
+
+typedef struct {
+    const tg_conv_geometry *g;
+    int64_t group_in, group_out; /* Cin/G, Cout/G */
+    int64_t depth;               /* Cin/G kH kW: rows of im2col, the GEMMs' shared dimension */
+    int64_t out_plane;           /* Hout Wout */
+    bool pointwise;              /* 1x1 kernel, stride 1, no padding: x is its own im2col */
+    size_t col_bytes, product_bytes, worker_bytes; /* each worker's workspace, 64-byte multiples */
+    int workers;
+    int64_t chunks, chunk_images; /* weight gradient: images summed per chunk */
+} conv_plan;
+
+typedef struct {
+    const void *in, *weight, *bias;
+    void *out;
+    void *partial; /* weight gradient: [chunks, Cout, Cin/G kH kW] */
+} conv_args;
+
+/* Runs items [lo, hi) with `work` as this worker's workspace. */
+typedef void (*range_fn)(const conv_plan *pl, const conv_args *a, int64_t lo, int64_t hi, char *work);
+
+static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+/* [*lo, *hi) = the j in [0, n) with 0 <= j stride + offset < size */
+static void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi) {
+    int64_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    int64_t last = size - 1 - offset < 0 ? -1 : (size - 1 - offset) / stride; /* inclusive */
+    *lo = first < n ? first : n;
+    *hi = last + 1 < n ? last + 1 : n;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* Splits items [0, count) into contiguous ranges, one per worker (fixed:
+ * worker i takes [count i / w, count (i + 1) / w)). One worker runs here,
+ * without opening a parallel region. */
+static void run_ranges(const conv_plan *pl, const conv_args *a, int64_t count, int workers, range_fn fn,
+                       char *scratch) {
+    if (workers <= 1) {
+        fn(pl, a, 0, count, scratch);
+        return;
+    }
+#pragma omp parallel num_threads(workers)
+    {
+        int64_t id = omp_get_thread_num(), n = omp_get_num_threads();
+        /* Each worker runs in a team of its own: tg_gemm's barriers bind to
+         * the innermost team (on a small product it runs them outside any
+         * region of its own), and its parallel regions get one thread even
+         * where nesting is enabled. */
+#pragma omp parallel num_threads(1)
+        {
+            omp_set_num_threads(1);
+            fn(pl, a, count * id / n, count * (id + 1) / n, scratch ? scratch + (size_t)id * pl->worker_bytes : NULL);
+        }
+    }
+}
+
+#define T float
+#define FN(name) name##_f32
+#define GEMM tg_gemm_f32
+#include "ops/conv_gemm_body.h"
+#undef T
+#undef FN
+#undef GEMM
+
+#define T double
+#define FN(name) name##_f64
+#define GEMM tg_gemm_f64
+#include "ops/conv_gemm_body.h"
+#undef T
+#undef FN
+#undef GEMM
+
+typedef enum { FORWARD, TRANSPOSE, WEIGHT } conv_kind;
+
+/* Derived sizes, the worker count and each worker's workspace for one call. */
+static void plan_make(conv_plan *pl, const tg_conv_geometry *g, tg_dtype dtype, conv_kind kind) {
+    size_t es = tg_dtype_size(dtype);
+    *pl = (conv_plan){.g = g};
+    pl->group_in = g->in_channels / g->groups;
+    pl->group_out = g->out_channels / g->groups;
+    pl->depth = pl->group_in * g->kernel[0] * g->kernel[1];
+    pl->out_plane = g->out_height * g->out_width;
+    pl->pointwise = g->kernel[0] == 1 && g->kernel[1] == 1 && g->stride[0] == 1 && g->stride[1] == 1 &&
+                    g->padding[0] == 0 && g->padding[1] == 0;
+    double macs = (double)g->batch * (double)g->out_channels * (double)pl->depth * (double)pl->out_plane;
+    bool big = macs >= PARALLEL_WORK;
+    int64_t items = g->batch;
+    if (kind == WEIGHT) {
+        pl->chunks = big && g->batch > 1 ? (g->batch < MAX_CHUNKS ? g->batch : MAX_CHUNKS) : 1;
+        pl->chunk_images = pl->chunks ? (g->batch + pl->chunks - 1) / pl->chunks : 0;
+        if (pl->chunk_images) pl->chunks = (g->batch + pl->chunk_images - 1) / pl->chunk_images;
+        items = pl->chunks;
+    }
+    int threads = tg_get_num_threads();
+    pl->workers = big && threads > 1 && items > 1 ? (items < threads ? (int)items : threads) : 1;
+    size_t gemm_bytes = kind == FORWARD     ? tg_gemm_scratch_bytes(dtype, pl->group_out, pl->out_plane, pl->depth)
+                        : kind == TRANSPOSE ? tg_gemm_scratch_bytes(dtype, pl->depth, pl->out_plane, pl->group_out)
+                                            : tg_gemm_scratch_bytes(dtype, pl->group_out, pl->depth, pl->out_plane);
+    pl->col_bytes = pl->pointwise ? 0 : align64(es * (size_t)(pl->depth * pl->out_plane));
+    pl->product_bytes = kind == WEIGHT ? align64(es * (size_t)(pl->group_out * pl->depth)) : 0;
+    pl->worker_bytes = pl->col_bytes + pl->product_bytes + align64(gemm_bytes);
+}
+
+static char *plan_scratch(tg_tape *t, const conv_plan *pl, size_t extra) {
+    return tg_tape_scratch(t, (size_t)pl->workers * pl->worker_bytes + extra);
+}
+
+tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x, const void *w,
+                               const void *bias, void *y) {
+    conv_plan pl;
+    plan_make(&pl, g, dtype, FORWARD);
+    char *scratch = plan_scratch(t, &pl, 0);
+    if (!scratch) return tg_tape_status(t);
+    conv_args a = {.in = x, .weight = w, .bias = bias, .out = y};
+    run_ranges(&pl, &a, g->batch, pl.workers, dtype == TG_F32 ? forward_images_f32 : forward_images_f64, scratch);
+    return TG_OK;
+}
+
+tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *y,
+                                 const void *w, const void *bias, void *x) {
+    conv_plan pl;
+    plan_make(&pl, g, dtype, TRANSPOSE);
+    char *scratch = plan_scratch(t, &pl, 0);
+    if (!scratch) return tg_tape_status(t);
+    conv_args a = {.in = y, .weight = w, .bias = bias, .out = x};
+    run_ranges(&pl, &a, g->batch, pl.workers, dtype == TG_F32 ? transpose_images_f32 : transpose_images_f64,
+               scratch);
+    return TG_OK;
+}
+
+tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x,
+                              const void *grad_y, void *dw) {
+    conv_plan pl;
+    plan_make(&pl, g, dtype, WEIGHT);
+    int64_t size = g->out_channels * pl.depth;
+    if (g->batch == 0) { /* no image: a zero gradient */
+        memset(dw, 0, tg_dtype_size(dtype) * (size_t)size);
+        return TG_OK;
+    }
+    size_t partial_bytes = pl.chunks > 1 ? tg_dtype_size(dtype) * (size_t)(pl.chunks * size) : 0;
+    char *scratch = plan_scratch(t, &pl, partial_bytes);
+    if (!scratch) return tg_tape_status(t);
+    conv_args a = {.in = x, .weight = grad_y, .out = dw,
+                   .partial = scratch + (size_t)pl.workers * pl.worker_bytes};
+    run_ranges(&pl, &a, pl.chunks, pl.workers, dtype == TG_F32 ? weight_chunks_f32 : weight_chunks_f64, scratch);
+    if (pl.chunks > 1) {
+        int threads = tg_get_num_threads();
+        int workers = (double)pl.chunks * (double)size >= TG_PARALLEL_MIN && threads > 1 ? threads : 1;
+        run_ranges(&pl, &a, size, workers, dtype == TG_F32 ? sum_chunks_f32 : sum_chunks_f64, NULL);
+    }
+    return TG_OK;
+}
