@@ -30,6 +30,8 @@ extern "C" {
 #include "ops/shape.h"
 #include "ops/matmul.h"
 #include "ops/conv.h"
+#include "ops/pool.h"
+#include "ops/dropout.h"
 #include "ops/nn.h"
 #include "ops/loss.h"
 #include "ops/registry.h"

@@ -91,6 +91,17 @@ TG_REGISTRY_ENTRY(tg_spec_conv2d_pointwise)
 TG_REGISTRY_ENTRY(tg_spec_conv_transpose2d)
 TG_REGISTRY_ENTRY(tg_spec_conv_transpose2d_grouped)
 TG_REGISTRY_ENTRY(tg_spec_conv2d_weight_grad)
+/* pooling (ops/pool.h) */
+TG_REGISTRY_ENTRY(tg_spec_max_pool2d)
+TG_REGISTRY_ENTRY(tg_spec_max_pool2d_padded)
+TG_REGISTRY_ENTRY(tg_spec_max_pool2d_overlapping)
+TG_REGISTRY_ENTRY(tg_spec_avg_pool2d)
+TG_REGISTRY_ENTRY(tg_spec_avg_pool2d_padded)
+TG_REGISTRY_ENTRY(tg_spec_avg_pool2d_overlapping)
+TG_REGISTRY_ENTRY(tg_spec_global_avg_pool2d)
+TG_REGISTRY_ENTRY(tg_spec_flatten)
+/* dropout (ops/dropout.h) */
+TG_REGISTRY_ENTRY(tg_spec_dropout)
 /* composites (ops/nn.h) */
 TG_REGISTRY_ENTRY(tg_spec_linear)
 TG_REGISTRY_ENTRY(tg_spec_l2_penalty)
