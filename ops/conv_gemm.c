@@ -15,6 +15,7 @@
  * batch size alone, so the sum is the same for any thread count). */
 #define MAX_CHUNKS 16
 
+/* One call: the shapes, the workspace, the tensors. */
 typedef struct {
     const tg_conv_geometry *g;
     int64_t group_in, group_out; /* Cin/G, Cout/G */
@@ -24,21 +25,14 @@ typedef struct {
     size_t col_bytes, product_bytes, worker_bytes; /* each worker's workspace, 64-byte multiples */
     int workers;
     int64_t chunks, chunk_images; /* weight gradient: images summed per chunk */
-} conv_plan;
-
-typedef struct {
     const void *in, *weight, *bias;
     void *out;
     void *partial; /* weight gradient: [chunks, Cout, Cin/G kH kW] */
-} conv_args;
+} conv_plan;
 
-/* Runs items [lo, hi) with `work` as this worker's workspace. */
-typedef void (*range_fn)(const conv_plan *pl, const conv_args *a, int64_t lo, int64_t hi, char *work);
+#define valid_range tg_conv_valid_range
 
-static size_t align64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
-
-/* [*lo, *hi) = the j in [0, n) with 0 <= j stride + offset < size */
-static void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi) {
+void tg_conv_valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi) {
     int64_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
     int64_t last = size - 1 - offset < 0 ? -1 : (size - 1 - offset) / stride; /* inclusive */
     *lo = first < n ? first : n;
@@ -46,26 +40,29 @@ static void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n,
     if (*hi < *lo) *hi = *lo;
 }
 
-/* Splits items [0, count) into contiguous ranges, one per worker (fixed:
- * worker i takes [count i / w, count (i + 1) / w)). One worker runs here,
- * without opening a parallel region. */
-static void run_ranges(const conv_plan *pl, const conv_args *a, int64_t count, int workers, range_fn fn,
-                       char *scratch) {
+int tg_conv_workers(int64_t items, double work) {
+    int threads = tg_get_num_threads();
+    if (work < PARALLEL_WORK || threads < 2 || items < 2) return 1;
+    return items < threads ? (int)items : threads;
+}
+
+void tg_conv_split(const void *job, int64_t count, int workers, size_t worker_bytes, char *scratch,
+                   tg_conv_range_fn fn) {
     if (workers <= 1) {
-        fn(pl, a, 0, count, scratch);
+        fn(job, 0, count, scratch);
         return;
     }
 #pragma omp parallel num_threads(workers)
     {
         int64_t id = omp_get_thread_num(), n = omp_get_num_threads();
-        /* Each worker runs in a team of its own: tg_gemm's barriers bind to
-         * the innermost team (on a small product it runs them outside any
-         * region of its own), and its parallel regions get one thread even
-         * where nesting is enabled. */
+        /* A team of one around each worker: tg_gemm's barriers bind to the
+         * innermost team (on a small product it runs them outside any region
+         * of its own), and its parallel regions get one thread even where
+         * nesting is enabled. */
 #pragma omp parallel num_threads(1)
         {
             omp_set_num_threads(1);
-            fn(pl, a, count * id / n, count * (id + 1) / n, scratch ? scratch + (size_t)id * pl->worker_bytes : NULL);
+            fn(job, count * id / n, count * (id + 1) / n, scratch ? scratch + (size_t)id * worker_bytes : NULL);
         }
     }
 }
@@ -107,14 +104,13 @@ static void plan_make(conv_plan *pl, const tg_conv_geometry *g, tg_dtype dtype, 
         if (pl->chunk_images) pl->chunks = (g->batch + pl->chunk_images - 1) / pl->chunk_images;
         items = pl->chunks;
     }
-    int threads = tg_get_num_threads();
-    pl->workers = big && threads > 1 && items > 1 ? (items < threads ? (int)items : threads) : 1;
+    pl->workers = tg_conv_workers(items, macs);
     size_t gemm_bytes = kind == FORWARD     ? tg_gemm_scratch_bytes(dtype, pl->group_out, pl->out_plane, pl->depth)
                         : kind == TRANSPOSE ? tg_gemm_scratch_bytes(dtype, pl->depth, pl->out_plane, pl->group_out)
                                             : tg_gemm_scratch_bytes(dtype, pl->group_out, pl->depth, pl->out_plane);
-    pl->col_bytes = pl->pointwise ? 0 : align64(es * (size_t)(pl->depth * pl->out_plane));
-    pl->product_bytes = kind == WEIGHT ? align64(es * (size_t)(pl->group_out * pl->depth)) : 0;
-    pl->worker_bytes = pl->col_bytes + pl->product_bytes + align64(gemm_bytes);
+    pl->col_bytes = pl->pointwise ? 0 : tg_conv_align(es * (size_t)(pl->depth * pl->out_plane));
+    pl->product_bytes = kind == WEIGHT ? tg_conv_align(es * (size_t)(pl->group_out * pl->depth)) : 0;
+    pl->worker_bytes = pl->col_bytes + pl->product_bytes + tg_conv_align(gemm_bytes);
 }
 
 static char *plan_scratch(tg_tape *t, const conv_plan *pl, size_t extra) {
@@ -127,8 +123,9 @@ tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype d
     plan_make(&pl, g, dtype, FORWARD);
     char *scratch = plan_scratch(t, &pl, 0);
     if (!scratch) return tg_tape_status(t);
-    conv_args a = {.in = x, .weight = w, .bias = bias, .out = y};
-    run_ranges(&pl, &a, g->batch, pl.workers, dtype == TG_F32 ? forward_images_f32 : forward_images_f64, scratch);
+    pl.in = x, pl.weight = w, pl.bias = bias, pl.out = y;
+    tg_conv_split(&pl, g->batch, pl.workers, pl.worker_bytes, scratch,
+                  dtype == TG_F32 ? forward_images_f32 : forward_images_f64);
     return TG_OK;
 }
 
@@ -138,9 +135,9 @@ tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype
     plan_make(&pl, g, dtype, TRANSPOSE);
     char *scratch = plan_scratch(t, &pl, 0);
     if (!scratch) return tg_tape_status(t);
-    conv_args a = {.in = y, .weight = w, .bias = bias, .out = x};
-    run_ranges(&pl, &a, g->batch, pl.workers, dtype == TG_F32 ? transpose_images_f32 : transpose_images_f64,
-               scratch);
+    pl.in = y, pl.weight = w, pl.bias = bias, pl.out = x;
+    tg_conv_split(&pl, g->batch, pl.workers, pl.worker_bytes, scratch,
+                  dtype == TG_F32 ? transpose_images_f32 : transpose_images_f64);
     return TG_OK;
 }
 
@@ -156,13 +153,11 @@ tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dt
     size_t partial_bytes = pl.chunks > 1 ? tg_dtype_size(dtype) * (size_t)(pl.chunks * size) : 0;
     char *scratch = plan_scratch(t, &pl, partial_bytes);
     if (!scratch) return tg_tape_status(t);
-    conv_args a = {.in = x, .weight = grad_y, .out = dw,
-                   .partial = scratch + (size_t)pl.workers * pl.worker_bytes};
-    run_ranges(&pl, &a, pl.chunks, pl.workers, dtype == TG_F32 ? weight_chunks_f32 : weight_chunks_f64, scratch);
-    if (pl.chunks > 1) {
-        int threads = tg_get_num_threads();
-        int workers = (double)pl.chunks * (double)size >= TG_PARALLEL_MIN && threads > 1 ? threads : 1;
-        run_ranges(&pl, &a, size, workers, dtype == TG_F32 ? sum_chunks_f32 : sum_chunks_f64, NULL);
-    }
+    pl.in = x, pl.weight = grad_y, pl.out = dw, pl.partial = scratch + (size_t)pl.workers * pl.worker_bytes;
+    tg_conv_split(&pl, pl.chunks, pl.workers, pl.worker_bytes, scratch,
+                  dtype == TG_F32 ? weight_chunks_f32 : weight_chunks_f64);
+    if (pl.chunks > 1)
+        tg_conv_split(&pl, size, tg_conv_workers(size, (double)pl.chunks * (double)size * 64), 0, NULL,
+                      dtype == TG_F32 ? sum_chunks_f32 : sum_chunks_f64);
     return TG_OK;
 }

@@ -15,6 +15,7 @@
 #ifndef TG_OPS_CONV_GEMM_H
 #define TG_OPS_CONV_GEMM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/tape.h"
@@ -37,5 +38,23 @@ tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype
 /* dw = the gradient of <conv(x, w), grad_y> in w. */
 tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x,
                               const void *grad_y, void *dw);
+
+/* ---- shared by the convolution kernels (conv_gemm.c, conv_winograd.c) ---- */
+
+/* Runs items [lo, hi) of `job` with `work` as this worker's workspace. */
+typedef void (*tg_conv_range_fn)(const void *job, int64_t lo, int64_t hi, char *work);
+/* Splits items [0, count) into contiguous ranges, worker i taking
+ * [count i / w, count (i + 1) / w), each with worker_bytes of scratch (NULL
+ * scratch: none). One worker runs on the calling thread without a parallel
+ * region; several each run in a team of their own, inside which tg_gemm
+ * stays on one thread. */
+void tg_conv_split(const void *job, int64_t count, int workers, size_t worker_bytes, char *scratch,
+                   tg_conv_range_fn fn);
+/* How many workers `items` independent items of `work` multiply-adds in all deserve. */
+int tg_conv_workers(int64_t items, double work);
+/* [*lo, *hi) = the j in [0, n) with 0 <= j stride + offset < size */
+void tg_conv_valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi);
+/* bytes rounded up to a multiple of 64 */
+static inline size_t tg_conv_align(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 #endif

@@ -28,6 +28,18 @@ static inline void window(int64_t i, int64_t stride, int64_t pad, int64_t kernel
     *hi = end > size ? size : end;
 }
 
+/* [*lo, *hi) = the j in [0, n) with 0 <= j stride + offset < size */
+static inline void tap_range(int64_t offset, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi) {
+    int64_t first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    int64_t last = size - 1 - offset < 0 ? -1 : (size - 1 - offset) / stride; /* inclusive */
+    *lo = first < n ? first : n;
+    *hi = last + 1 < n ? last + 1 : n;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* Outputs of one row handled at once by max pooling (stack buffers). */
+#define POOL_CHUNK 256
+
 /* One plane (n, c) of a pooling kernel; in/out/arg are the whole tensors. */
 typedef void (*plane_fn)(const pool_attrs *at, const void *in, void *out, int32_t *arg, int64_t plane);
 

@@ -49,19 +49,21 @@ static const matmul_case matmul_cases[] = {
     {"square 1024 aT bT", 1024, 1024, 1024, true, true},
 };
 
-static double now_seconds(void) {
+double tg_bench_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|conv [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
                  "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
                  "256 (forward, both backward products, every transpose flag) and on square 512\n"
                  "and 1024, and prints the best time of each and its GFLOP/s (2*M*N*K flops).\n"
                  "--op mlp: times whole training steps of that MLP (linear, ReLU, cross-entropy,\n"
-                 "backward, SGD, tape reset) and prints the best step time.\n\n"
+                 "backward, SGD, tape reset) and prints the best step time.\n"
+                 "--op conv: times conv2d and max_pool2d on the layers of a small CNN at batch\n"
+                 "128 (forward alone, then forward and backward) and prints the best times.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
                  "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
@@ -71,14 +73,14 @@ static void usage(FILE *out) {
 /* Best seconds of one tg_matmul_ex call, timed for about `budget` seconds
  * (a and b live on another tape: each repetition views them on `work`). */
 static double time_matmul(tg_tape *work, tg_tensor *a, tg_tensor *b, bool ta, bool tb, double budget) {
-    double best = 1e30, start = now_seconds();
+    double best = 1e30, start = tg_bench_now();
     for (int rep = 0;; rep++) {
         tg_tape_reset(work);
         tg_tape_set_grad_enabled(work, false);
         tg_tensor *wa = tg_detach(work, a), *wb = tg_detach(work, b);
-        double t0 = now_seconds();
+        double t0 = tg_bench_now();
         tg_tensor *c = tg_matmul_ex(work, wa, wb, ta, tb);
-        double t1 = now_seconds();
+        double t1 = tg_bench_now();
         if (!c) return -1;
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0; /* the first calls warm up */
         if (rep >= 13 && t1 - start > budget) break;
@@ -141,10 +143,10 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
     tg_tensor *x_data = tg_uniform(data, &rng, dtype, 2, (int64_t[]){BATCH, IN}, 0, 1);
     int64_t labels[BATCH];
     for (int i = 0; i < BATCH; i++) labels[i] = (int64_t)(tg_rng_uniform(&rng) * OUT) % OUT;
-    double best = 1e30, start = now_seconds(), loss = 0;
+    double best = 1e30, start = tg_bench_now(), loss = 0;
     int status = 0;
     for (int rep = 0;; rep++) {
-        double t0 = now_seconds();
+        double t0 = tg_bench_now();
         tg_tensor *h = tg_detach(t, x_data);
         for (int l = 0; l < 3; l++) {
             h = tg_linear(t, h, w[l], b[l]);
@@ -159,7 +161,7 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
         }
         loss = tg_get(l, 0);
         tg_tape_reset(t);
-        double t1 = now_seconds();
+        double t1 = tg_bench_now();
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0;
         if (rep >= 13 && t1 - start > budget) break;
     }
@@ -206,16 +208,16 @@ int tg_cmd_bench(int argc, char **argv) {
     }
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
-    bool mlp = op && strcmp(op, "mlp") == 0;
-    if (!op || (!mlp && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp, --dtype f32|f64|all and --time > 0\n");
+    bool mlp = op && strcmp(op, "mlp") == 0, conv = op && strcmp(op, "conv") == 0;
+    if (!op || (!mlp && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|conv, --dtype f32|f64|all and --time > 0\n");
         usage(stderr);
         return 2;
     }
     if (!json)
         printf("tg bench: %s, %d threads, %s matmul kernel; best of repeated calls\n\n", op, tg_get_num_threads(),
                tg_matmul_kernel_name());
-    int (*bench)(tg_dtype, double, bool) = mlp ? bench_mlp : bench_matmul;
+    int (*bench)(tg_dtype, double, bool) = mlp ? bench_mlp : conv ? tg_bench_conv : bench_matmul;
     int status = 0;
     if (f32) status |= bench(TG_F32, budget, json);
     if (f64 && !status) status |= bench(TG_F64, budget, json);

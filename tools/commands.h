@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "core/tensor.h"
+
 typedef struct tg_command {
     const char *name;
     const char *summary;
@@ -14,6 +16,10 @@ int tg_cmd_bench(int argc, char **argv);
 int tg_cmd_demo(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
+
+/* tg bench: a monotonic clock in seconds; the conv and pooling cases (tools/bench_conv.c) */
+double tg_bench_now(void);
+int tg_bench_conv(tg_dtype dtype, double budget, bool json);
 
 /* Option parsing shared by subcommands: "--name=value" or "--name value". */
 const char *tg_option(int argc, char **argv, int *i, const char *name);
