@@ -331,6 +331,8 @@ static const conv_case strided = {{1, 2, 7, 6}, {3, 2, 3, 2}, true, {.stride = {
 static const conv_case dilated = {{2, 2, 7, 6}, {2, 2, 3, 3}, false, {.padding = {2, 1}, .dilation = {2, 2}}};
 static const conv_case grouped = {{2, 4, 5, 5}, {6, 2, 3, 3}, true, {.stride = {2, 2}, .groups = 2}};
 static const conv_case depthwise = {{1, 3, 6, 5}, {3, 1, 3, 3}, true, {.stride = {2, 2}, .padding = {1, 1}, .groups = 3}};
+/* 8 channels, 3x3, stride 1: Winograd's F(2x2, 3x3) (ops/conv_winograd.c) */
+static const conv_case winograd = {{1, 8, 4, 5}, {8, 8, 3, 3}, true, {.padding = {1, 1}}};
 static const conv_case pointwise = {{2, 3, 4, 3}, {5, 3, 1, 1}, true, {.groups = 1}};
 /* conv_transpose2d: x [N, C_in, H, W], w [C_in, C_out/groups, kH, kW] */
 static const conv_case transposed = {{2, 3, 3, 4}, {3, 2, 3, 3}, true, {.stride = {2, 2}, .padding = {1, 1},
@@ -362,6 +364,7 @@ CONV_ENTRY(conv2d_dilated, "conv2d(dilation=2,pad=2x1)", tg_conv2d, dilated, fal
 CONV_ENTRY(conv2d_grouped, "conv2d(groups=2,stride=2)", tg_conv2d, grouped, false)
 CONV_ENTRY(conv2d_depthwise, "conv2d(depthwise,stride=2,pad=1)", tg_conv2d, depthwise, false)
 CONV_ENTRY(conv2d_pointwise, "conv2d(1x1)", tg_conv2d, pointwise, false)
+CONV_ENTRY(conv2d_winograd, "conv2d(winograd,8->8,pad=1)", tg_conv2d, winograd, false)
 CONV_ENTRY(conv_transpose2d, "conv_transpose2d(stride=2,pad=1,out_pad)", tg_conv_transpose2d, transposed, true)
 CONV_ENTRY(conv_transpose2d_grouped, "conv_transpose2d(groups=2,dilation)", tg_conv_transpose2d,
            transposed_grouped, true)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/parallel.h"
+#include "ops/conv_winograd.h"
 #include "ops/gemm.h"
 
 /* Below this many multiply-adds a convolution runs on one thread (the GEMMs
@@ -119,6 +120,7 @@ static char *plan_scratch(tg_tape *t, const conv_plan *pl, size_t extra) {
 
 tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x, const void *w,
                                const void *bias, void *y) {
+    if (tg_winograd_fits(g)) return tg_winograd_forward(t, g, dtype, x, w, bias, y);
     conv_plan pl;
     plan_make(&pl, g, dtype, FORWARD);
     char *scratch = plan_scratch(t, &pl, 0);
@@ -131,6 +133,7 @@ tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype d
 
 tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *y,
                                  const void *w, const void *bias, void *x) {
+    if (tg_winograd_fits(g)) return tg_winograd_transpose(t, g, dtype, y, w, bias, x);
     conv_plan pl;
     plan_make(&pl, g, dtype, TRANSPOSE);
     char *scratch = plan_scratch(t, &pl, 0);
@@ -143,6 +146,7 @@ tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype
 
 tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x,
                               const void *grad_y, void *dw) {
+    if (tg_winograd_fits(g)) return tg_winograd_weight(t, g, dtype, x, grad_y, dw);
     conv_plan pl;
     plan_make(&pl, g, dtype, WEIGHT);
     int64_t size = g->out_channels * pl.depth;

@@ -94,6 +94,18 @@ static void test_conv2d_matches_torch_with_1x1_kernels(void **state) {
     check_both_dtypes(&conv_pointwise_strided, false);
 }
 
+/* 8 and more channels per group, 3x3, stride 1: Winograd's F(2x2, 3x3) */
+static void test_winograd_convolutions_match_torch(void **state) {
+    (void)state;
+    check_both_dtypes(&winograd_padded, false);
+    tg_tape_reset(tape);
+    check_both_dtypes(&winograd_grouped_unpadded_odd, false);
+    tg_tape_reset(tape);
+    check_both_dtypes(&winograd_padding_2x0, false);
+    tg_tape_reset(tape);
+    check_both_dtypes(&winograd_transpose, true);
+}
+
 static void test_conv_transpose2d_matches_torch_with_stride_and_output_padding(void **state) {
     (void)state;
     check_both_dtypes(&transpose_strided, true);
@@ -301,6 +313,7 @@ int main(void) {
         TEST(test_conv2d_matches_torch_with_groups),
         TEST(test_depthwise_conv2d_matches_torch),
         TEST(test_conv2d_matches_torch_with_1x1_kernels),
+        TEST(test_winograd_convolutions_match_torch),
         TEST(test_conv_transpose2d_matches_torch_with_stride_and_output_padding),
         TEST(test_conv_transpose2d_matches_torch_with_groups_and_dilation),
         TEST(test_conv2d_weight_grad_matches_torch),

@@ -157,6 +157,11 @@ typedef struct {
         conv_case("conv_depthwise", (1, 3, 5, 5), (3, 1, 3, 3), False, stride=(2, 2), padding=(1, 1), groups=3),
         conv_case("conv_pointwise", (2, 3, 3, 2), (4, 3, 1, 1), True),
         conv_case("conv_pointwise_strided", (1, 2, 5, 5), (3, 2, 1, 1), True, stride=(2, 2)),
+        # 8 and more channels per group: the Winograd path (ops/conv_winograd.c)
+        conv_case("winograd_padded", (2, 8, 5, 6), (8, 8, 3, 3), True, padding=(1, 1)),
+        conv_case("winograd_grouped_unpadded_odd", (1, 16, 7, 5), (16, 8, 3, 3), False, groups=2),
+        conv_case("winograd_padding_2x0", (2, 8, 3, 4), (9, 8, 3, 3), True, padding=(2, 0)),
+        conv_case("winograd_transpose", (2, 8, 4, 5), (8, 9, 3, 3), True, padding=(1, 1), transposed=True),
         conv_case("transpose_strided", (1, 3, 3, 4), (3, 2, 3, 3), True, stride=(2, 2), padding=(1, 1),
                   transposed=True, output_padding=(1, 0)),
         conv_case("transpose_grouped_dilated", (2, 4, 3, 3), (4, 1, 2, 2), False, dilation=(2, 2), groups=2,
