@@ -47,15 +47,16 @@ int tg_conv_workers(int64_t items, double work) {
     return items < threads ? (int)items : threads;
 }
 
-void tg_conv_split(const void *job, int64_t count, int workers, size_t worker_bytes, char *scratch,
+void tg_conv_split(const void *job, int64_t count, int64_t grain, int workers, size_t worker_bytes, char *scratch,
                    tg_conv_range_fn fn) {
     if (workers <= 1) {
         fn(job, 0, count, scratch);
         return;
     }
+    int64_t next = 0; /* the first item not claimed yet */
 #pragma omp parallel num_threads(workers)
     {
-        int64_t id = omp_get_thread_num(), n = omp_get_num_threads();
+        char *work = scratch ? scratch + (size_t)omp_get_thread_num() * worker_bytes : NULL;
         /* A team of one around each worker: tg_gemm's barriers bind to the
          * innermost team (on a small product it runs them outside any region
          * of its own), and its parallel regions get one thread even where
@@ -63,7 +64,16 @@ void tg_conv_split(const void *job, int64_t count, int workers, size_t worker_by
 #pragma omp parallel num_threads(1)
         {
             omp_set_num_threads(1);
-            fn(job, count * id / n, count * (id + 1) / n, scratch ? scratch + (size_t)id * worker_bytes : NULL);
+            for (;;) {
+                int64_t first;
+#pragma omp atomic capture
+                {
+                    first = next;
+                    next += grain;
+                }
+                if (first >= count) break;
+                fn(job, first, first + grain < count ? first + grain : count, work);
+            }
         }
     }
 }
@@ -126,7 +136,7 @@ tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype d
     char *scratch = plan_scratch(t, &pl, 0);
     if (!scratch) return tg_tape_status(t);
     pl.in = x, pl.weight = w, pl.bias = bias, pl.out = y;
-    tg_conv_split(&pl, g->batch, pl.workers, pl.worker_bytes, scratch,
+    tg_conv_split(&pl, g->batch, 1, pl.workers, pl.worker_bytes, scratch,
                   dtype == TG_F32 ? forward_images_f32 : forward_images_f64);
     return TG_OK;
 }
@@ -139,7 +149,7 @@ tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype
     char *scratch = plan_scratch(t, &pl, 0);
     if (!scratch) return tg_tape_status(t);
     pl.in = y, pl.weight = w, pl.bias = bias, pl.out = x;
-    tg_conv_split(&pl, g->batch, pl.workers, pl.worker_bytes, scratch,
+    tg_conv_split(&pl, g->batch, 1, pl.workers, pl.worker_bytes, scratch,
                   dtype == TG_F32 ? transpose_images_f32 : transpose_images_f64);
     return TG_OK;
 }
@@ -158,10 +168,10 @@ tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dt
     char *scratch = plan_scratch(t, &pl, partial_bytes);
     if (!scratch) return tg_tape_status(t);
     pl.in = x, pl.weight = grad_y, pl.out = dw, pl.partial = scratch + (size_t)pl.workers * pl.worker_bytes;
-    tg_conv_split(&pl, pl.chunks, pl.workers, pl.worker_bytes, scratch,
+    tg_conv_split(&pl, pl.chunks, 1, pl.workers, pl.worker_bytes, scratch,
                   dtype == TG_F32 ? weight_chunks_f32 : weight_chunks_f64);
     if (pl.chunks > 1)
-        tg_conv_split(&pl, size, tg_conv_workers(size, (double)pl.chunks * (double)size * 64), 0, NULL,
+        tg_conv_split(&pl, size, 8192, tg_conv_workers(size, (double)pl.chunks * (double)size * 64), 0, NULL,
                       dtype == TG_F32 ? sum_chunks_f32 : sum_chunks_f64);
     return TG_OK;
 }

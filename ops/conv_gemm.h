@@ -43,12 +43,14 @@ tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dt
 
 /* Runs items [lo, hi) of `job` with `work` as this worker's workspace. */
 typedef void (*tg_conv_range_fn)(const void *job, int64_t lo, int64_t hi, char *work);
-/* Splits items [0, count) into contiguous ranges, worker i taking
- * [count i / w, count (i + 1) / w), each with worker_bytes of scratch (NULL
- * scratch: none). One worker runs on the calling thread without a parallel
+/* Runs items [0, count) on `workers` threads, each with worker_bytes of
+ * scratch (none if scratch is NULL). Threads claim blocks of `grain` items
+ * from a shared counter, so a thread the system pauses holds up nothing; an
+ * item's result must not depend on which thread runs it (determinism). One
+ * worker runs fn(job, 0, count) on the calling thread, without a parallel
  * region; several each run in a team of their own, inside which tg_gemm
  * stays on one thread. */
-void tg_conv_split(const void *job, int64_t count, int workers, size_t worker_bytes, char *scratch,
+void tg_conv_split(const void *job, int64_t count, int64_t grain, int workers, size_t worker_bytes, char *scratch,
                    tg_conv_range_fn fn);
 /* How many workers `items` independent items of `work` multiply-adds in all deserve. */
 int tg_conv_workers(int64_t items, double work);

@@ -100,7 +100,7 @@ static tg_status run_forward(tg_tape *t, wino_plan *pl, tg_dtype dtype, const vo
     else
         transform_filters_f64(pl, w, transposed, (double *)scratch);
     pl->filters = scratch;
-    tg_conv_split(pl, pl->chunks, pl->workers, pl->worker_bytes, scratch + filter_bytes,
+    tg_conv_split(pl, pl->chunks, 1, pl->workers, pl->worker_bytes, scratch + filter_bytes,
                   dtype == TG_F32 ? forward_chunks_f32 : forward_chunks_f64);
     return TG_OK;
 }
@@ -139,13 +139,13 @@ tg_status tg_winograd_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dty
     char *scratch = tg_tape_scratch(t, partial_bytes + (size_t)pl.workers * pl.worker_bytes);
     if (!scratch) return tg_tape_status(t);
     pl.in = x, pl.grad = grad_y, pl.out = dw, pl.partial = scratch;
-    tg_conv_split(&pl, pl.slots, pl.workers, pl.worker_bytes, scratch + partial_bytes,
+    tg_conv_split(&pl, pl.slots, 1, pl.workers, pl.worker_bytes, scratch + partial_bytes,
                   dtype == TG_F32 ? weight_slots_f32 : weight_slots_f64);
     int64_t size = 16 * filters;
     if (pl.slots > 1)
-        tg_conv_split(&pl, size, tg_conv_workers(size, (double)size * (double)pl.slots * 16), 0, NULL,
+        tg_conv_split(&pl, size, 8192, tg_conv_workers(size, (double)size * (double)pl.slots * 16), 0, NULL,
                       dtype == TG_F32 ? sum_slots_f32 : sum_slots_f64);
-    tg_conv_split(&pl, filters, tg_conv_workers(filters, (double)filters * 256), 0, NULL,
+    tg_conv_split(&pl, filters, 256, tg_conv_workers(filters, (double)filters * 256), 0, NULL,
                   dtype == TG_F32 ? weight_finish_f32 : weight_finish_f64);
     return TG_OK;
 }
