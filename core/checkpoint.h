@@ -40,7 +40,8 @@ typedef struct tg_record {
     tg_dtype dtype;                    /* tensors only */
     int ndim;                          /* tensors only */
     int64_t shape[TG_MAX_DIMS];        /* tensors only */
-    const void *data;                  /* `bytes` bytes (a tensor's numel * dtype size) */
+    const void *data;                  /* `bytes` bytes (a tensor's numel * dtype size); in a file read,
+                                          not aligned for its dtype: copy it out with memcpy */
     size_t bytes;
 } tg_record;
 
