@@ -9,6 +9,8 @@
 /* Channels per group below which im2col's single GEMM (depth Cin/G 9) wins
  * over 16 thin ones (depth Cin/G). */
 #define MIN_CHANNELS 8
+/* Tiles of a row transformed at once (a multiple of the vector width). */
+#define LANES 8
 /* Bytes of transformed tiles (V and M) per chunk of images: they stay in L2. */
 #define CHUNK_BYTES (640 << 10)
 /* The weight gradient sums at most this many slots of images (fixed by the
@@ -22,8 +24,10 @@ typedef struct {
     int64_t tiles_h, tiles_w, tiles;             /* 2x2 output tiles per image */
     int64_t chunk_images, chunks, chunk_tiles;   /* images transformed together */
     int64_t slots, slot_images;                  /* weight gradient: partial sums */
-    int64_t row_len;                             /* 2 tiles_w + 2: a tile row's padded width */
-    size_t v_bytes, m_bytes, rows_bytes, product_bytes, worker_bytes;
+    int64_t lanes_w;                             /* tiles_w rounded up to LANES: tiles transformed at once */
+    int64_t ld;                                  /* row length of V, M, G' (chunk_tiles + LANES of slack) */
+    int64_t row_len;                             /* 2 lanes_w + 2: a tile row's padded width */
+    size_t v_bytes, m_bytes, lines_bytes, product_bytes, worker_bytes;
     int workers;
     const void *in, *grad, *bias, *filters;     /* filters: U [16, cout, cin_g] */
     void *out, *partial;                         /* partial: [slots, 16, cout, cin_g] */
@@ -83,11 +87,16 @@ static void plan_make(wino_plan *pl, tg_dtype dtype, wino_kind kind, int64_t bat
         pl->product_bytes = tg_conv_align(16 * es * (size_t)(cout * pl->cin_g));
     }
     pl->workers = tg_conv_workers(items, work);
-    pl->v_bytes = tg_conv_align(16 * es * (size_t)(cin * pl->chunk_tiles));
-    pl->m_bytes = tg_conv_align(16 * es * (size_t)(cout * pl->chunk_tiles));
-    pl->row_len = 2 * pl->tiles_w + 2;
-    pl->rows_bytes = tg_conv_align(es * (size_t)(4 * pl->row_len + w)); /* 4 rows and a row of zeros */
-    pl->worker_bytes = pl->v_bytes + pl->m_bytes + pl->rows_bytes + pl->product_bytes + tg_conv_align(gemm_bytes);
+    pl->lanes_w = (pl->tiles_w + LANES - 1) / LANES * LANES;
+    pl->ld = pl->chunk_tiles + LANES;
+    pl->row_len = 2 * pl->lanes_w + 2;
+    pl->v_bytes = tg_conv_align(16 * es * (size_t)(cin * pl->ld));
+    pl->m_bytes = tg_conv_align(16 * es * (size_t)(cout * pl->ld));
+    /* transform_inputs: 4 rows, a row of zeros, 4 even and 4 odd halves;
+     * transform_outputs: 2 rows and 8 halves; transform_grads needs less */
+    size_t lines = (size_t)(4 * pl->row_len + w + 8 * (pl->lanes_w + 1)), out_lines = (size_t)(12 * pl->lanes_w);
+    pl->lines_bytes = tg_conv_align(es * (lines > out_lines ? lines : out_lines));
+    pl->worker_bytes = pl->v_bytes + pl->m_bytes + pl->lines_bytes + pl->product_bytes + tg_conv_align(gemm_bytes);
 }
 
 /* Transforms the filters into the scratch buffer's head, then runs the chunks. */
