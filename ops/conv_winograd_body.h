@@ -126,14 +126,19 @@ static inline void FN(output_rows)(int64_t n, const T *restrict m0, const T *res
     }
 }
 
-/* A on the columns, interleaved into an output row: row[2k] = s0 + s1 + s2 + b,
- * row[2k + 1] = s1 - s2 - s3 + b */
+/* A on the columns, interleaved into an output row: row[2k] = s0 + s1 + s2,
+ * row[2k + 1] = s1 - s2 - s3 */
 static inline void FN(output_columns)(int64_t n, const T *restrict s0, const T *restrict s1, const T *restrict s2,
-                                      const T *restrict s3, T b, T *restrict row) {
+                                      const T *restrict s3, T *restrict row) {
     for (int64_t k = 0; k < n; k++) {
-        row[2 * k] = s0[k] + s1[k] + s2[k] + b;
-        row[2 * k + 1] = s1[k] - s2[k] - s3[k] + b;
+        row[2 * k] = s0[k] + s1[k] + s2[k];
+        row[2 * k + 1] = s1[k] - s2[k] - s3[k];
     }
+}
+
+/* y = row + b over n columns (the row is 2 lanes_w long, y OW) */
+static inline void FN(store_row)(int64_t n, const T *restrict row, T b, T *restrict y) {
+    for (int64_t j = 0; j < n; j++) y[j] = row[j] + b;
 }
 
 /* y[n][o] = A^T m A (+ bias[o]) for every tile, m[xi] = M[xi][o][t]: per
@@ -154,11 +159,11 @@ static void FN(transform_outputs)(const wino_plan *pl, const T *M, const T *bias
                 for (int c = 0; c < 4; c++)
                     FN(output_rows)(lanes, in + c * step, in + (4 + c) * step, in + (8 + c) * step,
                                     in + (12 + c) * step, t[0][c], t[1][c]);
-                FN(output_columns)(lanes, t[0][0], t[0][1], t[0][2], t[0][3], b, row0);
-                memcpy(plane + 2 * th * OW, row0, sizeof(T) * (size_t)OW);
+                FN(output_columns)(lanes, t[0][0], t[0][1], t[0][2], t[0][3], row0);
+                FN(store_row)(OW, row0, b, plane + 2 * th * OW);
                 if (2 * th + 1 < OH) {
-                    FN(output_columns)(lanes, t[1][0], t[1][1], t[1][2], t[1][3], b, row1);
-                    memcpy(plane + (2 * th + 1) * OW, row1, sizeof(T) * (size_t)OW);
+                    FN(output_columns)(lanes, t[1][0], t[1][1], t[1][2], t[1][3], row1);
+                    FN(store_row)(OW, row1, b, plane + (2 * th + 1) * OW);
                 }
             }
         }

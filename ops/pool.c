@@ -56,7 +56,8 @@ typedef void (*plane_fn)(const pool_attrs *at, const void *in, void *out, int32_
 
 /* Runs fn on every plane, split over threads when the work (elements of x
  * and y touched) is large enough. Planes are independent: any split gives the
- * same bits. */
+ * same bits, so threads take blocks of planes as they come free (a thread the
+ * system pauses holds up nothing). */
 static void for_each_plane(const pool_attrs *at, int64_t planes, plane_fn fn, const void *in, void *out,
                            int32_t *arg) {
     int64_t per_plane = at->height * at->width + at->out_height * at->out_width * at->kernel[0] * at->kernel[1];
@@ -64,7 +65,7 @@ static void for_each_plane(const pool_attrs *at, int64_t planes, plane_fn fn, co
         for (int64_t p = 0; p < planes; p++) fn(at, in, out, arg, p);
         return;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 8)
     for (int64_t p = 0; p < planes; p++) fn(at, in, out, arg, p);
 }
 
