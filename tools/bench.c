@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/bench_optim.h"
 #include "tools/commands.h"
 
 typedef struct {
@@ -56,12 +57,16 @@ double tg_bench_now(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|conv [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
                  "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
                  "256 (forward, both backward products, every transpose flag) and on square 512\n"
                  "and 1024, and prints the best time of each and its GFLOP/s (2*M*N*K flops).\n"
                  "--op mlp: times whole training steps of that MLP (linear, ReLU, cross-entropy,\n"
                  "backward, SGD, tape reset) and prints the best step time.\n"
+                 "--op data: times loading and standardising Fashion-MNIST (when installed)\n"
+                 "and gathering shuffled batches of it (u8) and of f32 arrays onto a tape.\n"
+                 "--op optim: times the optimizer step alone (SGD momentum, Adam) over that\n"
+                 "MLP's parameters at 784-256-256-10 with batchnorm; median step time.\n"
                  "--op conv: times conv2d and max_pool2d on the layers of a small CNN at batch\n"
                  "128 (forward alone, then forward and backward) and prints the best times.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
@@ -208,16 +213,21 @@ int tg_cmd_bench(int argc, char **argv) {
     }
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
-    bool mlp = op && strcmp(op, "mlp") == 0, conv = op && strcmp(op, "conv") == 0;
-    if (!op || (!mlp && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|conv, --dtype f32|f64|all and --time > 0\n");
+    bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
+    bool optim = op && strcmp(op, "optim") == 0, conv = op && strcmp(op, "conv") == 0;
+    if (!op || (!mlp && !data && !optim && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv, --dtype f32|f64|all and --time > 0\n");
         usage(stderr);
         return 2;
     }
     if (!json)
         printf("tg bench: %s, %d threads, %s matmul kernel; best of repeated calls\n\n", op, tg_get_num_threads(),
                tg_matmul_kernel_name());
-    int (*bench)(tg_dtype, double, bool) = mlp ? bench_mlp : conv ? tg_bench_conv : bench_matmul;
+    int (*bench)(tg_dtype, double, bool) = mlp     ? bench_mlp
+                                           : data  ? tg_bench_data
+                                           : optim ? tg_bench_optim
+                                           : conv  ? tg_bench_conv
+                                                   : bench_matmul;
     int status = 0;
     if (f32) status |= bench(TG_F32, budget, json);
     if (f64 && !status) status |= bench(TG_F64, budget, json);

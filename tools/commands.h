@@ -16,6 +16,10 @@ int tg_cmd_bench(int argc, char **argv);
 int tg_cmd_demo(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
+int tg_cmd_train(int argc, char **argv);
+
+/* tg bench --op data (tools/bench_data.c) */
+int tg_bench_data(tg_dtype dtype, double budget, bool json);
 
 /* tg bench: a monotonic clock in seconds; the conv and pooling cases (tools/bench_conv.c) */
 double tg_bench_now(void);
