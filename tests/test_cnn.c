@@ -14,18 +14,6 @@ static tg_tensor *waves(tg_dtype dtype, int ndim, const int64_t *shape, double a
     return x;
 }
 
-static void assert_relative(const tg_tensor *x, const double *expected, int64_t n, double rtol, const char *what) {
-    assert_non_null(x);
-    assert_int_equal(x->numel, n);
-    for (int64_t i = 0; i < n; i++) {
-        double got = tg_get(x, i), scale = fabs(expected[i]) > 1 ? fabs(expected[i]) : 1;
-        if (!(fabs(got - expected[i]) <= rtol * scale)) {
-            print_error("%s element %lld: got %.17g, torch %.17g\n", what, (long long)i, got, expected[i]);
-            fail();
-        }
-    }
-}
-
 static void check_cnn(tg_dtype dt, double rtol) {
     tg_tensor *x = waves(dt, SHAPE(4, 1, 6, 6), 1.3, 0.2, 1.0);
     tg_tensor *w1 = waves(dt, SHAPE(3, 1, 3, 3), 0.7, 0.1, 0.5), *b1 = waves(dt, SHAPE(3), 0.9, 0.3, 0.2);

@@ -9,30 +9,12 @@
 
 #include "conv_reference.h"
 
-/* value[i] = ((i mul) % mod - mod / 2) / div: exact binary fractions (tools/conv_reference.py) */
-static tg_tensor *pattern(tg_dtype dtype, int ndim, const int64_t *shape, int64_t mul, int64_t mod, double div) {
-    tg_tensor *x = tg_tensor_empty(tape, dtype, ndim, shape);
-    assert_non_null(x);
-    for (int64_t i = 0; i < x->numel; i++) tg_set(x, i, (double)((i * mul) % mod - mod / 2) / div);
-    return x;
-}
-static tg_tensor *x_of(tg_dtype dt, const int64_t *shape) { return pattern(dt, 4, shape, 7, 13, 4.0); }
-static tg_tensor *w_of(tg_dtype dt, const int64_t *shape) { return pattern(dt, 4, shape, 5, 11, 8.0); }
-static tg_tensor *b_of(tg_dtype dt, int64_t n) { return pattern(dt, 1, &n, 3, 7, 2.0); }
-static tg_tensor *r_of(tg_dtype dt, const tg_tensor *y) { return pattern(dt, y->ndim, y->shape, 11, 9, 4.0); }
-
-/* |got - expected| <= rtol max(|expected|, 1) for every element */
-static void assert_relative(const tg_tensor *x, const double *expected, int64_t n, double rtol, const char *what) {
-    assert_non_null(x);
-    assert_int_equal(x->numel, n);
-    for (int64_t i = 0; i < n; i++) {
-        double got = tg_get(x, i), scale = fabs(expected[i]) > 1 ? fabs(expected[i]) : 1;
-        if (!(fabs(got - expected[i]) <= rtol * scale)) {
-            print_error("%s element %lld: got %.17g, torch %.17g (rtol %g)\n", what, (long long)i, got, expected[i],
-                        rtol);
-            fail();
-        }
-    }
+/* the inputs of tools/conv_reference.py: x, w, b and r (the gradient of y) */
+static tg_tensor *x_of(tg_dtype dt, const int64_t *s) { return reference_pattern(tape, dt, 4, s, 7, 13, 4.0); }
+static tg_tensor *w_of(tg_dtype dt, const int64_t *s) { return reference_pattern(tape, dt, 4, s, 5, 11, 8.0); }
+static tg_tensor *b_of(tg_dtype dt, int64_t n) { return reference_pattern(tape, dt, 1, &n, 3, 7, 2.0); }
+static tg_tensor *r_of(tg_dtype dt, const tg_tensor *y) {
+    return reference_pattern(tape, dt, y->ndim, y->shape, 11, 9, 4.0);
 }
 
 static int64_t numel4(const int64_t *shape) { return shape[0] * shape[1] * shape[2] * shape[3]; }
@@ -121,7 +103,7 @@ static void test_conv2d_weight_grad_matches_torch(void **state) {
     for (int dt = 0; dt < 2; dt++) {
         tg_dtype dtype = dt ? TG_F64 : TG_F32;
         tg_tensor *x = x_of(dtype, (const int64_t[]){2, 4, 5, 5});
-        tg_tensor *r = pattern(dtype, SHAPE(2, 6, 3, 3), 11, 9, 4.0);
+        tg_tensor *r = reference_pattern(tape, dtype, SHAPE(2, 6, 3, 3), 11, 9, 4.0);
         tg_conv2d_opts o = {.stride = {2, 2}, .padding = {1, 1}, .groups = 2};
         tg_tensor *dw = tg_conv2d_weight_grad(tape, x, r, 3, 3, o);
         assert_shape(dw, SHAPE(6, 2, 3, 3));

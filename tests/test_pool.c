@@ -7,26 +7,6 @@
 
 #include "conv_reference.h"
 
-/* value[i] = ((i mul) % mod - mod / 2) / div (tools/conv_reference.py) */
-static tg_tensor *pattern(tg_dtype dtype, int ndim, const int64_t *shape, int64_t mul, int64_t mod, double div) {
-    tg_tensor *x = tg_tensor_empty(tape, dtype, ndim, shape);
-    assert_non_null(x);
-    for (int64_t i = 0; i < x->numel; i++) tg_set(x, i, (double)((i * mul) % mod - mod / 2) / div);
-    return x;
-}
-
-static void assert_relative(const tg_tensor *x, const double *expected, int64_t n, double rtol, const char *what) {
-    assert_non_null(x);
-    assert_int_equal(x->numel, n);
-    for (int64_t i = 0; i < n; i++) {
-        double got = tg_get(x, i), scale = fabs(expected[i]) > 1 ? fabs(expected[i]) : 1;
-        if (!(fabs(got - expected[i]) <= rtol * scale)) {
-            print_error("%s element %lld: got %.17g, torch %.17g\n", what, (long long)i, got, expected[i]);
-            fail();
-        }
-    }
-}
-
 typedef tg_tensor *(*pool_fn)(tg_tape *t, tg_tensor *x, tg_pool2d_opts opts);
 
 /* y = pool(x), then the gradient of sum(y * r), against torch, in f64 and f32 */
@@ -35,12 +15,12 @@ static void check_pool(pool_fn pool, int64_t n, int64_t c, int64_t h, int64_t w,
     for (int dt = 0; dt < 2; dt++) {
         tg_dtype dtype = dt ? TG_F64 : TG_F32;
         double rtol = dt ? 1e-10 : 1e-5;
-        tg_tensor *x = pattern(dtype, SHAPE(n, c, h, w), 7, 13, 4.0);
+        tg_tensor *x = reference_pattern(tape, dtype, SHAPE(n, c, h, w), 7, 13, 4.0);
         tg_requires_grad(x);
         tg_tensor *y = pool(tape, x, opts);
         assert_shape(y, 4, y_shape);
         assert_relative(y, y_expected, y->numel, rtol, "y");
-        tg_tensor *r = pattern(dtype, y->ndim, y->shape, 11, 9, 4.0);
+        tg_tensor *r = reference_pattern(tape, dtype, y->ndim, y->shape, 11, 9, 4.0);
         assert_int_equal(tg_backward(tape, y, &(tg_backward_opts){.grad_output = r}), TG_OK);
         assert_relative(x->grad, dx_expected, x->numel, rtol, "dx");
         tg_tape_reset(tape);

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 
 def pattern(shape, mul, mod, div):
-    """value[i] = ((i * mul) % mod - mod // 2) / div over the flat index i (tests/test_conv.c: pattern)"""
+    """value[i] = ((i * mul) % mod - mod // 2) / div over the flat index i (the header's reference_pattern)"""
     n = 1
     for s in shape:
         n *= s
@@ -139,7 +139,16 @@ def main():
     print(" * tests/test_conv.c, test_pool.c and test_cnn.c. Do not edit; run the script again. */")
     print("#ifndef TG_TESTS_CONV_REFERENCE_H")
     print("#define TG_TESTS_CONV_REFERENCE_H\n")
-    print("""/* One convolution: shapes, options, and torch's y and the gradients of sum(y * r). */
+    print("""/* value[i] = ((i mul) % mod - mod / 2) / div over the flat index i, in the given shape:
+ * the inputs (exact binary fractions) that the values below come from */
+static inline tg_tensor *reference_pattern(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape,
+                                           int64_t mul, int64_t mod, double div) {
+    tg_tensor *x = tg_tensor_empty(t, dtype, ndim, shape);
+    for (int64_t i = 0; x && i < x->numel; i++) tg_set(x, i, (double)((i * mul) % mod - mod / 2) / div);
+    return x;
+}
+
+/* One convolution: shapes, options, and torch's y and the gradients of sum(y * r). */
 typedef struct {
     const char *name;
     int64_t x[4], w[4];
