@@ -5,14 +5,15 @@
 
 Runs `tg bench --op conv --json` (conv 3x3 1->32 on 28x28 and 32->64 on
 14x14 with padding 1, 2x2 max pooling on [128,32,28,28] and [128,64,14,14],
-batch 128: the forward pass alone, then forward + backward) and the same
-cases in PyTorch (torch.nn.functional.conv2d / max_pool2d, backward with the
-same grad_output) with every split of intra-op and OpenBLAS threads (1/1,
-1/2, 2/1, 2/2), each provider in its own process, all of them `--rounds`
-times in turn, starting from a different provider each round; the best time
-of each case over every round is kept. Prints milliseconds, the split PyTorch
-did best with, the speed ratio PyTorch time / tapegrad time (above 1:
-tapegrad is faster) and each process's peak RSS (the largest over rounds).
+batch 128: the forward pass alone, then forward + backward) with 1 and 2
+threads, and the same cases in PyTorch (torch.nn.functional.conv2d /
+max_pool2d, backward with the same grad_output) with every split of intra-op
+and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), each in its own process, all of
+them `--rounds` times in turn, starting from a different one each round; the
+best time of each case over every round is kept, for each side the best of
+its thread counts (in brackets). Prints milliseconds, the speed ratio
+PyTorch time / tapegrad time (above 1: tapegrad is faster) and each side's
+peak RSS (the largest process over the rounds).
 
 Benchmark only: needs python3-torch (Debian); nothing in the build depends on
 it. PyTorch runs with glibc's malloc tuned not to return memory to the system
@@ -89,7 +90,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--time", type=float, default=0.5, help="seconds per case per provider per round")
     ap.add_argument("--dtype", default="f32", choices=["f32", "f64", "all"])
-    ap.add_argument("--tg-threads", type=int, default=0, help="threads for tapegrad (default: every core)")
+    ap.add_argument("--tg-threads", default="1,2", help="thread counts tried for tapegrad")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -102,16 +103,15 @@ def main():
         base.pop(k, None)
     base.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
     tg_cmd = [args.tg, "bench", "--op", "conv", "--json", "--dtype", args.dtype, "--time", str(args.time)]
-    if args.tg_threads:
-        tg_cmd += ["--threads", str(args.tg_threads)]
+    tg_threads = [int(n) for n in args.tg_threads.split(",")]
 
     splits = [(1, 1), (1, 2), (2, 1), (2, 2)]  # (intra-op threads, OpenBLAS threads)
-    providers = [("tapegrad", None)] + [("torch", s) for s in splits]
+    providers = [("tapegrad", n) for n in tg_threads] + [("torch", s) for s in splits]
     best, rss, cases = {}, {}, None  # best[(provider, split, case, dtype, key)] = seconds
     for r in range(args.rounds):
         for lib, split in providers[r % len(providers):] + providers[:r % len(providers)]:
             if lib == "tapegrad":
-                rows = run(tg_cmd, base)
+                rows = run(tg_cmd + ["--threads", str(split)], base)
                 cases = cases or rows
             else:  # round 0 starts with tapegrad, whose rows list the cases
                 env = dict(base, OMP_NUM_THREADS=str(split[0]), OPENBLAS_NUM_THREADS=str(split[1]))
@@ -127,19 +127,20 @@ def main():
 
     import torch
 
-    print("tapegrad: %d threads, %s GEMM kernel; PyTorch %s; best over %d rounds; PyTorch: best of its "
-          "intra-op/OpenBLAS thread splits 1/1 1/2 2/1 2/2 (the split used in brackets)"
-          % (cases[0]["threads"], cases[0]["kernel"], torch.__version__, args.rounds))
-    print("%-24s %-4s %-9s %10s %15s %8s" % ("case (batch 128)", "type", "pass", "tapegrad", "PyTorch", "speed"))
+    print("tapegrad: %s GEMM kernel, best of %s threads; PyTorch %s: best of its intra-op/OpenBLAS thread "
+          "splits 1/1 1/2 2/1 2/2; best over %d rounds (the thread count used in brackets)"
+          % (cases[0]["kernel"], "/".join(map(str, tg_threads)), torch.__version__, args.rounds))
+    print("%-24s %-4s %-9s %14s %15s %8s" % ("case (batch 128)", "type", "pass", "tapegrad", "PyTorch", "speed"))
     ratios = []
     for c in cases:
         for key, label in (("forward_seconds", "forward"), ("seconds", "fwd+bwd")):
-            tg = best[("tapegrad", None, c["case"], c["dtype"], key)]
+            tg_t = {n: best[("tapegrad", n, c["case"], c["dtype"], key)] for n in tg_threads}
+            n = min(tg_t, key=tg_t.get)
             torch_t = {s: best[("torch", s, c["case"], c["dtype"], key)] for s in splits}
             s = min(torch_t, key=torch_t.get)
-            ratios.append(torch_t[s] / tg)
-            print("%-24s %-4s %-9s %7.2f ms %8.2f ms [%d/%d] %8.2f" % (c["case"], c["dtype"], label, tg * 1e3,
-                                                                     torch_t[s] * 1e3, s[0], s[1], torch_t[s] / tg))
+            ratios.append(torch_t[s] / tg_t[n])
+            print("%-24s %-4s %-9s %7.2f ms [%d] %8.2f ms [%d/%d] %8.2f" % (
+                c["case"], c["dtype"], label, tg_t[n] * 1e3, n, torch_t[s] * 1e3, s[0], s[1], torch_t[s] / tg_t[n]))
     geo = 1.0
     for x in ratios:
         geo *= x
