@@ -84,7 +84,7 @@ static const option options[] = {
     {"--weight-decay", REAL, AT(weight_decay), RUN, 0, 1e3, "the optimizer's weight decay"},
     {"--l2", REAL, AT(l2), RUN, 0, 1e3, "lambda of the L2 penalty lambda/2 sum w^2 added to the loss"},
     {"--batch", INT, AT(batch), RUN, 1, 1e9, "mini-batch size (the training set size: batch gradient descent)"},
-    {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step"},
+    {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step (the cnn's default is cosine)"},
     {"--min-lr", REAL, AT(min_lr), RUN, 0, 1e6, "cosine: the final learning rate"},
     {"--step-epochs", INT, AT(step_epochs), RUN, 1, 1e6, "step: decay every this many epochs"},
     {"--gamma", REAL, AT(gamma), RUN, 1e-9, 1e3, "step: the decay factor"},
@@ -556,10 +556,12 @@ int tg_cmd_train(int argc, char **argv) {
     }
     if (rc) return rc;
     if (*a.resume && !resume_settings(a.resume, &a, given)) return 2;
-    /* the cnn's own default hidden layer (a resumed run keeps its saved one) */
-    for (int k = 0; k < N_OPTIONS && !*a.resume; k++)
-        if (strcmp(options[k].name, "--hidden") == 0 && !given[k] && strcmp(a.model, "cnn") == 0)
-            strcpy(a.hidden, "128");
+    /* the cnn's own defaults: one hidden layer of 128, a cosine schedule (a resumed run keeps its saved ones) */
+    for (int k = 0; k < N_OPTIONS && !*a.resume && strcmp(a.model, "cnn") == 0; k++) {
+        if (given[k]) continue;
+        if (strcmp(options[k].name, "--hidden") == 0) strcpy(a.hidden, "128");
+        if (strcmp(options[k].name, "--schedule") == 0) strcpy(a.schedule, "cosine");
+    }
     if (a.threads) tg_set_num_threads((int)a.threads);
 
     double load_start = now_seconds();
