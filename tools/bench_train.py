@@ -10,7 +10,8 @@ features standardised per pixel with the training split's mean and std, f32.
 --model cnn: `tg train --model cnn`'s network instead, conv 3x3 1->32 (no
 bias) -> BatchNorm2d -> relu -> max pool 2 -> conv 3x3 32->64 -> BatchNorm2d
 -> relu -> max pool 2 -> linear 3136->128 -> relu -> dropout 0.25 -> linear
-128->10, same training settings.
+128->10, same training settings with its cosine schedule (CosineAnnealingLR
+over the run's steps).
 Each round runs tapegrad and then PyTorch (with 1 and 2 intra-op threads) in
 their own processes; printed per run: seconds per epoch of training (data
 loading and the per-epoch evaluation excluded; both report them apart), the
@@ -81,6 +82,9 @@ def torch_worker(threads, epochs, data, model_name):
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     params = list(model.parameters())
     n = x_train.shape[0]
+    # the cnn's cosine schedule (tg train's default for it): lr 0.05 down to 0 over the run's steps
+    steps = epochs * ((n + 127) // 128)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if model_name == "cnn" else None
     epoch_seconds, accuracy = [], 0.0
     for epoch in range(epochs):
         model.train()
@@ -93,6 +97,8 @@ def torch_worker(threads, epochs, data, model_name):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if schedule:
+                schedule.step()
         epoch_seconds.append(time.perf_counter() - t0)
         model.eval()
         with torch.no_grad():

@@ -597,8 +597,12 @@ int tg_cmd_train(int argc, char **argv) {
     char settings[4096];
     settings_text(&a, settings, sizeof settings);
     tg_progress_printer printer = tg_progress_printer_for(stdout);
+    /* the cnn's activations are large: it evaluates in training-sized batches, so that evaluation fits in
+     * the memory a training step already holds (the trainer evaluates on the training tape) */
+    int64_t eval_batch = strcmp(a.model, "cnn") == 0 ? a.batch : 1000;
     tg_fit_opts fit = {.epochs = a.epochs,
                        .batch_size = a.batch,
+                       .eval_batch_size = eval_batch,
                        .dtype = strcmp(a.dtype, "f64") == 0 ? TG_F64 : TG_F32,
                        .l2 = a.l2,
                        .seed = (uint64_t)a.seed,
@@ -649,7 +653,7 @@ int tg_cmd_train(int argc, char **argv) {
         for (int64_t e = 0; e < h->n_epochs; e++) seconds += h->epochs[e].train_seconds;
         tg_evaluation eval;
         tg_tape *t = tg_tape_new();
-        if (t && !tg_evaluate(model, data.test, fit.dtype, 1000, t, &eval)) {
+        if (t && !tg_evaluate(model, data.test, fit.dtype, eval_batch, t, &eval)) {
             if (tg_dataset_task(data.test) == TG_TASK_CLASSIFICATION) {
                 if (!a.quiet) {
                     printf("\nconfusion matrix on the test split (rows: true class, columns: predicted)\n");
