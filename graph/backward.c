@@ -6,6 +6,7 @@
  * gathered on its output (pending_grad) is complete. */
 #include "graph/backward.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ typedef struct {
     tg_tape *t;
     const char *who;
     uint64_t pass;
+    bool anomaly; /* tg_tape_detect_anomaly: check every gradient */
 } walk;
 
 /* pending(x) += g */
@@ -31,13 +33,52 @@ static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
     return x->pending_grad ? TG_OK : tg_tape_status(w->t);
 }
 
+static void add_into(tg_tensor *acc, const tg_tensor *g);
+
 /* x->grad += g, in place (values only: ->grad is not part of any graph) */
 static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     if (!x->grad) {
         x->grad = tg_zeros(w->t, x->dtype, x->ndim, x->shape);
         if (!x->grad) return tg_tape_status(w->t);
     }
-    tg_tensor *acc = x->grad;
+    add_into(x->grad, g);
+    return TG_OK;
+}
+
+/* Flushes the pass's gradients into ->grad of every leaf that keeps one
+ * (parameters, marked inputs; each once). The missing ->grad tensors are all
+ * made before any is added to: running out of memory leaves every gradient
+ * as it was. */
+static tg_status flush_leaves(walk *w, int n_outputs, tg_tensor *const *outputs, int64_t top) {
+    int64_t slots = n_outputs;
+    for (int64_t i = 0; i <= top; i++) slots += tg_tape_node(w->t, i)->n_inputs;
+    tg_tensor **leaves = tg_tape_alloc(w->t, 2 * sizeof(tg_tensor *) * (size_t)(slots ? slots : 1));
+    if (!leaves) return tg_tape_status(w->t);
+    tg_tensor **fresh = leaves + slots; /* fresh[k]: a new ->grad for leaves[k], or NULL */
+    int64_t n = 0;
+    for (int64_t i = 0; i <= top + n_outputs; i++) {
+        const tg_node *node = i <= top ? tg_tape_node(w->t, i) : NULL;
+        for (int j = 0; j < (node ? node->n_inputs : 1); j++) {
+            tg_tensor *x = node ? node->inputs[j] : outputs[i - top - 1];
+            if (x->node || !x->keeps_grad || x->pending_pass != w->pass) continue;
+            x->pending_pass = 0; /* listed once */
+            leaves[n++] = x;
+        }
+    }
+    for (int64_t k = 0; k < n; k++) {
+        tg_tensor *x = leaves[k];
+        fresh[k] = x->grad ? NULL : tg_zeros(w->t, x->dtype, x->ndim, x->shape);
+        if (!x->grad && !fresh[k]) return tg_tape_status(w->t);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        if (fresh[k]) leaves[k]->grad = fresh[k];
+        add_into(leaves[k]->grad, leaves[k]->pending_grad);
+    }
+    return TG_OK;
+}
+
+/* acc += g */
+static void add_into(tg_tensor *acc, const tg_tensor *g) {
     int64_t n = acc->numel;
     /* step() and check_output() already refused gradients of another dtype or shape */
     TG_INVARIANT(acc->dtype == g->dtype && n == g->numel);
@@ -52,7 +93,6 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
         TG_PARALLEL_FOR(n)
         for (int64_t i = 0; i < n; i++) a[i] += b[i];
     }
-    return TG_OK;
 }
 
 static const char *label(const tg_tensor *x, char *buf, size_t size) {
@@ -86,13 +126,36 @@ static tg_status check_versions(walk *w, const tg_node *node) {
     return TG_OK;
 }
 
+/* Anomaly mode: the first NaN or infinity in the gradients node's rule gave. */
+static tg_status check_gradients(walk *w, const tg_node *node, tg_tensor *const *gi) {
+    for (int j = 0; j < node->n_inputs; j++) {
+        int64_t bad = gi[j] ? tg_tensor_first_nonfinite(gi[j]) : -1;
+        if (bad < 0) continue;
+        double v = tg_get(gi[j], bad);
+        char name[800], input[200], ins[400];
+        return tg_tape_fail(w->t, TG_ERR_CHECK,
+                            "%s: anomaly in the backward pass: the gradient that %s gave its input %d (%s) has %s at "
+                            "element %lld; the op's inputs: %s",
+                            w->who, tg_node_desc(node, name, sizeof name), j,
+                            tg_tensor_desc(node->inputs[j], input, sizeof input),
+                            isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", (long long)bad,
+                            tg_inputs_desc(node->n_inputs, node->inputs, ins, sizeof ins));
+    }
+    return TG_OK;
+}
+
 /* Runs one node's backward rule and gathers its input gradients. */
 static tg_status step(walk *w, const tg_node *node) {
     tg_tensor *local[8] = {0};
     tg_tensor **gi = node->n_inputs <= 8 ? local : tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)node->n_inputs);
     if (!gi) return tg_tape_status(w->t);
     if (gi != local) memset(gi, 0, sizeof(tg_tensor *) * (size_t)node->n_inputs);
+    if (w->anomaly) tg_tape_set_backward_node(w->t, node);
     tg_status st = node->op->backward(w->t, node, node->output->pending_grad, gi);
+    if (w->anomaly) {
+        tg_tape_set_backward_node(w->t, NULL);
+        if (!st) st = check_gradients(w, node, gi);
+    }
     if (st) return st;
     for (int j = 0; j < node->n_inputs; j++) {
         tg_tensor *x = node->inputs[j];
@@ -112,7 +175,12 @@ static tg_status step(walk *w, const tg_node *node) {
 static tg_status check_output(tg_tape *t, const char *who, tg_tensor *root, tg_tensor *grad_output) {
     char a[96], b[96];
     if (!root) return tg_tape_fail(t, TG_ERR_ARG, "%s: root is NULL (an earlier op failed: check tg_tape_error)", who);
-    if (root->tape && root->tape != t) return tg_tape_fail(t, TG_ERR_ARG, "%s: root belongs to another tape", who);
+    const char *why = tg_tape_check_tensor(t, root);
+    if (why) return tg_tape_fail(t, tg_tape_is_stale(t, root) ? TG_ERR_STATE : TG_ERR_ARG, "%s: root %s", who, why);
+    why = grad_output ? tg_tape_check_tensor(t, grad_output) : NULL;
+    if (why)
+        return tg_tape_fail(t, tg_tape_is_stale(t, grad_output) ? TG_ERR_STATE : TG_ERR_ARG, "%s: grad_output %s",
+                            who, why);
     if (!root->requires_grad)
         return tg_tape_fail(t, TG_ERR_STATE,
                             "%s: root %s does not require a gradient: nothing it was computed from requires one "
@@ -153,7 +221,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
                                 "(or create_graph) to the first one to run backward twice",
                                 who);
 
-    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1};
+    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1, tg_tape_detect_anomaly(t)};
     *pass_out = w.pass;
     bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
     tg_tape_set_in_backward(t, true);
@@ -178,25 +246,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
         st = step(&w, node);
     }
-    /* leaves: parameters and marked inputs, each flushed once */
-    if (!st && accumulate_leaves) {
-        for (int64_t i = 0; i <= top && !st; i++) {
-            const tg_node *node = tg_tape_node(t, i);
-            for (int j = 0; j < node->n_inputs && !st; j++) {
-                tg_tensor *x = node->inputs[j];
-                if (x->node || !x->keeps_grad || x->pending_pass != w.pass) continue;
-                st = accumulate(&w, x, x->pending_grad);
-                x->pending_pass = 0;
-            }
-        }
-        for (int k = 0; k < n_outputs && !st; k++) {
-            tg_tensor *x = outputs[k];
-            if (!x->node && x->keeps_grad && x->pending_pass == w.pass) {
-                st = accumulate(&w, x, x->pending_grad);
-                x->pending_pass = 0;
-            }
-        }
-    }
+    if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
     /* like PyTorch, a pass without retain_graph frees the nodes it went through */
@@ -225,6 +275,10 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     for (int i = 0; i < n_inputs; i++) {
         grads[i] = NULL;
         if (!inputs[i]) return tg_set_error(TG_ERR_ARG, "tg_grad: input %d is NULL", i);
+        const char *why = tg_tape_check_tensor(t, inputs[i]);
+        if (why)
+            return tg_set_error(tg_tape_is_stale(t, inputs[i]) ? TG_ERR_STATE : TG_ERR_ARG, "tg_grad: input %d %s", i,
+                                why);
         /* no gradient is tracked for it, so zeros could be wrong: refuse (PyTorch too) */
         if (!inputs[i]->requires_grad)
             return tg_set_error(TG_ERR_ARG,

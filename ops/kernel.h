@@ -10,12 +10,15 @@
 #include "core/tape.h"
 
 /* NULL inputs (propagation: the tape already holds the first error), a tensor
- * of another tape, or mixed dtypes: records the error and returns false. */
+ * of another tape, or mixed dtypes: records the error and returns false.
+ * Names `op` as the running op (tg_tape_set_op): a string that outlives the
+ * call, such as a literal. */
 bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs);
 
 /* Normalises axis (negative counts from the end) for an ndim-tensor. */
 bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int *out);
-/* Normalises a list of axes into a mask; NULL/0 means all axes. */
+/* Normalises a list of axes into a mask; n_axes 0 means all axes (axes may
+ * then be NULL); a negative count, or axes NULL with a count, is an error. */
 bool tg_check_axes(tg_tape *t, const char *op, const tg_tensor *x, const int *axes, int n_axes,
                    bool reduced[TG_MAX_DIMS]);
 
