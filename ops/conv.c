@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ops/conv_gemm.h"
 #include "ops/describe.h"
@@ -48,16 +49,18 @@ static bool conv_fail(tg_tape *t, const conv_context *c, tg_status status, const
 }
 #define FAIL conv_fail
 
-/* A stride or dilation pair: {0, 0} is the default {1, 1}; otherwise both >= 1. */
+/* A stride or dilation pair: {0, 0} is the default {1, 1}; otherwise both in
+ * [1, TG_MAX_NUMEL] (as every size option: the size arithmetic below then
+ * stays inside int64). */
 static bool positive_pair(tg_tape *t, const conv_context *c, const char *name, const int64_t given[2],
                           int64_t out[2]) {
     if (given[0] == 0 && given[1] == 0) {
         out[0] = out[1] = 1;
         return true;
     }
-    if (given[0] < 1 || given[1] < 1)
-        return FAIL(t, c, TG_ERR_ARG, "%s {%lld, %lld} is not valid: give both (height, width), each >= 1", name,
-                    (long long)given[0], (long long)given[1]);
+    if (given[0] < 1 || given[1] < 1 || given[0] > TG_MAX_NUMEL || given[1] > TG_MAX_NUMEL)
+        return FAIL(t, c, TG_ERR_ARG, "%s {%lld, %lld} is not valid: give both (height, width), each >= 1 (and below "
+                    "2^60)", name, (long long)given[0], (long long)given[1]);
     out[0] = given[0], out[1] = given[1];
     return true;
 }
@@ -69,9 +72,9 @@ static bool conv_options(tg_tape *t, const conv_context *c, const tg_conv2d_opts
         !positive_pair(t, c, "dilation", o->dilation, at->dilation))
         return false;
     for (int i = 0; i < 2; i++) {
-        if (o->padding[i] < 0)
-            return FAIL(t, c, TG_ERR_ARG, "padding {%lld, %lld} is negative", (long long)o->padding[0],
-                        (long long)o->padding[1]);
+        if (o->padding[i] < 0 || o->padding[i] > TG_MAX_NUMEL)
+            return FAIL(t, c, TG_ERR_ARG, "padding {%lld, %lld} is not valid: each must be >= 0 (and below 2^60)",
+                        (long long)o->padding[0], (long long)o->padding[1]);
         if (o->output_padding[i] < 0 || (!transposed && o->output_padding[i] != 0) ||
             (transposed && o->output_padding[i] >= at->stride[i]))
             return FAIL(t, c, TG_ERR_ARG, "output_padding {%lld, %lld} is not valid: %s",
@@ -86,28 +89,47 @@ static bool conv_options(tg_tape *t, const conv_context *c, const tg_conv2d_opts
 }
 
 /* The output size of a convolution along one axis; false if the dilated
- * kernel does not fit the padded input. */
+ * kernel does not fit the padded input. Sizes, kernel and options are at
+ * most TG_MAX_NUMEL = 2^60, so `padded` fits in int64; the span
+ * d (k - 1) + 1 is compared by division before it is formed. */
 static bool conv_out_size(tg_tape *t, const conv_context *c, const conv_attrs *at, const int64_t in[2],
                           int64_t out[2]) {
     for (int i = 0; i < 2; i++) {
-        int64_t span = at->dilation[i] * (at->kernel[i] - 1) + 1, padded = in[i] + 2 * at->padding[i];
-        if (span > padded)
+        int64_t padded = in[i] + 2 * at->padding[i];
+        if (padded < 1 || at->kernel[i] - 1 > (padded - 1) / at->dilation[i])
             return FAIL(t, c, TG_ERR_SHAPE,
-                        "the kernel %lldx%lld (dilation %lldx%lld: spans %lld along %s) is larger than the padded "
-                        "input %lldx%lld",
+                        "the kernel %lldx%lld (dilation %lldx%lld) is larger than the padded input %lldx%lld along "
+                        "the %s",
                         (long long)at->kernel[0], (long long)at->kernel[1], (long long)at->dilation[0],
-                        (long long)at->dilation[1], (long long)span, i ? "width" : "height",
-                        (long long)(in[0] + 2 * at->padding[0]), (long long)(in[1] + 2 * at->padding[1]));
-        out[i] = (padded - span) / at->stride[i] + 1;
+                        (long long)at->dilation[1], (long long)(in[0] + 2 * at->padding[0]),
+                        (long long)(in[1] + 2 * at->padding[1]), i ? "width" : "height");
+        out[i] = (padded - (at->dilation[i] * (at->kernel[i] - 1) + 1)) / at->stride[i] + 1;
     }
     return true;
 }
 
-/* The size tg_conv_transpose2d gives along each axis for an input of size in[i]. */
-static void transposed_size(const conv_attrs *at, const int64_t in[2], int64_t out[2]) {
-    for (int i = 0; i < 2; i++)
-        out[i] = (in[i] - 1) * at->stride[i] - 2 * at->padding[i] + at->dilation[i] * (at->kernel[i] - 1) +
-                 at->output_padding[i] + 1;
+/* The size tg_conv_transpose2d gives along each axis for an input of size
+ * in[i]: (in - 1) s - 2 p + d (k - 1) + output_padding + 1; false if a term
+ * would exceed TG_MAX_NUMEL (each factor is at most 2^60, so the products
+ * are compared by division first and the sum stays inside int64). */
+static bool transposed_size(const conv_attrs *at, const int64_t in[2], int64_t out[2]) {
+    for (int i = 0; i < 2; i++) {
+        int64_t steps = in[i] > 0 ? in[i] - 1 : 0, taps = at->kernel[i] - 1;
+        if ((steps && at->stride[i] > TG_MAX_NUMEL / steps) || (taps && at->dilation[i] > TG_MAX_NUMEL / taps))
+            return false;
+        out[i] = steps * at->stride[i] - 2 * at->padding[i] + at->dilation[i] * taps + at->output_padding[i] + 1;
+    }
+    return true;
+}
+
+/* The im2col (or Winograd) workspace of one image and group, Cin/G kH kW
+ * Hout Wout elements, must stay far inside int64 (the kernels form sizes and
+ * byte counts from it): at most TG_MAX_NUMEL / 64 elements. */
+static bool workspace_fits(tg_tape *t, const conv_context *c, int64_t group_in, const int64_t kernel[2],
+                           const int64_t out[2]) {
+    double elements = (double)group_in * (double)kernel[0] * (double)kernel[1] * (double)out[0] * (double)out[1];
+    if (elements <= (double)(TG_MAX_NUMEL / 64)) return true;
+    return FAIL(t, c, TG_ERR_SHAPE, "the convolution's workspace (%.3g elements per image) is too large", elements);
 }
 
 static bool four_dims(tg_tape *t, const conv_context *c, const tg_tensor *a, const tg_tensor *b) {
@@ -180,7 +202,7 @@ static tg_tensor *transpose_to(tg_tape *t, tg_tensor *z, tg_tensor *w, const con
     conv_attrs full = *at;
     int64_t in[2] = {z->shape[2], z->shape[3]}, size[2];
     full.output_padding[0] = full.output_padding[1] = 0;
-    transposed_size(&full, in, size);
+    (void)transposed_size(&full, in, size); /* z's sizes came from a convolution of x: they fit */
     tg_conv2d_opts o = opts_of(at);
     o.output_padding[0] = x->shape[2] - size[0];
     o.output_padding[1] = x->shape[3] - size[1];
@@ -240,7 +262,7 @@ tg_tensor *tg_conv2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_co
     at.kernel[0] = w->shape[2], at.kernel[1] = w->shape[3];
     int64_t in[2] = {x->shape[2], x->shape[3]}, out[2];
     if (!channels_split(t, &c, x->shape[1], w->shape[0], at.groups)) return NULL;
-    if (w->shape[1] * at.groups != x->shape[1]) {
+    if (w->shape[1] != x->shape[1] / at.groups) { /* x's channels split into the groups (checked above) */
         FAIL(t, &c, TG_ERR_SHAPE, "w takes %lld input channels per group, x has %lld channels in %lld groups",
              (long long)w->shape[1], (long long)x->shape[1], (long long)at.groups);
         return NULL;
@@ -249,11 +271,14 @@ tg_tensor *tg_conv2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, tg_co
         FAIL(t, &c, TG_ERR_SHAPE, "%s", "the kernel is empty");
         return NULL;
     }
-    if (!conv_out_size(t, &c, &at, in, out) || !bias_fits(t, &c, b, w->shape[0])) return NULL;
+    bool empty = x->shape[0] == 0 || w->shape[0] == 0; /* nothing to compute */
+    if (!conv_out_size(t, &c, &at, in, out) || (!empty && !workspace_fits(t, &c, w->shape[1], at.kernel, out)) ||
+        !bias_fits(t, &c, b, w->shape[0]))
+        return NULL;
     tg_tensor *y = tg_tape_result(t, x->dtype, 4, (const int64_t[]){x->shape[0], w->shape[0], out[0], out[1]});
     if (!y) return NULL;
     tg_conv_geometry g = geometry_of(&at, x, w->shape[0], out);
-    if (tg_conv_gemm_forward(t, &g, x->dtype, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
+    if (!empty && tg_conv_gemm_forward(t, &g, x->dtype, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
     tg_tensor *inputs[3] = {x, w, b};
     return tg_tape_record(t, &conv2d_op, b ? 3 : 2, inputs, y, &at, sizeof at);
 }
@@ -263,6 +288,11 @@ tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor
     conv_attrs at;
     if (!conv_start(t, &c, "tg_conv_transpose2d", x, w, b, "x", "w", &opts, true, &at)) return NULL;
     at.kernel[0] = w->shape[2], at.kernel[1] = w->shape[3];
+    if (w->shape[1] && at.groups > TG_MAX_NUMEL / w->shape[1]) {
+        FAIL(t, &c, TG_ERR_SHAPE, "%lld groups of %lld output channels are more than %lld channels",
+             (long long)at.groups, (long long)w->shape[1], (long long)TG_MAX_NUMEL);
+        return NULL;
+    }
     int64_t out_channels = w->shape[1] * at.groups;
     if (w->shape[0] != x->shape[1]) {
         FAIL(t, &c, TG_ERR_SHAPE, "w [C_in,C_out/groups,kH,kW] has %lld input channels, x has %lld",
@@ -275,18 +305,24 @@ tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor
         return NULL;
     }
     int64_t in[2] = {x->shape[2], x->shape[3]}, size[2];
-    transposed_size(&at, in, size);
+    if (!transposed_size(&at, in, size)) {
+        FAIL(t, &c, TG_ERR_SHAPE, "the output would have more than %lld rows or columns", (long long)TG_MAX_NUMEL);
+        return NULL;
+    }
     if (size[0] < 1 || size[1] < 1) {
         FAIL(t, &c, TG_ERR_SHAPE, "the output would be %lldx%lld (padding {%lld, %lld} is too large)",
              (long long)size[0], (long long)size[1], (long long)at.padding[0], (long long)at.padding[1]);
         return NULL;
     }
-    if (!bias_fits(t, &c, b, out_channels)) return NULL;
+    bool empty = x->shape[0] == 0 || out_channels == 0; /* nothing to compute */
+    if ((!empty && !workspace_fits(t, &c, w->shape[1], at.kernel, in)) || !bias_fits(t, &c, b, out_channels))
+        return NULL;
     tg_tensor *y = tg_tape_result(t, x->dtype, 4, (const int64_t[]){x->shape[0], out_channels, size[0], size[1]});
     if (!y) return NULL;
     /* the convolution whose input gradient this is: input y, output x */
     tg_conv_geometry g = geometry_of(&at, y, x->shape[1], in);
-    if (tg_conv_gemm_transpose(t, &g, x->dtype, x->data, w->data, b ? b->data : NULL, y->data)) return NULL;
+    if (!empty && tg_conv_gemm_transpose(t, &g, x->dtype, x->data, w->data, b ? b->data : NULL, y->data))
+        return NULL;
     tg_tensor *inputs[3] = {x, w, b};
     return tg_tape_record(t, &conv_transpose2d_op, b ? 3 : 2, inputs, y, &at, sizeof at);
 }
@@ -304,7 +340,10 @@ tg_tensor *tg_conv2d_weight_grad(tg_tape *t, tg_tensor *x, tg_tensor *grad_out, 
     }
     if (!channels_split(t, &c, x->shape[1], grad_out->shape[1], at.groups)) return NULL;
     int64_t in[2] = {x->shape[2], x->shape[3]}, out[2];
-    if (!conv_out_size(t, &c, &at, in, out)) return NULL;
+    bool empty = x->shape[0] == 0; /* no image: a zero gradient */
+    if (!conv_out_size(t, &c, &at, in, out) ||
+        (!empty && !workspace_fits(t, &c, x->shape[1] / at.groups, at.kernel, out)))
+        return NULL;
     if (grad_out->shape[0] != x->shape[0] || grad_out->shape[2] != out[0] || grad_out->shape[3] != out[1]) {
         FAIL(t, &c, TG_ERR_SHAPE, "grad_out must be [%lld,C_out,%lld,%lld], the convolution's output",
              (long long)x->shape[0], (long long)out[0], (long long)out[1]);
@@ -314,7 +353,10 @@ tg_tensor *tg_conv2d_weight_grad(tg_tape *t, tg_tensor *x, tg_tensor *grad_out, 
     tg_tensor *dw = tg_tape_result(t, x->dtype, 4, shape);
     if (!dw) return NULL;
     tg_conv_geometry g = geometry_of(&at, x, grad_out->shape[1], out);
-    if (tg_conv_gemm_weight(t, &g, x->dtype, x->data, grad_out->data, dw->data)) return NULL;
+    if (empty)
+        memset(dw->data, 0, tg_dtype_size(x->dtype) * (size_t)dw->numel);
+    else if (tg_conv_gemm_weight(t, &g, x->dtype, x->data, grad_out->data, dw->data))
+        return NULL;
     tg_tensor *inputs[2] = {x, grad_out};
     return tg_tape_record(t, &weight_grad_op, 2, inputs, dw, &at, sizeof at);
 }

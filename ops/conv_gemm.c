@@ -160,10 +160,6 @@ tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dt
     conv_plan pl;
     plan_make(&pl, g, dtype, WEIGHT);
     int64_t size = g->out_channels * pl.depth;
-    if (g->batch == 0) { /* no image: a zero gradient */
-        memset(dw, 0, tg_dtype_size(dtype) * (size_t)size);
-        return TG_OK;
-    }
     size_t partial_bytes = pl.chunks > 1 ? tg_dtype_size(dtype) * (size_t)(pl.chunks * size) : 0;
     char *scratch = plan_scratch(t, &pl, partial_bytes);
     if (!scratch) return tg_tape_status(t);

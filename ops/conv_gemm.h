@@ -35,7 +35,8 @@ tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype d
  * the adjoint of tg_conv_gemm_forward in x; every element of x is written. */
 tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *y,
                                  const void *w, const void *bias, void *x);
-/* dw = the gradient of <conv(x, w), grad_y> in w. */
+/* dw = the gradient of <conv(x, w), grad_y> in w; batch >= 1 (the op itself
+ * zeroes dw for an empty batch). */
 tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x,
                               const void *grad_y, void *dw);
 

@@ -60,8 +60,9 @@ typedef void (*plane_fn)(const pool_attrs *at, const void *in, void *out, int32_
  * system pauses holds up nothing). */
 static void for_each_plane(const pool_attrs *at, int64_t planes, plane_fn fn, const void *in, void *out,
                            int32_t *arg) {
-    int64_t per_plane = at->height * at->width + at->out_height * at->out_width * at->kernel[0] * at->kernel[1];
-    if ((double)planes * (double)per_plane < TG_PARALLEL_MIN || tg_get_num_threads() < 2 || planes < 2) {
+    double per_plane = (double)at->height * (double)at->width +
+                       (double)at->out_height * (double)at->out_width * (double)at->kernel[0] * (double)at->kernel[1];
+    if ((double)planes * per_plane < TG_PARALLEL_MIN || tg_get_num_threads() < 2 || planes < 2) {
         for (int64_t p = 0; p < planes; p++) fn(at, in, out, arg, p);
         return;
     }
@@ -163,16 +164,18 @@ static bool pool_options(tg_tape *t, const char *who, const tg_tensor *x, const 
         return false;
     }
     bool default_stride = o->stride[0] == 0 && o->stride[1] == 0;
-    const char *name = NULL, *rule = "give both (height, width), each >= 1";
+    const char *name = NULL, *rule = "give both (height, width), each >= 1 (and below 2^60)";
     const int64_t *pair = NULL;
     for (int i = 0; i < 2 && !name; i++) {
-        if (o->kernel[i] < 1)
+        if (o->kernel[i] < 1 || o->kernel[i] > TG_MAX_NUMEL)
             name = "kernel", pair = o->kernel;
-        else if (!default_stride && o->stride[i] < 1)
+        else if (!default_stride && (o->stride[i] < 1 || o->stride[i] > TG_MAX_NUMEL))
             name = "stride", pair = o->stride;
-        else if (o->padding[i] < 0 || 2 * o->padding[i] > o->kernel[i])
+        else if (o->padding[i] < 0 || o->padding[i] > o->kernel[i] / 2)
             name = "padding", pair = o->padding, rule = "each must be >= 0 and at most half the kernel";
     }
+    if (!name && !tg_shape_product(2, o->kernel, NULL))
+        name = "kernel", rule = "its window must have at most 2^60 elements", pair = o->kernel;
     if (name) {
         tg_tape_fail(t, TG_ERR_ARG, "%s: %s {%lld, %lld} is not valid: %s (x %s, kernel {%lld, %lld})", who, name,
                      (long long)pair[0], (long long)pair[1], rule, TG_DESC(x), (long long)o->kernel[0],

@@ -221,14 +221,14 @@ static void test_conv2d_bad_arguments_name_the_op_and_the_shapes(void **state) {
     assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.groups = 2, .dilation = {-1, 1}}));
     assert_error("tg_conv2d", "dilation {-1, 1}");
     assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.groups = 2, .padding = {0, -1}}));
-    assert_error("tg_conv2d", "padding {0, -1} is negative");
+    assert_error("tg_conv2d", "padding {0, -1} is not valid: each must be >= 0");
     assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.groups = -2}));
     assert_error("tg_conv2d", "groups -2");
     assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.groups = 2, .output_padding = {1, 0}}));
     assert_error("tg_conv2d", "output_padding {1, 0} is not valid");
     /* a 3x3 kernel at dilation 3 spans 7 > 5 */
     assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.groups = 2, .dilation = {3, 3}}));
-    assert_error("tg_conv2d", "is larger than the padded input 5x5 (x f32[2,4,5,5], w f32[6,2,3,3])");
+    assert_error("tg_conv2d", "is larger than the padded input 5x5 along the height (x f32[2,4,5,5], w f32[6,2,3,3])");
     assert_null(tg_conv2d(tape, x, w, tg_zeros(tape, TG_F32, SHAPE(4)), two_groups));
     assert_error("tg_conv2d", "bias f32[4] must be [6]");
     assert_null(tg_conv2d(tape, x, tg_zeros(tape, TG_F64, SHAPE(6, 2, 3, 3)), NULL, two_groups));
@@ -260,6 +260,55 @@ static void test_conv_transpose2d_and_weight_grad_bad_arguments_name_the_op_and_
     assert_error("tg_conv2d_weight_grad", "kernel 0x3 is empty");
     assert_null(tg_conv2d_weight_grad(tape, x, g, 5, 5, (tg_conv2d_opts){0}));
     assert_error("tg_conv2d_weight_grad", "larger than the padded input 3x3");
+}
+
+/* Options near INT64_MAX and empty tensors of huge planes: errors or empty
+ * results, never a wrapped size (the sanitizer build reports any overflow). */
+static void test_huge_options_and_sizes_are_errors_not_overflows(void **state) {
+    (void)state;
+    tg_tensor *x = tg_zeros(tape, TG_F32, SHAPE(1, 2, 5, 5)), *w = tg_zeros(tape, TG_F32, SHAPE(3, 2, 3, 3));
+    assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.padding = {INT64_MAX, 1}}));
+    assert_error("tg_conv2d", "padding {9223372036854775807, 1} is not valid");
+    assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.dilation = {INT64_MAX, 1}}));
+    assert_error("tg_conv2d", "dilation {9223372036854775807, 1} is not valid");
+    /* the largest dilation allowed: 2 (2^60 - 1) + 1 rows do not fit in 5 */
+    assert_null(tg_conv2d(tape, x, w, NULL, (tg_conv2d_opts){.dilation = {TG_MAX_NUMEL, 1}}));
+    assert_error("tg_conv2d", "is larger than the padded input 5x5 along the height");
+    assert_null(tg_conv_transpose2d(tape, tg_zeros(tape, TG_F32, SHAPE(1, 3, 5, 5)), w, NULL,
+                                    (tg_conv2d_opts){.stride = {(int64_t)1 << 59, 1}}));
+    assert_error("tg_conv_transpose2d", "the output would have more than 1152921504606846975 rows or columns");
+    assert_null(tg_conv2d_weight_grad(tape, x, tg_zeros(tape, TG_F32, SHAPE(1, 3, 1, 1)), INT64_MAX, 3,
+                                      (tg_conv2d_opts){0}));
+    assert_error("tg_conv2d_weight_grad", "is larger than the padded input");
+
+    /* an empty batch of 2^29 x 2^29 images: an empty result, no workspace
+     * (one image's im2col would have 18 2^58 elements) */
+    int64_t side = (int64_t)1 << 29;
+    tg_tensor *empty = tg_zeros(tape, TG_F32, SHAPE(0, 2, side, side));
+    assert_shape(tg_conv2d(tape, empty, w, NULL, (tg_conv2d_opts){.padding = {1, 1}}), SHAPE(0, 3, side, side));
+    tg_tensor *dw = tg_conv2d_weight_grad(tape, empty, tg_zeros(tape, TG_F32, SHAPE(0, 3, side, side)), 3, 3,
+                                          (tg_conv2d_opts){.padding = {1, 1}});
+    assert_shape(dw, SHAPE(3, 2, 3, 3));
+    for (int64_t i = 0; i < dw->numel; i++) assert_true(tg_get(dw, i) == 0.0);
+    /* one such image: its im2col would have 9 2^61 elements */
+    tg_tensor *huge_w = tg_zeros(tape, TG_F32, SHAPE(1, 8, 3, 3));
+    tg_tensor *one = tg_zeros(tape, TG_F32, SHAPE(1, 8, 1, 1));
+    assert_null(tg_conv2d(tape, one, huge_w, NULL, (tg_conv2d_opts){.padding = {(int64_t)1 << 29, (int64_t)1 << 29}}));
+    assert_error("tg_conv2d", "the convolution's workspace");
+}
+
+/* Tape epochs: every convolution op refuses a tensor from before a reset. */
+static void test_conv_ops_refuse_a_tensor_from_before_a_reset(void **state) {
+    (void)state;
+    tg_tensor *old = tg_zeros(tape, TG_F32, SHAPE(1, 2, 5, 5));
+    tg_tape_reset(tape);
+    tg_tensor *w = tg_zeros(tape, TG_F32, SHAPE(3, 2, 3, 3));
+    assert_null(tg_conv2d(tape, old, w, NULL, (tg_conv2d_opts){0}));
+    assert_error("tg_conv2d", "input 0 was made before the last tg_tape_reset");
+    assert_null(tg_conv_transpose2d(tape, tg_zeros(tape, TG_F32, SHAPE(1, 3, 3, 3)), w, old, (tg_conv2d_opts){0}));
+    assert_error("tg_conv_transpose2d", "input 2 was made before the last tg_tape_reset");
+    assert_null(tg_conv2d_weight_grad(tape, old, tg_zeros(tape, TG_F32, SHAPE(1, 3, 3, 3)), 3, 3, (tg_conv2d_opts){0}));
+    assert_error("tg_conv2d_weight_grad", "input 0 was made before the last tg_tape_reset");
 }
 
 /* ---- the DOT exporter's text ---- */
@@ -303,6 +352,8 @@ int main(void) {
         TEST(test_a_steady_convolution_loop_allocates_nothing_after_the_first_step),
         TEST(test_conv2d_bad_arguments_name_the_op_and_the_shapes),
         TEST(test_conv_transpose2d_and_weight_grad_bad_arguments_name_the_op_and_the_shapes),
+        TEST(test_huge_options_and_sizes_are_errors_not_overflows),
+        TEST(test_conv_ops_refuse_a_tensor_from_before_a_reset),
         TEST(test_conv_nodes_describe_kernel_stride_padding_dilation_and_groups),
     };
 #undef TEST

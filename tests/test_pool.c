@@ -151,6 +151,45 @@ static void test_pooling_bad_arguments_name_the_op_and_the_shapes(void **state) 
     assert_error("tg_max_pool2d", "input 0 is NULL");
 }
 
+/* Windows near INT64_MAX: errors, never a wrapped size or divisor. */
+static void test_huge_pooling_windows_are_errors_not_overflows(void **state) {
+    (void)state;
+    tg_tensor *x = tg_zeros(tape, TG_F32, SHAPE(1, 1, 1, 1));
+    assert_null(tg_avg_pool2d(tape, x, (tg_pool2d_opts){.kernel = {INT64_MAX, 1}}));
+    assert_error("tg_avg_pool2d", "kernel {9223372036854775807, 1} is not valid");
+    assert_null(tg_max_pool2d(tape, x, (tg_pool2d_opts){.kernel = {2, 2}, .stride = {INT64_MAX, 1}}));
+    assert_error("tg_max_pool2d", "stride {9223372036854775807, 1} is not valid");
+    /* a 2^40 x 2^40 window padded by half of it fits the 1x1 input, but
+     * its 2^80 elements (the average's divisor) do not fit in int64 */
+    int64_t k = (int64_t)1 << 40;
+    assert_null(tg_avg_pool2d(tape, x, (tg_pool2d_opts){.kernel = {k, k}, .padding = {k / 2, k / 2}}));
+    assert_error("tg_avg_pool2d", "its window must have at most 2^60 elements");
+    /* 2^20 x 2^20 is allowed: the one window's average counts the padding */
+    tg_tensor *ones = tg_ones(tape, TG_F64, SHAPE(1, 1, 1, 1));
+    int64_t m = (int64_t)1 << 20;
+    tg_tensor *y = tg_avg_pool2d(tape, ones, (tg_pool2d_opts){.kernel = {m, m}, .padding = {m / 2, m / 2}});
+    assert_shape(y, SHAPE(1, 1, 1, 1));
+    assert_true(tg_get(y, 0) == 1.0 / ((double)m * (double)m));
+}
+
+/* Tape epochs: pooling and dropout refuse a tensor from before a reset. */
+static void test_pooling_and_dropout_refuse_a_tensor_from_before_a_reset(void **state) {
+    (void)state;
+    tg_tensor *old = tg_zeros(tape, TG_F32, SHAPE(1, 2, 4, 4));
+    tg_tape_reset(tape);
+    assert_null(tg_max_pool2d(tape, old, (tg_pool2d_opts){.kernel = {2, 2}}));
+    assert_error("tg_max_pool2d", "input 0 was made before the last tg_tape_reset");
+    assert_null(tg_avg_pool2d(tape, old, (tg_pool2d_opts){.kernel = {2, 2}}));
+    assert_error("tg_avg_pool2d", "input 0 was made before the last tg_tape_reset");
+    assert_null(tg_global_avg_pool2d(tape, old));
+    assert_error("tg_global_avg_pool2d", "input 0 was made before the last tg_tape_reset");
+    assert_null(tg_flatten(tape, old));
+    assert_error("tg_flatten", "input 0 was made before the last tg_tape_reset");
+    tg_rng rng = tg_rng_new(1);
+    assert_null(tg_dropout(tape, old, 0.5, true, &rng));
+    assert_error("tg_dropout", "input 0 was made before the last tg_tape_reset");
+}
+
 static void test_pool_nodes_describe_kernel_stride_and_padding(void **state) {
     (void)state;
     char text[64];
@@ -177,6 +216,8 @@ int main(void) {
         TEST(test_pooling_split_over_threads_gives_the_same_bits_for_any_thread_count),
         TEST(test_max_pool2d_saves_no_argmax_when_no_gradient_is_needed),
         TEST(test_pooling_bad_arguments_name_the_op_and_the_shapes),
+        TEST(test_huge_pooling_windows_are_errors_not_overflows),
+        TEST(test_pooling_and_dropout_refuse_a_tensor_from_before_a_reset),
         TEST(test_pool_nodes_describe_kernel_stride_and_padding),
     };
 #undef TEST
