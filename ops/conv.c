@@ -391,25 +391,26 @@ static tg_status sample_case(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **i
     return tg_tape_status(t);
 }
 
-#define CONV_ENTRY(NAME, LABEL, FUNCTION, CASE, TRANSPOSED)                                                  \
+/* N_INPUTS: 3 with a bias, else 2 (an initializer must be a constant, not CASE.bias) */
+#define CONV_ENTRY(NAME, LABEL, FUNCTION, CASE, TRANSPOSED, N_INPUTS)                                        \
     static tg_status sample_##NAME(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {                    \
         return sample_case(t, rng, dt, in, &CASE, TRANSPOSED);                                               \
     }                                                                                                        \
     static tg_tensor *apply_##NAME(tg_tape *t, tg_tensor **in) {                                             \
         return FUNCTION(t, in[0], in[1], CASE.bias ? in[2] : NULL, CASE.opts);                               \
     }                                                                                                        \
-    const tg_op_spec tg_spec_##NAME = {LABEL, #FUNCTION, CASE.bias ? 3 : 2, sample_##NAME, apply_##NAME};
+    const tg_op_spec tg_spec_##NAME = {LABEL, #FUNCTION, N_INPUTS, sample_##NAME, apply_##NAME};
 
-CONV_ENTRY(conv2d, "conv2d(pad=1)", tg_conv2d, plain, false)
-CONV_ENTRY(conv2d_strided, "conv2d(stride=2x3,pad=1x0,odd)", tg_conv2d, strided, false)
-CONV_ENTRY(conv2d_dilated, "conv2d(dilation=2,pad=2x1)", tg_conv2d, dilated, false)
-CONV_ENTRY(conv2d_grouped, "conv2d(groups=2,stride=2)", tg_conv2d, grouped, false)
-CONV_ENTRY(conv2d_depthwise, "conv2d(depthwise,stride=2,pad=1)", tg_conv2d, depthwise, false)
-CONV_ENTRY(conv2d_pointwise, "conv2d(1x1)", tg_conv2d, pointwise, false)
-CONV_ENTRY(conv2d_winograd, "conv2d(winograd,8->8,pad=1)", tg_conv2d, winograd, false)
-CONV_ENTRY(conv_transpose2d, "conv_transpose2d(stride=2,pad=1,out_pad)", tg_conv_transpose2d, transposed, true)
+CONV_ENTRY(conv2d, "conv2d(pad=1)", tg_conv2d, plain, false, 3)
+CONV_ENTRY(conv2d_strided, "conv2d(stride=2x3,pad=1x0,odd)", tg_conv2d, strided, false, 3)
+CONV_ENTRY(conv2d_dilated, "conv2d(dilation=2,pad=2x1)", tg_conv2d, dilated, false, 2)
+CONV_ENTRY(conv2d_grouped, "conv2d(groups=2,stride=2)", tg_conv2d, grouped, false, 3)
+CONV_ENTRY(conv2d_depthwise, "conv2d(depthwise,stride=2,pad=1)", tg_conv2d, depthwise, false, 3)
+CONV_ENTRY(conv2d_pointwise, "conv2d(1x1)", tg_conv2d, pointwise, false, 3)
+CONV_ENTRY(conv2d_winograd, "conv2d(winograd,8->8,pad=1)", tg_conv2d, winograd, false, 3)
+CONV_ENTRY(conv_transpose2d, "conv_transpose2d(stride=2,pad=1,out_pad)", tg_conv_transpose2d, transposed, true, 3)
 CONV_ENTRY(conv_transpose2d_grouped, "conv_transpose2d(groups=2,dilation)", tg_conv_transpose2d,
-           transposed_grouped, true)
+           transposed_grouped, true, 2)
 
 /* x [2,4,6,5], grad_out [2,6,3,3] of a 3x3 kernel, stride 2, padding 1, 2 groups */
 static tg_status sample_weight_grad(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {

@@ -5,8 +5,9 @@
 
 Runs `tg bench --op conv --json` (conv 3x3 1->32 on 28x28 and 32->64 on
 14x14 with padding 1, 2x2 max pooling on [128,32,28,28] and [128,64,14,14],
-batch 128: the forward pass alone, then forward + backward) with 1 and 2
-threads, and the same cases in PyTorch (torch.nn.functional.conv2d /
+batch 128: the forward pass alone, then forward + backward; then one whole
+training step of `tg train --model cnn`'s network, forward with the loss
+alone, then the step with SGD momentum) with 1 and 2 threads, and the same cases in PyTorch (torch.nn.functional.conv2d /
 max_pool2d, backward with the same grad_output) with every split of intra-op
 and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), each in its own process, all of
 them `--rounds` times in turn, starting from a different one each round; the
@@ -54,6 +55,9 @@ def worker(threads, budget):
     torch.manual_seed(1)
     for c in (json.loads(line) for line in sys.stdin if line.strip()):
         dt = torch.float32 if c["dtype"] == "f32" else torch.float64
+        if c.get("cnn"):
+            cnn_step(c, dt, budget)
+            continue
         x = torch.rand(c["x"], dtype=dt) * 2 - 1
         x.requires_grad_(bool(c["input_grad"]))
         if c["pool"]:
@@ -75,6 +79,34 @@ def worker(threads, budget):
         both = best_time(step, budget)
         print(json.dumps({"case": c["case"], "dtype": c["dtype"], "forward_seconds": fwd, "seconds": both,
                           "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
+
+
+def cnn_step(c, dt, budget):
+    """The "cnn training step" case: bench_train.py's CNN, one SGD step on a batch of 128."""
+    import torch
+    from bench_train import torch_model
+
+    model = torch_model("cnn").to(dt)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    params = list(model.parameters())
+    x = torch.rand(128, 784, dtype=dt) * 2 - 1
+    y = torch.randint(0, 10, (128,))
+
+    def forward():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        return loss + 0.5e-4 * sum((p * p).sum() for p in params)
+
+    def step():
+        loss = forward()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    fwd = best_time(forward, budget)
+    both = best_time(step, budget)
+    print(json.dumps({"case": c["case"], "dtype": c["dtype"], "forward_seconds": fwd, "seconds": both,
+                      "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
 
 
 def run(cmd, env, stdin=None):
@@ -133,7 +165,7 @@ def main():
     print("%-24s %-4s %-9s %14s %15s %8s" % ("case (batch 128)", "type", "pass", "tapegrad", "PyTorch", "speed"))
     ratios = []
     for c in cases:
-        for key, label in (("forward_seconds", "forward"), ("seconds", "fwd+bwd")):
+        for key, label in (("forward_seconds", "forward"), ("seconds", "step" if c.get("cnn") else "fwd+bwd")):
             tg_t = {n: best[("tapegrad", n, c["case"], c["dtype"], key)] for n in tg_threads}
             n = min(tg_t, key=tg_t.get)
             torch_t = {s: best[("torch", s, c["case"], c["dtype"], key)] for s in splits}
@@ -146,6 +178,11 @@ def main():
         geo *= x
     print("speed PyTorch time / tapegrad time: geometric mean %.2f, min %.2f, max %.2f"
           % (geo ** (1.0 / len(ratios)), min(ratios), max(ratios)))
+    step = [c for c in cases if c.get("cnn")]
+    for c in step:  # an epoch of Fashion-MNIST is 469 steps of 128
+        tg_s = min(best[("tapegrad", n, c["case"], c["dtype"], "seconds")] for n in tg_threads)
+        torch_s = min(best[("torch", s, c["case"], c["dtype"], "seconds")] for s in splits)
+        print("cnn epoch (469 steps) %s: tapegrad %.1f s, PyTorch %.1f s" % (c["dtype"], tg_s * 469, torch_s * 469))
     print("peak RSS: tapegrad %.1f MiB, PyTorch %.1f MiB (largest process over the rounds)"
           % (rss["tapegrad"] / 1024.0, rss["torch"] / 1024.0))
 
