@@ -23,6 +23,7 @@ extern "C" {
 #include "core/params.h"
 #include "core/checkpoint.h"
 #include "core/parallel.h"
+#include "core/replicas.h"
 
 #include "ops/elementwise.h"
 #include "ops/unary.h"
@@ -37,6 +38,7 @@ extern "C" {
 #include "ops/loss.h"
 #include "ops/registry.h"
 #include "ops/custom.h"
+#include "ops/replica.h"
 
 #include "graph/backward.h"
 #include "graph/dot.h"

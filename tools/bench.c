@@ -58,7 +58,7 @@ double tg_bench_now(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
                  "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
                  "256 (forward, both backward products, every transpose flag) and on square 512\n"
                  "and 1024, and prints the best time of each and its GFLOP/s (2*M*N*K flops).\n"
@@ -68,6 +68,9 @@ static void usage(FILE *out) {
                  "and gathering shuffled batches of it (u8) and of f32 arrays onto a tape.\n"
                  "--op optim: times the optimizer step alone (SGD momentum, Adam) over that\n"
                  "MLP's parameters at 784-256-256-10 with batchnorm; median step time.\n"
+                 "--op dist: data-parallel training steps of that MLP on Fashion-MNIST (batch\n"
+                 "128), alone or under mpirun, with the share of the allreduce; median step time\n"
+                 "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n"
                  "--op conv: times conv2d and max_pool2d on the layers of a small CNN at batch\n"
                  "128 (forward alone, then forward and backward), then whole training steps of that\n"
                  "CNN (tg train --model cnn's network), and prints the best times.\n\n"
@@ -228,9 +231,11 @@ int tg_cmd_bench(int argc, char **argv) {
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
-    bool optim = op && strcmp(op, "optim") == 0, conv = op && strcmp(op, "conv") == 0;
-    if (!op || (!mlp && !data && !optim && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv, --dtype f32|f64|all and --time > 0\n");
+    bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
+    bool conv = op && strcmp(op, "conv") == 0;
+    if (!op || (!mlp && !data && !optim && !dist && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) ||
+        !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv|dist, --dtype f32|f64|all and --time > 0\n");
         usage(stderr);
         return 2;
     }
@@ -240,6 +245,7 @@ int tg_cmd_bench(int argc, char **argv) {
     int (*bench)(tg_dtype, double, bool) = mlp     ? bench_mlp
                                            : data  ? tg_bench_data
                                            : optim ? tg_bench_optim
+                                           : dist  ? tg_bench_dist
                                            : conv  ? tg_bench_conv
                                                    : bench_matmul;
     int status = 0;

@@ -21,6 +21,8 @@ int tg_cmd_train(int argc, char **argv);
 
 /* tg bench --op data (tools/bench_data.c) */
 int tg_bench_data(tg_dtype dtype, double budget, bool json);
+/* tg bench --op dist, alone or under mpirun (tools/bench_dist.c) */
+int tg_bench_dist(tg_dtype dtype, double budget, bool json);
 
 /* tg bench: a monotonic clock in seconds; the conv and pooling cases (tools/bench_conv.c) */
 double tg_bench_now(void);
