@@ -53,14 +53,14 @@ static const matmul_case matmul_cases[] = {
     {"square 2048", 2048, 2048, 2048, false, false},
 };
 
-static double now_seconds(void) {
+double tg_bench_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
                  "--op matmul: times tg_matmul_ex on the shapes of MLPs 784-256-256-10 and\n"
                  "784-512-512-10 at batch 128 and 256 (forward and both backward products; every\n"
                  "transpose flag at 512/256) and on square 512, 1024 and 2048, and prints the best\n"
@@ -74,7 +74,10 @@ static void usage(FILE *out) {
                  "MLP's parameters at 784-256-256-10 with batchnorm; median step time.\n"
                  "--op dist: data-parallel training steps of that MLP on Fashion-MNIST (batch\n"
                  "128), alone or under mpirun, with the share of the allreduce; median step time\n"
-                 "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n\n"
+                 "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n"
+                 "--op conv: times conv2d and max_pool2d on the layers of a small CNN at batch\n"
+                 "128 (forward alone, then forward and backward), then whole training steps of that\n"
+                 "CNN (tg train --model cnn's network), and prints the best times.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
                  "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
@@ -84,14 +87,14 @@ static void usage(FILE *out) {
 /* Best seconds of one tg_matmul_ex call, timed for about `budget` seconds
  * (a and b live on another tape: each repetition views them on `work`). */
 static double time_matmul(tg_tape *work, tg_tensor *a, tg_tensor *b, bool ta, bool tb, double budget) {
-    double best = 1e30, start = now_seconds();
+    double best = 1e30, start = tg_bench_now();
     for (int rep = 0;; rep++) {
         tg_tape_reset(work);
         tg_tape_set_grad_enabled(work, false);
         tg_tensor *wa = tg_detach(work, a), *wb = tg_detach(work, b);
-        double t0 = now_seconds();
+        double t0 = tg_bench_now();
         tg_tensor *c = tg_matmul_ex(work, wa, wb, ta, tb);
-        double t1 = now_seconds();
+        double t1 = tg_bench_now();
         if (!c) return -1;
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0; /* the first calls warm up */
         if (rep >= 7 && t1 - start > budget) break;
@@ -164,10 +167,10 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
     tg_tensor *x_data = tg_uniform(data, &rng, dtype, 2, (int64_t[]){BATCH, IN}, 0, 1);
     int64_t labels[BATCH];
     for (int i = 0; i < BATCH; i++) labels[i] = (int64_t)(tg_rng_uniform(&rng) * OUT) % OUT;
-    double best = 1e30, start = now_seconds(), loss = 0;
+    double best = 1e30, start = tg_bench_now(), loss = 0;
     int status = 0;
     for (int rep = 0;; rep++) {
-        double t0 = now_seconds();
+        double t0 = tg_bench_now();
         tg_tensor *h = tg_detach(t, x_data);
         for (int l = 0; l < 3; l++) {
             h = tg_linear(t, h, w[l], b[l]);
@@ -182,7 +185,7 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
         }
         loss = tg_get(l, 0);
         tg_tape_reset(t);
-        double t1 = now_seconds();
+        double t1 = tg_bench_now();
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0;
         if (rep >= 13 && t1 - start > budget) break;
     }
@@ -233,8 +236,10 @@ int tg_cmd_bench(int argc, char **argv) {
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
     bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
-    if (!op || (!mlp && !data && !optim && !dist && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|dist, --dtype f32|f64|all and --time > 0\n");
+    bool conv = op && strcmp(op, "conv") == 0;
+    if (!op || (!mlp && !data && !optim && !dist && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) ||
+        !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv|dist, --dtype f32|f64|all and --time > 0\n");
         usage(stderr);
         return 2;
     }
@@ -245,6 +250,7 @@ int tg_cmd_bench(int argc, char **argv) {
                                            : data  ? tg_bench_data
                                            : optim ? tg_bench_optim
                                            : dist  ? tg_bench_dist
+                                           : conv  ? tg_bench_conv
                                                    : bench_matmul;
     int status = 0;
     if (f32) status |= bench(TG_F32, budget, json);
