@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/bench_engine.h"
 #include "tools/commands.h"
 
 typedef struct {
@@ -56,12 +57,17 @@ static double now_seconds(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
+                 "       tg bench --op %s [--threads N] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
+    fprintf(out, 
                  "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
                  "256 (forward, both backward products, every transpose flag) and on square 512\n"
                  "and 1024, and prints the best time of each and its GFLOP/s (2*M*N*K flops).\n"
                  "--op mlp: times whole training steps of that MLP (linear, ReLU, cross-entropy,\n"
-                 "backward, SGD, tape reset) and prints the best step time.\n\n"
+                 "backward, SGD, tape reset) and prints the best step time.\n"
+                 "--op scalar, mlp-bn, batchnorm, elementwise: the engine's workloads (per-op\n"
+                 "overhead, an MLP with batchnorm and L2, batchnorm alone, a 16M elementwise\n"
+                 "chain; see tools/bench_engine.c), f32, median step time.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
                  "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
@@ -207,6 +213,10 @@ int tg_cmd_bench(int argc, char **argv) {
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0;
+    if (op && tg_bench_engine_has(op) && budget > 0) {
+        if (!json) printf("tg bench: %s, %d threads\n\n", op, tg_get_num_threads());
+        return tg_bench_engine(op, budget, json);
+    }
     if (!op || (!mlp && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
         fprintf(stderr, "tg bench: need --op matmul|mlp, --dtype f32|f64|all and --time > 0\n");
         usage(stderr);
