@@ -44,13 +44,11 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     if (acc->dtype == TG_F32) {
         float *a = acc->data;
         const float *b = g->data;
-        TG_PARALLEL_FOR(n)
-        for (int64_t i = 0; i < n; i++) a[i] += b[i];
+        TG_PARALLEL_FOR(i, n, { a[i] += b[i]; });
     } else {
         double *a = acc->data;
         const double *b = g->data;
-        TG_PARALLEL_FOR(n)
-        for (int64_t i = 0; i < n; i++) a[i] += b[i];
+        TG_PARALLEL_FOR(i, n, { a[i] += b[i]; });
     }
     return TG_OK;
 }

@@ -122,8 +122,7 @@ void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const
     int64_t blocks_per_row = (inner + TG_ROW_BLOCK - 1) / TG_ROW_BLOCK;
     int64_t tasks = rows * blocks_per_row;
     int64_t total = rows * inner;
-    TG_PARALLEL_FOR_WORK(total)
-    for (int64_t task = 0; task < tasks; task++) {
+    TG_PARALLEL_FOR_WORK(task, tasks, total, {
         int64_t r = task / blocks_per_row, start = (task % blocks_per_row) * TG_ROW_BLOCK;
         int64_t len = inner - start < TG_ROW_BLOCK ? inner - start : TG_ROW_BLOCK;
         int64_t off[3] = {0, 0, 0};
@@ -138,7 +137,7 @@ void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const
             ptrs[k] = in[k] ? (const char *)in[k] + (size_t)(off[k] + start * l->stride[k][nd - 1]) * elem_size : NULL;
         int64_t s[3] = {l->stride[0][nd - 1], l->stride[1][nd - 1], l->stride[2][nd - 1]};
         row(len, (char *)y + (size_t)(r * inner + start) * elem_size, ptrs, s, attrs);
-    }
+    });
 }
 
 int tg_reduce_passes(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], int64_t passes[TG_MAX_DIMS][3]) {

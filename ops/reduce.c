@@ -21,21 +21,18 @@ enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
             if (block < TOTAL_BLOCK) block = TOTAL_BLOCK;                                        \
             int64_t blocks = (R + block - 1) / block;                                            \
             double partial[MAX_BLOCKS];                                                          \
-            TG_PARALLEL_FOR_WORK(R)                                                              \
-            for (int64_t b = 0; b < blocks; b++) {                                               \
+            TG_PARALLEL_FOR_WORK(b, blocks, R, {                                                 \
                 int64_t end = (b + 1) * block < R ? (b + 1) * block : R;                         \
                 partial[b] = ROW_SUM(x + b * block, end - b * block);                            \
-            }                                                                                    \
+            });                                                                                  \
             double s = 0;                                                                        \
             for (int64_t b = 0; b < blocks; b++) s += partial[b];                                \
             y[0] = (T)(s * scale);                                                               \
         } else if (inner == 1) { /* rows: contiguous runs of R */                                \
-            TG_PARALLEL_FOR_WORK(outer * R)                                                      \
-            for (int64_t o = 0; o < outer; o++) y[o] = (T)(ROW_SUM(x + o * R, R) * scale);       \
+            TG_PARALLEL_FOR_WORK(o, outer, outer * R, { y[o] = (T)(ROW_SUM(x + o * R, R) * scale); }); \
         } else { /* columns: add R rows of `inner` into a block of accumulators */               \
             int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;                          \
-            TG_PARALLEL_FOR_WORK(outer * R * inner)                                              \
-            for (int64_t task = 0; task < outer * blocks; task++) {                              \
+            TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                      \
                 int64_t o = task / blocks, k0 = (task % blocks) * COLUMN_BLOCK;                  \
                 int64_t len = inner - k0 < COLUMN_BLOCK ? inner - k0 : COLUMN_BLOCK;             \
                 double acc[COLUMN_BLOCK] = {0};                                                  \
@@ -43,7 +40,7 @@ enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
                 for (int64_t r = 0; r < R; r++)                                                  \
                     for (int64_t k = 0; k < len; k++) acc[k] += base[r * inner + k];             \
                 for (int64_t k = 0; k < len; k++) y[o * inner + k0 + k] = (T)(acc[k] * scale);   \
-            }                                                                                    \
+            });                                                                                  \
         }                                                                                        \
     }
 SUM_PASS(sum_pass_f32, float, tg_row_sum_f32)

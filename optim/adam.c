@@ -20,13 +20,12 @@ tg_adam_opts tg_adamw_defaults(void) { return (tg_adam_opts){1e-3, 0.9, 0.999, 1
                      const tg_adam_opts *o, double step_size, double root_bc2, double shrink) {                \
         T b1 = (T)o->beta1, b2 = (T)o->beta2, eps = (T)o->eps, s = (T)step_size, r = (T)root_bc2;             \
         T wd = o->decoupled_weight_decay ? 0 : (T)o->weight_decay, keep = (T)shrink;                           \
-        TG_PARALLEL_FOR(n)                                                                                     \
-        for (int64_t k = 0; k < n; k++) {                                                                      \
+        TG_PARALLEL_FOR(k, n, {                                                                                \
             T g = grad[k] + wd * w[k];                                                                         \
             m[k] = b1 * m[k] + (1 - b1) * g;                                                                   \
             v[k] = b2 * v[k] + (1 - b2) * g * g;                                                               \
             w[k] = w[k] * keep - s * m[k] / (sqrt(v[k]) / r + eps);                                            \
-        }                                                                                                      \
+        });                                                                                                    \
     }
 ADAM_UPDATE(update_f32, float)
 ADAM_UPDATE(update_f64, double)

@@ -95,12 +95,10 @@ tg_status tg_clip_grad_norm(tg_params *p, double max_norm, double *total_norm) {
             if (!g) continue;
             if (g->dtype == TG_F32) {
                 float *v = g->data;
-                TG_PARALLEL_FOR(g->numel)
-                for (int64_t k = 0; k < g->numel; k++) v[k] = (float)(v[k] * scale);
+                TG_PARALLEL_FOR(k, g->numel, { v[k] = (float)(v[k] * scale); });
             } else {
                 double *v = g->data;
-                TG_PARALLEL_FOR(g->numel)
-                for (int64_t k = 0; k < g->numel; k++) v[k] *= scale;
+                TG_PARALLEL_FOR(k, g->numel, { v[k] *= scale; });
             }
         }
     }

@@ -14,15 +14,14 @@ typedef struct {
     static void NAME(T *restrict w, const T *restrict grad, T *restrict b, int64_t n, double lr_d,              \
                      const tg_sgd_opts *o, bool first) {                                                        \
         T lr = (T)lr_d, wd = (T)o->weight_decay, mu = (T)o->momentum, keep = (T)(1 - o->dampening);             \
-        TG_PARALLEL_FOR(n)                                                                                      \
-        for (int64_t k = 0; k < n; k++) {                                                                       \
+        TG_PARALLEL_FOR(k, n, {                                                                                 \
             T g = grad[k] + wd * w[k];                                                                          \
             if (b) {                                                                                            \
                 b[k] = first ? g : mu * b[k] + keep * g;                                                        \
                 g = o->nesterov ? g + mu * b[k] : b[k];                                                         \
             }                                                                                                   \
             w[k] -= lr * g;                                                                                     \
-        }                                                                                                       \
+        });                                                                                                     \
     }
 SGD_UPDATE(update_f32, float)
 SGD_UPDATE(update_f64, double)
