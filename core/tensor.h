@@ -39,11 +39,17 @@ typedef struct tg_tensor {
     tg_kind kind;
     bool requires_grad;            /* a gradient flows back to (or through) it */
     bool keeps_grad;               /* backward accumulates into ->grad */
-    struct tg_tensor *grad;        /* accumulated gradient, same shape, or NULL */
+    /* accumulated gradient, same shape, or NULL: NULL before the first
+     * backward pass reaches a tape tensor, and for a parameter after
+     * tg_set_grad_to_none until a backward pass gives it a gradient */
+    struct tg_tensor *grad;
     tg_node *node;                 /* the node that produced it, NULL for leaves */
     tg_tape *tape;                 /* owning tape, NULL for stored tensors */
     const char *name;              /* parameter name or user label, may be NULL */
     uint64_t version;              /* bumped by every in-place update */
+    /* a parameter's own gradient tensor, kept while ->grad is NULL (set to
+     * none) so the next backward pass writes into it without allocating */
+    struct tg_tensor *grad_storage;
     /* engine-private: gradient gathered during the backward pass `grad_pass` */
     struct tg_tensor *pending_grad;
     uint64_t pending_pass;

@@ -31,24 +31,95 @@ static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
     return x->pending_grad ? TG_OK : tg_tape_status(w->t);
 }
 
-/* x->grad += g, in place (values only: ->grad is not part of any graph) */
-static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
-    if (!x->grad) {
-        x->grad = tg_zeros(w->t, x->dtype, x->ndim, x->shape);
-        if (!x->grad) return tg_tape_status(w->t);
-    }
-    tg_tensor *acc = x->grad;
-    int64_t n = acc->numel;
-    /* step() and check_output() already refused gradients of another dtype or shape */
-    TG_INVARIANT(acc->dtype == g->dtype && n == g->numel);
-    if (acc->dtype == TG_F32) {
-        float *a = acc->data;
-        const float *b = g->data;
-        TG_PARALLEL_FOR(i, n, { a[i] += b[i]; });
+/* Leaf gradients are flushed into ->grad in one parallel region for the
+ * whole pass: x->grad += g, or x->grad = g for the first gradient x gets
+ * (no zeros to add to). Values only: ->grad is not part of any graph. */
+typedef struct {
+    tg_tensor *grad;
+    const tg_tensor *g;
+    bool add;
+} flush;
+
+static void flush_piece(void *context, int segment, int64_t begin, int64_t end) {
+    const flush *f = (const flush *)context + segment;
+    if (!f->add) {
+        size_t es = tg_dtype_size(f->g->dtype);
+        memmove((char *)f->grad->data + (size_t)begin * es, (const char *)f->g->data + (size_t)begin * es,
+               (size_t)(end - begin) * es);
+    } else if (f->g->dtype == TG_F32) {
+        float *restrict a = f->grad->data;
+        const float *restrict b = f->g->data;
+        for (int64_t i = begin; i < end; i++) a[i] += b[i];
     } else {
-        double *a = acc->data;
-        const double *b = g->data;
-        TG_PARALLEL_FOR(i, n, { a[i] += b[i]; });
+        double *restrict a = f->grad->data;
+        const double *restrict b = f->g->data;
+        for (int64_t i = begin; i < end; i++) a[i] += b[i];
+    }
+}
+
+/* Prepares x->grad to receive g: the existing gradient (added to), or the
+ * parameter's kept storage after tg_set_grad_to_none, or a new tensor on the
+ * tape (written). */
+static tg_status flush_of(walk *w, tg_tensor *x, const tg_tensor *g, flush *f) {
+    /* step() and check_output() already refused gradients of another dtype or shape */
+    TG_INVARIANT(x->dtype == g->dtype && x->numel == g->numel);
+    f->add = x->grad != NULL;
+    if (!x->grad) x->grad = x->grad_storage ? x->grad_storage : tg_tensor_empty(w->t, x->dtype, x->ndim, x->shape);
+    if (!x->grad) return tg_tape_status(w->t);
+    f->grad = x->grad;
+    f->g = g;
+    return TG_OK;
+}
+
+static void flush_all(int count, const flush *flushes, int64_t *sizes) {
+    for (int i = 0; i < count; i++) sizes[i] = flushes[i].g->numel;
+    tg_parallel_segments(count, sizes, flush_piece, (void *)flushes);
+}
+
+/* x->grad (+)= g for one tensor (intermediates marked with tg_requires_grad) */
+static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
+    flush f;
+    int64_t size;
+    tg_status st = flush_of(w, x, g, &f);
+    if (!st) flush_all(1, &f, &size);
+    return st;
+}
+
+/* Every leaf that keeps its gradient and got one in this pass (parameters,
+ * marked inputs; each once): x->grad (+)= pending gradient, in one region. */
+static bool pending_leaf(const tg_tensor *x, uint64_t mark) {
+    return !x->node && x->keeps_grad && x->pending_pass == mark;
+}
+static tg_status flush_leaves(walk *w, int n_outputs, tg_tensor *const *outputs, int64_t top) {
+    /* sweep 1 counts the leaves, marking each with ~pass so it counts once;
+     * sweep 2 lists them and clears the mark */
+    int count = 0;
+    for (int sweep = 0; sweep < 2; sweep++) {
+        uint64_t from = sweep == 0 ? w->pass : ~w->pass, to = sweep == 0 ? ~w->pass : 0;
+        flush *flushes = NULL;
+        int64_t *sizes = NULL;
+        if (sweep == 1) {
+            flushes = tg_tape_alloc(w->t, sizeof *flushes * (size_t)(count ? count : 1));
+            sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)(count ? count : 1));
+            if (!flushes || !sizes) return tg_tape_status(w->t);
+        }
+        int n = 0;
+        for (int64_t i = 0; i <= top + n_outputs; i++) {
+            const tg_node *node = i <= top ? tg_tape_node(w->t, i) : NULL;
+            int inputs = node ? node->n_inputs : 1;
+            for (int j = 0; j < inputs; j++) {
+                tg_tensor *x = node ? node->inputs[j] : outputs[i - top - 1];
+                if (!pending_leaf(x, from)) continue;
+                x->pending_pass = to;
+                if (sweep == 0) {
+                    count++;
+                } else {
+                    tg_status st = flush_of(w, x, x->pending_grad, &flushes[n++]);
+                    if (st) return st;
+                }
+            }
+        }
+        if (sweep == 1) flush_all(n, flushes, sizes);
     }
     return TG_OK;
 }
@@ -176,25 +247,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
         st = step(&w, node);
     }
-    /* leaves: parameters and marked inputs, each flushed once */
-    if (!st && accumulate_leaves) {
-        for (int64_t i = 0; i <= top && !st; i++) {
-            const tg_node *node = tg_tape_node(t, i);
-            for (int j = 0; j < node->n_inputs && !st; j++) {
-                tg_tensor *x = node->inputs[j];
-                if (x->node || !x->keeps_grad || x->pending_pass != w.pass) continue;
-                st = accumulate(&w, x, x->pending_grad);
-                x->pending_pass = 0;
-            }
-        }
-        for (int k = 0; k < n_outputs && !st; k++) {
-            tg_tensor *x = outputs[k];
-            if (!x->node && x->keeps_grad && x->pending_pass == w.pass) {
-                st = accumulate(&w, x, x->pending_grad);
-                x->pending_pass = 0;
-            }
-        }
-    }
+    if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
     /* like PyTorch, a pass without retain_graph frees the nodes it went through */

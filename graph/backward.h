@@ -3,7 +3,12 @@
  * tg_backward replays the tape from `root` back to the leaves, calling each
  * node's backward rule, and ACCUMULATES the gradients into ->grad of every
  * parameter and every tape tensor marked with tg_requires_grad (like
- * PyTorch's loss.backward(); clear with tg_zero_grad).
+ * PyTorch's loss.backward(); clear with tg_zero_grad or tg_set_grad_to_none).
+ * Where ->grad is NULL (a tape tensor's first pass; a parameter after
+ * tg_set_grad_to_none) the pass writes the gradient instead of adding it: into
+ * the parameter's own gradient memory, or a new tensor on the tape. A leaf the
+ * pass does not reach keeps ->grad as it was, NULL included. All leaves are
+ * written in one parallel region at the end of the pass.
  *
  * ->grad holds values, not a graph: with create_graph, tg_backward records the
  * backward pass on the tape (so the DOT exporter can draw it), but to

@@ -11,7 +11,8 @@
  *                and backward with a given grad_output [16M], steady state
  *
  * Each repetition is a whole step: forward, backward, clearing the gradients
- * (and the SGD update for mlp-bn), tape reset. The first repetitions warm up
+ * (set to none, like PyTorch's zero_grad(set_to_none=True)), the SGD update
+ * for mlp-bn, tape reset. The first repetitions warm up
  * (the arena reaches its size); the median of the rest is reported. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "tools/bench_engine.h"
@@ -72,7 +73,7 @@ static double scalar_step(void *state) {
     scalar_state *s = state;
     tg_tensor *y = s->y0;
     for (int i = 0; i < CHAIN_ITERATIONS; i++) y = tg_tanh(s->t, tg_add_scalar(s->t, tg_mul_scalar(s->t, y, 1.0001), 0.0001));
-    tg_zero_grad(s->p);
+    tg_set_grad_to_none(s->p);
     if (!y || tg_backward(s->t, y, NULL)) return 0.0 / 0.0;
     double value = tg_item(s->y0->grad);
     tg_tape_reset(s->t);
@@ -135,7 +136,7 @@ static double mlp_step(void *state) {
         if (l < 2) h = tg_relu(t, tg_batchnorm(t, h, &s->bn[l], true));
     }
     tg_tensor *loss = tg_add(t, tg_cross_entropy(t, h, MLP_BATCH, s->labels), tg_l2_penalty(t, s->p, 1e-4));
-    tg_zero_grad(s->p);
+    tg_set_grad_to_none(s->p);
     if (!loss || tg_backward(t, loss, NULL) || tg_optim_step(s->opt)) return 0.0 / 0.0;
     double value = tg_item(loss);
     tg_tape_reset(t);
@@ -177,7 +178,7 @@ static tg_status bn_setup(void **state) {
 static double bn_step(void *state) {
     bn_state *s = state;
     tg_tensor *y = tg_batchnorm(s->t, s->x, &s->bn, true);
-    tg_zero_grad(s->p);
+    tg_set_grad_to_none(s->p);
     if (!y || tg_backward(s->t, y, &(tg_backward_opts){.grad_output = s->grad_output})) return 0.0 / 0.0;
     double value = tg_item(s->bn.gamma->grad);
     tg_tape_reset(s->t);
@@ -222,7 +223,7 @@ static tg_status elementwise_setup(void **state) {
 static double elementwise_step(void *state) {
     elementwise_state *s = state;
     tg_tensor *y = tg_relu(s->t, tg_add(s->t, tg_mul(s->t, s->x, s->a), s->b));
-    tg_zero_grad(s->p);
+    tg_set_grad_to_none(s->p);
     if (!y || tg_backward(s->t, y, &(tg_backward_opts){.grad_output = s->grad_output})) return 0.0 / 0.0;
     double value = tg_item(s->a->grad);
     tg_tape_reset(s->t);
