@@ -107,9 +107,9 @@ BACKWARD(rsqrt, tg_mul(t, g, tg_mul_scalar(t, tg_pow_scalar(t, Y, 3.0), -0.5))) 
 BACKWARD(square, tg_mul(t, g, tg_mul_scalar(t, X, 2.0)))                           /* 2 g x */
 BACKWARD(sin, tg_mul(t, g, tg_cos(t, X)))                                          /* g cos x */
 BACKWARD(cos, tg_neg(t, tg_mul(t, g, tg_sin(t, X))))                               /* -g sin x */
-BACKWARD(tanh, tg_mul(t, g, one_minus(t, tg_square(t, Y))))                        /* g (1 - y^2) */
-BACKWARD(sigmoid, tg_mul(t, g, tg_mul(t, Y, one_minus(t, Y))))                     /* g y (1 - y) */
-BACKWARD(relu, tg_mul(t, g, tg_gt_scalar(t, X, 0.0)))                              /* g [x > 0] */
+BACKWARD(tanh, tg_tanh_grad(t, Y, g))                                              /* g (1 - y^2) */
+BACKWARD(sigmoid, tg_sigmoid_grad(t, Y, g))                                        /* g y (1 - y) */
+BACKWARD(relu, tg_relu_grad(t, X, g))                                              /* g [x > 0] */
 BACKWARD(leaky_relu, tg_mul(t, g, tg_add_scalar(t, tg_mul_scalar(t, tg_gt_scalar(t, X, 0.0), 1.0 - ATTRS->p),
                                                 ATTRS->p)))                        /* g (x > 0 ? 1 : slope) */
 BACKWARD(gelu, tg_mul(t, g, gelu_derivative(t, X)))
