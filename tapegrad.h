@@ -33,6 +33,7 @@ extern "C" {
 #include "ops/loss.h"
 #include "ops/registry.h"
 #include "ops/custom.h"
+#include "ops/fusion.h"
 
 #include "graph/backward.h"
 #include "graph/dot.h"

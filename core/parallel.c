@@ -10,6 +10,8 @@ int tg_get_num_threads(void) { return omp_get_max_threads(); }
 
 bool tg_parallel_available(void) { return omp_get_max_threads() > 1 && !omp_in_parallel(); }
 
+int tg_thread_index(void) { return omp_get_thread_num(); }
+
 /* The segments of the global range [lo, hi): each part is one piece call. */
 static void run_range(int count, const int64_t *sizes, tg_segment_fn piece, void *context, int64_t lo, int64_t hi) {
     int64_t start = 0; /* global index of segment s's first element */

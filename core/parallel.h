@@ -46,6 +46,9 @@ void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
 /* More than one thread and not inside a parallel region already. */
 bool tg_parallel_available(void);
+/* The calling thread's number in the current parallel region (0 outside one):
+ * for per-thread workspaces, of which a region needs tg_get_num_threads(). */
+int tg_thread_index(void);
 
 /* Work over several arrays at once (every parameter's gradient, say) in ONE
  * parallel region: segment s has sizes[s] elements; the concatenation of all

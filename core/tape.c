@@ -36,6 +36,8 @@ struct tg_tape {
 
     bool grad_enabled;
     bool in_backward;
+    int fusion_depth;          /* open fusion scopes (ops/fusion.h) */
+    void *fusion_state;        /* ops/fusion.c's, in the arena */
 
     char scope_path[TG_SCOPE_PATH_MAX]; /* "a/b/c" */
     size_t scope_len[32];      /* path length before each push */
@@ -113,6 +115,8 @@ void tg_tape_reset(tg_tape *t) {
     t->n_nodes = 0;
     t->in_backward = false;
     t->grad_enabled = true;
+    t->fusion_depth = 0;
+    t->fusion_state = NULL;
     t->scope_depth = 0;
     t->scope_path[0] = '\0';
     t->scope_interned = NULL;
@@ -257,6 +261,24 @@ const tg_node *tg_tape_node(const tg_tape *t, int64_t index) {
 
 tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
     return tg_tensor_empty(t, dtype, ndim, shape);
+}
+
+tg_tensor *tg_tape_pending_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
+    tg_tensor *x = tg_tape_alloc(t, sizeof *x);
+    if (!x) return NULL;
+    *x = (tg_tensor){.dtype = dtype, .ndim = ndim, .numel = tg_shape_numel(ndim, shape), .tape = t,
+                     .kind = TG_KIND_RESULT};
+    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
+    return x;
+}
+
+int tg_tape_fusion_depth(const tg_tape *t) { return t ? t->fusion_depth : 0; }
+void tg_tape_set_fusion_depth(tg_tape *t, int depth) {
+    if (t) t->fusion_depth = depth;
+}
+void *tg_tape_fusion_state(const tg_tape *t) { return t ? t->fusion_state : NULL; }
+void tg_tape_set_fusion_state(tg_tape *t, void *state) {
+    if (t) t->fusion_state = state;
 }
 
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,

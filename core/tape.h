@@ -101,6 +101,17 @@ tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *s
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size);
 
+/* A result whose values are not computed yet (->data NULL): a fused pass
+ * computes it later (ops/fusion.h). Same errors as tg_tape_result. */
+tg_tensor *tg_tape_pending_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape);
+
+/* ---- fusion scopes (ops/fusion.h opens and closes them) ---- */
+int tg_tape_fusion_depth(const tg_tape *t);           /* 0: ops compute their values at once */
+void tg_tape_set_fusion_depth(tg_tape *t, int depth);
+/* ops/fusion.c's bookkeeping for this step: arena memory, NULL again after reset */
+void *tg_tape_fusion_state(const tg_tape *t);
+void tg_tape_set_fusion_state(tg_tape *t, void *state);
+
 /* Engine support (graph/ uses these) */
 /* Marks node `index` as released by a backward pass (see tg_backward_opts). */
 void tg_tape_release_node(tg_tape *t, int64_t index);

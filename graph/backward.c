@@ -11,6 +11,7 @@
 
 #include "core/parallel.h"
 #include "ops/elementwise.h"
+#include "ops/fusion.h"
 
 static _Atomic uint64_t pass_counter;
 
@@ -42,6 +43,7 @@ typedef struct {
 
 static void flush_piece(void *context, int segment, int64_t begin, int64_t end) {
     const flush *f = (const flush *)context + segment;
+    if (!f->g) return;
     if (!f->add) {
         size_t es = tg_dtype_size(f->g->dtype);
         memmove((char *)f->grad->data + (size_t)begin * es, (const char *)f->g->data + (size_t)begin * es,
@@ -71,9 +73,29 @@ static tg_status flush_of(walk *w, tg_tensor *x, const tg_tensor *g, flush *f) {
     return TG_OK;
 }
 
-static void flush_all(int count, const flush *flushes, int64_t *sizes) {
-    for (int i = 0; i < count; i++) sizes[i] = flushes[i].g->numel;
-    tg_parallel_segments(count, sizes, flush_piece, (void *)flushes);
+/* Pending gradients (a fused expression not computed yet) are computed
+ * straight into ->grad, written or added, when the pass records nothing;
+ * recording (create_graph) computes them as tape values first. The others
+ * are copied or added in one parallel region. */
+static tg_status flush_all(walk *w, int count, flush *flushes, int64_t *sizes) {
+    bool recording = tg_tape_grad_enabled(w->t);
+    tg_tensor **pending = tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)(count ? count : 1));
+    void **dsts = tg_tape_alloc(w->t, sizeof(void *) * (size_t)(count ? count : 1));
+    bool *adds = tg_tape_alloc(w->t, sizeof(bool) * (size_t)(count ? count : 1));
+    if (!pending || !dsts || !adds) return tg_tape_status(w->t);
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        if (!tg_is_pending(flushes[i].g)) continue;
+        pending[n] = (tg_tensor *)flushes[i].g;
+        dsts[n] = flushes[i].grad->data;
+        adds[n++] = flushes[i].add;
+        if (!recording) flushes[i].g = NULL; /* done by the pass */
+    }
+    tg_status st = recording ? tg_fuse_realize(w->t, n, pending) : tg_fuse_realize_into(w->t, n, pending, dsts, adds);
+    if (st) return st;
+    for (int i = 0; i < count; i++) sizes[i] = flushes[i].g ? flushes[i].g->numel : 0;
+    tg_parallel_segments(count, sizes, flush_piece, flushes);
+    return TG_OK;
 }
 
 /* x->grad (+)= g for one tensor (intermediates marked with tg_requires_grad) */
@@ -81,8 +103,7 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     flush f;
     int64_t size;
     tg_status st = flush_of(w, x, g, &f);
-    if (!st) flush_all(1, &f, &size);
-    return st;
+    return st ? st : flush_all(w, 1, &f, &size);
 }
 
 /* Every leaf that keeps its gradient and got one in this pass (parameters,
@@ -119,7 +140,7 @@ static tg_status flush_leaves(walk *w, int n_outputs, tg_tensor *const *outputs,
                 }
             }
         }
-        if (sweep == 1) flush_all(n, flushes, sizes);
+        if (sweep == 1) return flush_all(w, n, flushes, sizes);
     }
     return TG_OK;
 }
@@ -209,12 +230,14 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
     if (tg_tape_status(t))
         return tg_set_error(tg_tape_status(t), "%s: the tape holds an earlier error: %s", who, tg_tape_error(t));
     if (tg_tape_in_backward(t)) return tg_tape_fail(t, TG_ERR_STATE, "%s: a backward pass is already running", who);
-    int64_t top = -1;
     for (int k = 0; k < n_outputs; k++) {
         tg_status st = check_output(t, who, outputs[k], grad_outputs ? grad_outputs[k] : NULL);
         if (st) return st;
-        if (outputs[k]->node && outputs[k]->node->index > top) top = outputs[k]->node->index;
     }
+    if (tg_fuse_realize(t, n_outputs, outputs)) return tg_tape_status(t); /* roots left pending by a fusion scope */
+    int64_t top = -1;
+    for (int k = 0; k < n_outputs; k++)
+        if (outputs[k]->node && outputs[k]->node->index > top) top = outputs[k]->node->index;
     for (int k = 0; k < n_outputs; k++)
         if (outputs[k]->node && outputs[k]->node->released)
             return tg_tape_fail(t, TG_ERR_STATE,
@@ -226,6 +249,10 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
     *pass_out = w.pass;
     bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
     tg_tape_set_in_backward(t, true);
+    /* the backward rules' pointwise ops run fused: a gradient is computed when
+     * an op that is not pointwise needs it, or flushed into ->grad */
+    int fusion_depth = tg_tape_fusion_depth(t);
+    tg_tape_set_fusion_depth(t, fusion_depth + 1);
     tg_status st = TG_OK;
     for (int k = 0; k < n_outputs && !st; k++) {
         tg_tensor *seed = grad_outputs && grad_outputs[k] ? grad_outputs[k]
@@ -248,6 +275,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         st = step(&w, node);
     }
     if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
+    tg_tape_set_fusion_depth(t, fusion_depth);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
     /* like PyTorch, a pass without retain_graph frees the nodes it went through */
@@ -293,5 +321,5 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
         grads[i] = x->pending_pass == pass ? x->pending_grad : tg_zeros(t, x->dtype, x->ndim, x->shape);
         if (!grads[i]) return tg_tape_status(t);
     }
-    return TG_OK;
+    return tg_fuse_realize(t, n_inputs, grads);
 }

@@ -65,11 +65,13 @@ BINARY_KERNELS(relu_grad, a <= 0 ? 0 : b) /* NaN x passes g, like PyTorch */
 static tg_tensor *binary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *a,
                          tg_tensor *b) {
     tg_tensor *in[2] = {a, b};
-    if (!tg_check_inputs(t, who, 2, in)) return NULL;
+    if (!tg_check_pointwise_inputs(t, who, 2, in)) return NULL;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
     if (!tg_broadcast_shapes(t, who, a, b, &ndim, shape)) return NULL;
-    tg_tensor *y = tg_tape_result(t, a->dtype, ndim, shape);
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 2, in, ndim, shape, NULL, 0, &y)) return y;
+    y = tg_tape_result(t, a->dtype, ndim, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
@@ -228,14 +230,16 @@ static const tg_op where_op = {"where", 3, where_backward};
 
 tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
     tg_tensor *in[3] = {cond, a, b};
-    if (!tg_check_inputs(t, "tg_where", 3, in)) return NULL;
+    if (!tg_check_pointwise_inputs(t, "tg_where", 3, in)) return NULL;
     int nd1, nd;
     int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
     if (!tg_broadcast_shapes(t, "tg_where", cond, a, &nd1, s1)) return NULL;
     tg_tensor probe = {.dtype = a->dtype, .ndim = nd1};
     for (int i = 0; i < nd1; i++) probe.shape[i] = s1[i];
     if (!tg_broadcast_shapes(t, "tg_where", &probe, b, &nd, shape)) return NULL;
-    tg_tensor *y = tg_tape_result(t, a->dtype, nd, shape);
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, &where_op, where_f32, where_f64, 3, in, nd, shape, NULL, 0, &y)) return y;
+    y = tg_tape_result(t, a->dtype, nd, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
@@ -274,14 +278,16 @@ static const tg_op mul_add_op = {"mul_add", 3, mul_add_backward};
 
 tg_tensor *tg_mul_add(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c) {
     tg_tensor *in[3] = {a, b, c};
-    if (!tg_check_inputs(t, "tg_mul_add", 3, in)) return NULL;
+    if (!tg_check_pointwise_inputs(t, "tg_mul_add", 3, in)) return NULL;
     int nd1, nd;
     int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
     if (!tg_broadcast_shapes(t, "tg_mul_add", a, b, &nd1, s1)) return NULL;
     tg_tensor probe = {.dtype = a->dtype, .ndim = nd1};
     for (int i = 0; i < nd1; i++) probe.shape[i] = s1[i];
     if (!tg_broadcast_shapes(t, "tg_mul_add", &probe, c, &nd, shape)) return NULL;
-    tg_tensor *y = tg_tape_result(t, a->dtype, nd, shape);
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, &mul_add_op, mul_add_f32, mul_add_f64, 3, in, nd, shape, NULL, 0, &y)) return y;
+    y = tg_tape_result(t, a->dtype, nd, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
@@ -319,10 +325,12 @@ SCALAR_KERNELS(gt_scalar, (x > s) ? 1 : 0)
 
 static tg_tensor *with_scalar(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64,
                               tg_tensor *x, double s) {
-    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
-    tg_tensor *y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
-    if (!y) return NULL;
+    if (!tg_check_pointwise_inputs(t, who, 1, &x)) return NULL;
     scalar_attrs attrs = {s};
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 1, &x, x->ndim, x->shape, &attrs, sizeof attrs, &y)) return y;
+    y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
+    if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
         tg_layout_make(&l, y, 1, (const tg_tensor *const[]){x});

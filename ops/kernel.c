@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
+static bool check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
     if (!t) {
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", op);
         return false;
@@ -27,6 +27,14 @@ bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs
         }
     }
     return true;
+}
+
+bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
+    return check_inputs(t, op, n, inputs) && tg_fuse_realize(t, n, inputs) == TG_OK;
+}
+
+bool tg_check_pointwise_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
+    return check_inputs(t, op, n, inputs);
 }
 
 bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int *out) {

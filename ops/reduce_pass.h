@@ -42,4 +42,12 @@ double tg_row_sum_exp_f64(const double *x, int64_t n, double shift);
  * the block of one long row that one task reduces. */
 enum { TG_EXTREMUM_LANES = 64, TG_SUM_LANES = 16, TG_REDUCE_COLUMN_BLOCK = 256, TG_REDUCE_BLOCK = 16384 };
 
+/* A reduction of every element of a long row cuts it into at most 1024
+ * blocks of at least TG_REDUCE_BLOCK, reduced in parallel, then the block
+ * results in order: the block length for a row of R. */
+static inline int64_t tg_reduce_block(int64_t R) {
+    int64_t block = (R + 1023) / 1024;
+    return block < TG_REDUCE_BLOCK ? TG_REDUCE_BLOCK : block;
+}
+
 #endif

@@ -55,8 +55,10 @@ UNARY_KERNELS(clamp, x < p ? p : (x > q ? q : x))
 /* The one forward path for every unary op. */
 static tg_tensor *unary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *x,
                         const unary_attrs *attrs) {
-    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
-    tg_tensor *y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
+    if (!tg_check_pointwise_inputs(t, who, 1, &x)) return NULL;
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 1, &x, x->ndim, x->shape, attrs, attrs ? sizeof *attrs : 0, &y)) return y;
+    y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
