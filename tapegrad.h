@@ -21,6 +21,7 @@ extern "C" {
 #include "core/rng.h"
 #include "core/tape.h"
 #include "core/params.h"
+#include "core/checkpoint.h"
 #include "core/parallel.h"
 
 #include "ops/elementwise.h"

@@ -1,14 +1,11 @@
-#define _POSIX_C_SOURCE 200809L /* fileno, fsync, getpid */
 #include "core/params.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <unistd.h>
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
-#include <xxhash.h>
+
+#include "core/checkpoint.h"
 
 #include "core/parallel.h"
 
@@ -232,201 +229,120 @@ int64_t tg_params_numel(const tg_params *p) {
     return n;
 }
 
-/* ---- checkpoint file ----
- * "TGPARAMS" | u32 version=1 | u32 count |
- *   count x { u32 name_len | name | u32 kind | u32 dtype | u32 ndim | i64 shape[ndim] | data }
- * | u64 XXH3-64 of every byte before it.  Little-endian host order. */
-
-static const char MAGIC[8] = {'T', 'G', 'P', 'A', 'R', 'A', 'M', 'S'};
-enum { CHECKPOINT_VERSION = 1 };
-
-typedef struct {
-    FILE *f;
-    XXH3_state_t hash;
-    int failed;
-} writer;
-
-static void put(writer *w, const void *bytes, size_t n) {
-    if (w->failed || n == 0) return;
-    if (fwrite(bytes, 1, n, w->f) != n) w->failed = 1;
-    XXH3_64bits_update(&w->hash, bytes, n);
-}
-
-static void put_u32(writer *w, uint32_t v) { put(w, &v, sizeof v); }
-
-/* After the rename, sync the directory so the new name survives a power cut
- * (best effort: the file itself is already complete on disk). */
-static void sync_directory_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        snprintf(dir, sizeof dir, ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof dir, "/");
-    } else if ((size_t)(slash - path) < sizeof dir) {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    } else {
-        return;
-    }
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
+/* ---- checkpoints (core/checkpoint.h holds the file format) ---- */
 
 tg_status tg_params_save(const tg_params *p, const char *path) {
-    if (!p || !path) return tg_set_error(TG_ERR_ARG, "tg_params_save: store or path is NULL");
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return tg_set_error(TG_ERR_NOMEM, "tg_params_save: out of memory");
-    snprintf(tmp, n + 16, "%s.tmp%ld", path, (long)getpid());
-    writer w = {.f = fopen(tmp, "wb")};
-    if (!w.f) {
-        tg_status st = tg_set_error(TG_ERR_IO, "tg_params_save: cannot write '%s'", tmp);
-        free(tmp);
-        return st;
-    }
-    XXH3_64bits_reset(&w.hash);
-    put(&w, MAGIC, sizeof MAGIC);
-    put_u32(&w, CHECKPOINT_VERSION);
-    put_u32(&w, (uint32_t)p->count);
-    for (int i = 0; i < p->count; i++) {
-        const tg_tensor *x = p->tensors[i];
-        put_u32(&w, (uint32_t)strlen(x->name));
-        put(&w, x->name, strlen(x->name));
-        put_u32(&w, (uint32_t)x->kind);
-        put_u32(&w, (uint32_t)x->dtype);
-        put_u32(&w, (uint32_t)x->ndim);
-        put(&w, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-        put(&w, x->data, (size_t)x->numel * tg_dtype_size(x->dtype));
-    }
-    uint64_t digest = XXH3_64bits_digest(&w.hash);
-    if (!w.failed && fwrite(&digest, sizeof digest, 1, w.f) != 1) w.failed = 1;
-    if (!w.failed && fflush(w.f) != 0) w.failed = 1;
-    if (!w.failed && fsync(fileno(w.f)) != 0) w.failed = 1;
-    if (fclose(w.f) != 0) w.failed = 1;
-    if (w.failed || rename(tmp, path) != 0) {
-        remove(tmp);
-        free(tmp);
-        return tg_set_error(TG_ERR_IO, "tg_params_save: writing '%s' failed; the previous file is untouched", path);
-    }
-    free(tmp);
-    sync_directory_of(path);
-    return TG_OK;
-}
-
-typedef struct {
-    const unsigned char *p, *end;
-} reader;
-
-static int take(reader *r, void *out, size_t n) {
-    if ((size_t)(r->end - r->p) < n) return 0;
-    memcpy(out, r->p, n);
-    r->p += n;
-    return 1;
-}
-
-typedef struct {
-    char *name;
-    uint32_t kind, dtype, ndim;
-    int64_t shape[TG_MAX_DIMS];
-    const unsigned char *data;
-} entry;
-
-static tg_status parse(const char *path, const unsigned char *buf, size_t size, entry **out, uint32_t *count) {
-    if (size < sizeof MAGIC + 8 + 8 || memcmp(buf, MAGIC, sizeof MAGIC) != 0)
-        return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' is not a tapegrad checkpoint", path);
-    uint64_t stored;
-    memcpy(&stored, buf + size - 8, 8);
-    if (XXH3_64bits(buf, size - 8) != stored)
-        return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' is corrupt (checksum mismatch)", path);
-    reader r = {buf + sizeof MAGIC, buf + size - 8};
-    uint32_t version;
-    take(&r, &version, 4);
-    if (version != CHECKPOINT_VERSION)
-        return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' has version %u, this build reads %d", path,
-                            version, CHECKPOINT_VERSION);
-    take(&r, count, 4);
-    if (*count > (uint32_t)(size / 16))
-        return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' is corrupt (entry count)", path);
-    entry *entries = calloc(*count ? *count : 1, sizeof *entries);
-    if (!entries) return tg_set_error(TG_ERR_NOMEM, "tg_params_load: out of memory");
-    *out = entries;
-    for (uint32_t i = 0; i < *count; i++) {
-        entry *e = &entries[i];
-        uint32_t name_len;
-        if (!take(&r, &name_len, 4) || name_len == 0 || name_len > (size_t)(r.end - r.p))
-            return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' is corrupt (entry %u)", path, i);
-        e->name = calloc(name_len + 1, 1);
-        if (!e->name) return tg_set_error(TG_ERR_NOMEM, "tg_params_load: out of memory");
-        take(&r, e->name, name_len);
-        if (!take(&r, &e->kind, 4) || !take(&r, &e->dtype, 4) || !take(&r, &e->ndim, 4) ||
-            (e->kind != TG_KIND_PARAM && e->kind != TG_KIND_BUFFER) || e->dtype > TG_F64 ||
-            e->ndim > TG_MAX_DIMS || !take(&r, e->shape, sizeof(int64_t) * e->ndim) ||
-            tg_check_shape("tg_params_load", (int)e->ndim, e->shape))
-            return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' is corrupt (entry '%s')", path, e->name);
-        size_t bytes = (size_t)tg_shape_numel((int)e->ndim, e->shape) * tg_dtype_size((tg_dtype)e->dtype);
-        if ((size_t)(r.end - r.p) < bytes)
-            return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' is truncated in '%s'", path, e->name);
-        e->data = r.p;
-        r.p += bytes;
-    }
-    if (r.p != r.end) return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' has trailing bytes", path);
-    return TG_OK;
-}
-
-static tg_status check_against_store(const char *path, const tg_params *p, const entry *e) {
-    tg_tensor *x = find(p, e->name);
-    if (!x) return TG_OK;
-    tg_tensor probe = {.dtype = (tg_dtype)e->dtype, .ndim = (int)e->ndim};
-    memcpy(probe.shape, e->shape, sizeof(int64_t) * e->ndim);
-    if (x->dtype != probe.dtype || !tg_same_shape(x, &probe)) {
-        char have[200], want[200];
-        return tg_set_error(TG_ERR_SHAPE, "tg_params_load: '%s' in '%s' is %s, the store has %s", e->name, path,
-                            tg_tensor_desc(&probe, want, sizeof want), tg_tensor_desc(x, have, sizeof have));
-    }
-    if ((uint32_t)x->kind != e->kind)
-        return tg_set_error(TG_ERR_FORMAT, "tg_params_load: '%s' in '%s' is a %s, the store has a %s", e->name, path,
-                            e->kind == TG_KIND_PARAM ? "parameter" : "buffer",
-                            x->kind == TG_KIND_PARAM ? "parameter" : "buffer");
-    return TG_OK;
-}
-
-tg_status tg_params_load(tg_params *p, const char *path) {
-    if (!p || !path) return tg_set_error(TG_ERR_ARG, "tg_params_load: store or path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_set_error(TG_ERR_IO, "tg_params_load: cannot open '%s'", path);
-    unsigned char *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) buf = malloc((size_t)size + 1);
-    tg_status st = TG_OK;
-    if (size < 0 || !buf || fread(buf, 1, (size_t)size, f) != (size_t)size)
-        st = tg_set_error(TG_ERR_IO, "tg_params_load: cannot read '%s'", path);
-    fclose(f);
-
-    entry *entries = NULL;
-    uint32_t count = 0;
-    if (!st) st = parse(path, buf, (size_t)size, &entries, &count);
-    for (uint32_t i = 0; !st && i < count; i++) st = check_against_store(path, p, &entries[i]);
-    /* everything checked: now change values */
-    for (uint32_t i = 0; !st && i < count; i++) {
-        entry *e = &entries[i];
-        tg_tensor *x = find(p, e->name);
-        if (!x) {
-            x = create("tg_params_load", p, e->name, (tg_dtype)e->dtype, (int)e->ndim, e->shape, TG_INIT_ZEROS, NULL,
-                       e->kind == TG_KIND_PARAM);
-            if (!x) st = TG_ERR_NOMEM;
-        }
-        if (x) {
-            memcpy(x->data, e->data, (size_t)x->numel * tg_dtype_size(x->dtype));
-            tg_tensor_bump_version(x);
-        }
-    }
-    for (uint32_t i = 0; entries && i < count; i++) free(entries[i].name);
-    free(entries);
-    free(buf);
+    const char *who = "tg_params_save";
+    if (!p || !path) return tg_set_error(TG_ERR_ARG, "%s: store or path is NULL", who);
+    tg_checkpoint *c = tg_checkpoint_new();
+    tg_status st = c ? tg_checkpoint_add_params(c, p) : TG_ERR_NOMEM;
+    if (!st) st = tg_checkpoint_write_as(c, path, who);
+    tg_checkpoint_free(c);
     return st;
 }
+
+static const char *kind_name(int kind) { return kind == TG_KIND_PARAM ? "parameter" : "buffer"; }
+
+static bool is_store_record(const tg_record *r) { return r->kind == TG_RECORD_PARAM || r->kind == TG_RECORD_BUFFER; }
+
+/* Appends "'name'" to a report's list (truncated with "..."). */
+static void list_name(char *list, size_t size, const char *name) {
+    size_t len = strlen(list);
+    if (len + 4 >= size) return;
+    int n = snprintf(list + len, size - len, "%s'%s'", len ? ", " : "", name);
+    if (n < 0 || (size_t)n >= size - len) snprintf(list + (size - 5 > len ? size - 5 : len), 5, "...");
+}
+
+/* Checks the checkpoint against the store without changing anything. */
+static tg_status check_checkpoint(const char *who, const tg_params *p, const tg_checkpoint *c, bool strict,
+                                  tg_load_report *report) {
+    const char *origin = tg_checkpoint_origin(c);
+    char missing[256] = "", unexpected[256] = "";
+    *report = (tg_load_report){0};
+    for (int i = 0; i < tg_checkpoint_count(c); i++) {
+        const tg_record *e = tg_checkpoint_at(c, i);
+        if (!is_store_record(e)) continue;
+        tg_tensor *x = find(p, e->name);
+        if (!x) {
+            if (p->count == 0) {
+                report->created++;
+            } else {
+                report->unexpected++;
+                list_name(unexpected, sizeof unexpected, e->name);
+            }
+            continue;
+        }
+        tg_tensor probe = {.dtype = e->dtype, .ndim = e->ndim};
+        memcpy(probe.shape, e->shape, sizeof probe.shape);
+        if (x->dtype != probe.dtype || !tg_same_shape(x, &probe)) {
+            char have[200], want[200];
+            return tg_set_error(TG_ERR_SHAPE, "%s: '%s' in '%s' is %s, the store has %s", who, e->name, origin,
+                                tg_tensor_desc(&probe, want, sizeof want), tg_tensor_desc(x, have, sizeof have));
+        }
+        if ((int)x->kind != (int)e->kind)
+            return tg_set_error(TG_ERR_FORMAT, "%s: '%s' in '%s' is a %s, the store has a %s", who, e->name, origin,
+                                kind_name((int)e->kind), kind_name((int)x->kind));
+        report->loaded++;
+    }
+    for (int i = 0; i < p->count; i++) {
+        const tg_record *e = tg_checkpoint_find(c, p->tensors[i]->name);
+        if (!e || !is_store_record(e)) {
+            report->missing++;
+            list_name(missing, sizeof missing, p->tensors[i]->name);
+        }
+    }
+    snprintf(report->names, sizeof report->names, "%s%s%s%s%s", report->missing ? "missing " : "", missing,
+             report->missing && report->unexpected ? "; " : "", report->unexpected ? "unexpected " : "", unexpected);
+    if (strict && (report->missing || report->unexpected))
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: '%s' does not hold this model (%s); nothing was loaded "
+                            "(a non-strict load takes the names both have)",
+                            who, origin, report->names);
+    return TG_OK;
+}
+
+static tg_status load_checked(const char *who, tg_params *p, const tg_checkpoint *c, bool strict,
+                              tg_load_report *report) {
+    tg_load_report none;
+    if (!report) report = &none;
+    if (!p || !c) return tg_set_error(TG_ERR_ARG, "%s: store or checkpoint is NULL", who);
+    tg_status st = check_checkpoint(who, p, c, strict, report);
+    if (st) return st;
+    /* everything checked: now change values (creating only into an empty store) */
+    bool into_empty = p->count == 0;
+    for (int i = 0; i < tg_checkpoint_count(c); i++) {
+        const tg_record *e = tg_checkpoint_at(c, i);
+        if (!is_store_record(e)) continue;
+        tg_tensor *x = find(p, e->name);
+        if (!x && into_empty) {
+            x = create(who, p, e->name, e->dtype, e->ndim, e->shape, TG_INIT_ZEROS, NULL, e->kind == TG_RECORD_PARAM);
+            if (!x) return TG_ERR_NOMEM;
+        }
+        if (!x) continue;
+        memcpy(x->data, e->data, e->bytes);
+        tg_tensor_bump_version(x);
+    }
+    return TG_OK;
+}
+
+tg_status tg_params_check_checkpoint(const tg_params *p, const tg_checkpoint *c, bool strict) {
+    tg_load_report report;
+    if (!p || !c) return tg_set_error(TG_ERR_ARG, "tg_params_check_checkpoint: store or checkpoint is NULL");
+    return check_checkpoint("tg_params_check_checkpoint", p, c, strict, &report);
+}
+
+tg_status tg_params_load_checkpoint(tg_params *p, const tg_checkpoint *c, bool strict, tg_load_report *report) {
+    return load_checked("tg_params_load_checkpoint", p, c, strict, report);
+}
+
+tg_status tg_params_load_ex(tg_params *p, const char *path, bool strict, tg_load_report *report) {
+    const char *who = strict ? "tg_params_load" : "tg_params_load_ex";
+    if (!p || !path) return tg_set_error(TG_ERR_ARG, "%s: store or path is NULL", who);
+    tg_checkpoint *c = tg_checkpoint_read_as(path, who);
+    if (!c) return tg_last_status();
+    tg_status st = load_checked(who, p, c, strict, report);
+    tg_checkpoint_free(c);
+    return st;
+}
+
+tg_status tg_params_load(tg_params *p, const char *path) { return tg_params_load_ex(p, path, true, NULL); }

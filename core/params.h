@@ -70,11 +70,33 @@ void tg_params_parallel(tg_params *p, tg_param_piece_fn piece, void *context);
 int64_t tg_params_numel(const tg_params *p);
 
 /* Checkpoints: every tensor (parameters and buffers) with names, dtypes and
- * shapes, and an XXH3 checksum. Saving writes a temporary file, syncs it and
- * renames it over `path`, so a crash never leaves a half-written checkpoint.
- * Loading checks everything (checksum, names, shapes) before it changes any
- * value; tensors absent from the store are created. */
+ * shapes, and an XXH3 checksum, written atomically (core/checkpoint.h: a
+ * crash, a kill or a full disk never leaves a half-written file).
+ *
+ * Loading is strict, like PyTorch's load_state_dict: the file must hold
+ * exactly the store's names, each with the same dtype, shape and kind; any
+ * difference is an error that lists the names, and the store is unchanged.
+ * Into an empty store, every tensor of the file is created. A run
+ * checkpoint of `tg train` loads too (its other records are not the model's). */
 tg_status tg_params_save(const tg_params *p, const char *path);
 tg_status tg_params_load(tg_params *p, const char *path);
+
+/* What a load did: tensors set, created (empty store), in the store but not
+ * in the file (left as they were), in the file but not in the store (skipped),
+ * and those names ("missing 'a', 'b'; unexpected 'c'", truncated with ...). */
+typedef struct tg_load_report {
+    int loaded, created, missing, unexpected;
+    char names[512];
+} tg_load_report;
+/* strict = false loads the names both have and reports the rest (dtype,
+ * shape and kind must still match). report may be NULL. */
+tg_status tg_params_load_ex(tg_params *p, const char *path, bool strict, tg_load_report *report);
+
+/* The same from a checkpoint already read (tg_checkpoint_read), and a check
+ * that changes nothing: to load a model and other state all or nothing. */
+struct tg_checkpoint;
+tg_status tg_params_load_checkpoint(tg_params *p, const struct tg_checkpoint *c, bool strict,
+                                    tg_load_report *report);
+tg_status tg_params_check_checkpoint(const tg_params *p, const struct tg_checkpoint *c, bool strict);
 
 #endif

@@ -6,6 +6,7 @@
 enum { TG_ERROR_MESSAGE_MAX = 1024 };
 
 static _Thread_local char last_error[TG_ERROR_MESSAGE_MAX];
+static _Thread_local tg_status last_status;
 
 const char *tg_status_name(tg_status status) {
     switch (status) {
@@ -24,9 +25,11 @@ const char *tg_status_name(tg_status status) {
 }
 
 const char *tg_last_error(void) { return last_error; }
+tg_status tg_last_status(void) { return last_status; }
 
 tg_status tg_set_errorv(tg_status status, const char *fmt, va_list args) {
     vsnprintf(last_error, sizeof last_error, fmt, args);
+    last_status = status;
     return status;
 }
 

@@ -29,6 +29,10 @@ const char *tg_status_name(tg_status status);
 /* The last message set by any tapegrad call on this thread ("" if none). */
 const char *tg_last_error(void);
 
+/* The status that went with that message (TG_OK if none): what a call that
+ * returned NULL failed with. */
+tg_status tg_last_status(void);
+
 /* Sets this thread's last error (printf-style) and returns `status`.
  * Library code and custom-op authors use it to report a failure. */
 tg_status tg_set_error(tg_status status, const char *fmt, ...)

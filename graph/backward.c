@@ -299,18 +299,17 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     if (!opts) opts = &none;
     if (!t) return tg_set_error(TG_ERR_ARG, "tg_grad: tape is NULL");
     if (n_outputs < 1 || !outputs || n_inputs < 1 || !inputs || !grads)
-        return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: needs at least one output, one input and a grads array");
+        return tg_set_error(TG_ERR_ARG, "tg_grad: needs at least one output, one input and a grads array");
+    char desc[96];
     for (int i = 0; i < n_inputs; i++) {
         grads[i] = NULL;
-        if (!inputs[i]) return tg_tape_fail(t, TG_ERR_ARG, "tg_grad: input %d is NULL", i);
+        if (!inputs[i]) return tg_set_error(TG_ERR_ARG, "tg_grad: input %d is NULL", i);
         /* no gradient is tracked for it, so zeros could be wrong: refuse (PyTorch too) */
-        if (!inputs[i]->requires_grad) {
-            char desc[96];
-            return tg_tape_fail(t, TG_ERR_ARG,
+        if (!inputs[i]->requires_grad)
+            return tg_set_error(TG_ERR_ARG,
                                 "tg_grad: input %d (%s) does not require a gradient; mark it with "
                                 "tg_requires_grad before the forward pass",
                                 i, tg_tensor_desc(inputs[i], desc, sizeof desc));
-        }
     }
     uint64_t pass;
     tg_status st = run(t, "tg_grad", n_outputs, outputs, grad_outputs, opts->create_graph, opts->retain_graph, false,
@@ -318,8 +317,17 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     if (st) return st;
     for (int i = 0; i < n_inputs; i++) {
         const tg_tensor *x = inputs[i];
-        grads[i] = x->pending_pass == pass ? x->pending_grad : tg_zeros(t, x->dtype, x->ndim, x->shape);
-        if (!grads[i]) return tg_tape_status(t);
+        if (x->pending_pass == pass) {
+            grads[i] = x->pending_grad;
+        } else if (opts->materialize_grads) {
+            if (!(grads[i] = tg_zeros(t, x->dtype, x->ndim, x->shape))) return tg_tape_status(t);
+        } else if (!opts->allow_unused) {
+            for (int k = 0; k < n_inputs; k++) grads[k] = NULL;
+            return tg_set_error(TG_ERR_ARG,
+                                "tg_grad: input %d (%s) was not used to compute the outputs; pass allow_unused "
+                                "(NULL gradient) or materialize_grads (zeros)",
+                                i, tg_tensor_desc(x, desc, sizeof desc));
+        }
     }
     return tg_fuse_realize(t, n_inputs, grads);
 }

@@ -41,13 +41,18 @@ tg_status tg_backward(tg_tape *t, tg_tensor *root, const tg_backward_opts *opts)
 typedef struct tg_grad_opts {
     bool retain_graph;
     bool create_graph;
+    bool allow_unused;      /* an input the outputs do not depend on gets a NULL gradient */
+    bool materialize_grads; /* ... gets zeros instead (implies allow_unused) */
 } tg_grad_opts;
 
-/* grads[i] = sum_k d(outputs[k] . grad_outputs[k]) / d inputs[i].
- * grad_outputs may be NULL (every output a scalar, seeded with 1) or hold NULL
- * entries for scalar outputs. Every input must require a gradient (a parameter
- * or a tensor marked with tg_requires_grad, else an error); one the outputs do
- * not depend on gets zeros. */
+/* grads[i] = sum_k d(outputs[k] . grad_outputs[k]) / d inputs[i], like
+ * torch.autograd.grad. grad_outputs may be NULL (every output a scalar, seeded
+ * with 1) or hold NULL entries for scalar outputs. Every input must require a
+ * gradient (a parameter or a tensor marked with tg_requires_grad). An input
+ * the outputs do not depend on is an error unless opts allow it (NULL or
+ * zeros, as PyTorch's allow_unused and materialize_grads). These argument
+ * errors are returned and left in tg_last_error() but not kept on the tape:
+ * the tape stays usable. */
 tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
                   int n_inputs, tg_tensor *const *inputs, tg_tensor **grads, const tg_grad_opts *opts);
 

@@ -72,7 +72,7 @@ static int eval_second(problem *p, tg_tape *t, tg_tensor **in, tg_tensor **out) 
             if (!(out[k] = tg_zeros(t, diff[k]->dtype, diff[k]->ndim, diff[k]->shape))) return -1;
         return m;
     }
-    tg_grad_opts opts = {.create_graph = true};
+    tg_grad_opts opts = {.create_graph = true, .materialize_grads = true};
     if (tg_grad(t, 1, &y, &in[p->n - 1], m, diff, out, &opts)) {
         p->backward_failed = true;
         return -1;
@@ -168,9 +168,9 @@ static tg_status backward(checker *c, tg_tensor **seeds, tg_tensor **grads) {
                 return fail(c, tg_tape_status(c->tape), "%s", tg_tape_error(c->tape));
         return TG_OK;
     }
-    tg_grad_opts opts = {.retain_graph = true};
+    tg_grad_opts opts = {.retain_graph = true, .materialize_grads = true};
     if (tg_grad(c->tape, n, outs, outs_seeds, c->n_diff, diff, grads, &opts))
-        return fail(c, TG_ERR_CHECK, "the backward pass failed: %s", tg_tape_error(c->tape));
+        return fail(c, TG_ERR_CHECK, "the backward pass failed: %s", tg_last_error());
     return TG_OK;
 }
 

@@ -106,7 +106,7 @@ static inline tg_tensor *cd_first_derivative(tg_tape *t, tg_tensor **in, void *u
     if (y) {
         tg_tensor *w = tg_tensor_empty(t, y->dtype, y->ndim, y->shape);
         for (int64_t k = 0; w && k < w->numel; k++) tg_set(w, k, 1.0 + 0.25 * sin((double)k));
-        tg_grad(t, 1, &y, &w, 1, &in[d->wrt], &g, &(tg_grad_opts){.create_graph = true});
+        tg_grad(t, 1, &y, &w, 1, &in[d->wrt], &g, &(tg_grad_opts){.create_graph = true, .materialize_grads = true});
     }
     tg_tape_set_grad_enabled(t, was);
     return g;

@@ -236,7 +236,8 @@ static void test_grad_returns_gradients_and_leaves_grad_alone(void **state) {
                              tg_sum(f->t, tg_pow_scalar(f->t, x, 3.0), NULL, 0, false));
     tg_tensor *grads[3];
     tg_tensor *wrt[3] = {f->w, x, unused};
-    assert_int_equal(tg_grad(f->t, 1, &loss, NULL, 3, wrt, grads, NULL), TG_OK);
+    assert_int_equal(tg_grad(f->t, 1, &loss, NULL, 3, wrt, grads, &(tg_grad_opts){.materialize_grads = true}),
+                     TG_OK);
     ASSERT_VALUES(grads[0], 1e-12, 7, 7, 7);             /* sum(x^3) = 8 - 1 */
     ASSERT_VALUES(grads[1], 1e-12, -0.5 * 12, -0.5 * 3); /* sum(w) 3x^2 */
     assert_shape(grads[2], SHAPE(2, 2));
@@ -252,13 +253,43 @@ static void test_grad_with_respect_to_a_tensor_that_needs_no_gradient_is_an_erro
     tg_tensor *x = T64(f->t, SHAPE(2), 1, 2), *c = T64(f->t, SHAPE(2), 3, 4);
     assert_int_equal(tg_requires_grad(x), TG_OK);
     tg_tensor *y = tg_sum(f->t, tg_mul(f->t, x, c), NULL, 0, false), *g[2];
-    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 2, (tg_tensor *[]){x, c}, g, NULL), TG_ERR_ARG);
-    assert_error_mentions(tg_tape_error(f->t), "tg_grad: input 1");
-    assert_error_mentions(tg_tape_error(f->t), "f64[2]");
-    assert_error_mentions(tg_tape_error(f->t), "does not require a gradient");
-    assert_error_mentions(tg_tape_error(f->t), "tg_requires_grad");
+    tg_grad_opts zeros = {.materialize_grads = true}; /* even so: zeros would be wrong */
+    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 2, (tg_tensor *[]){x, c}, g, &zeros), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "tg_grad: input 1");
+    assert_error_mentions(tg_last_error(), "f64[2]");
+    assert_error_mentions(tg_last_error(), "does not require a gradient");
+    assert_error_mentions(tg_last_error(), "tg_requires_grad");
     assert_null(g[0]);
     assert_null(g[1]);
+    assert_int_equal(tg_tape_status(f->t), TG_OK); /* not sticky: the tape goes on */
+    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 1, &x, g, NULL), TG_OK);
+    ASSERT_VALUES(g[0], 0, 3, 4);
+}
+
+static void test_grad_of_an_unused_input_is_an_error_unless_allowed_like_pytorch(void **state) {
+    fixture *f = *state;
+    tg_tensor *x = T64(f->t, SHAPE(2), 1, 2), *unused = T64(f->t, SHAPE(3), 1, 1, 1);
+    assert_int_equal(tg_requires_grad(x), TG_OK);
+    assert_int_equal(tg_requires_grad(unused), TG_OK);
+    tg_tensor *y = tg_sum(f->t, tg_square(f->t, x), NULL, 0, false), *g[2];
+    tg_tensor *wrt[2] = {x, unused};
+    tg_grad_opts retain = {.retain_graph = true};
+    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 2, wrt, g, &retain), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "tg_grad: input 1 (f64[3]) was not used");
+    assert_error_mentions(tg_last_error(), "allow_unused");
+    assert_null(g[0]);
+    assert_null(g[1]);
+    assert_int_equal(tg_tape_status(f->t), TG_OK);
+
+    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 2, wrt, g, &(tg_grad_opts){.retain_graph = true, .allow_unused = true}),
+                     TG_OK);
+    ASSERT_VALUES(g[0], 1e-15, 2, 4);
+    assert_null(g[1]);
+
+    assert_int_equal(tg_grad(f->t, 1, &y, NULL, 2, wrt, g, &(tg_grad_opts){.materialize_grads = true}), TG_OK);
+    ASSERT_VALUES(g[0], 1e-15, 2, 4);
+    assert_shape(g[1], SHAPE(3));
+    ASSERT_VALUES(g[1], 0, 0, 0, 0);
 }
 
 static void test_grad_with_several_outputs_sums_their_gradients(void **state) {
@@ -411,6 +442,7 @@ int main(void) {
         T(test_root_of_another_tape_is_an_error),
         T(test_backward_refuses_a_tape_with_an_earlier_error_and_repeats_it),
         T(test_grad_returns_gradients_and_leaves_grad_alone),
+        T(test_grad_of_an_unused_input_is_an_error_unless_allowed_like_pytorch),
         T(test_grad_with_respect_to_a_tensor_that_needs_no_gradient_is_an_error),
         T(test_grad_with_several_outputs_sums_their_gradients),
         T(test_create_graph_gives_the_second_derivative_of_a_cube),
