@@ -74,6 +74,17 @@ static bool same_dims(const tg_tensor *x, int ndim, const int64_t *shape) {
 
 /* ---- steps ---- */
 
+/* Whether x's steps run in the pass of a pointwise step of `shape` that reads
+ * it: x is pending, pointwise, of that very shape. A pending sum (complete
+ * only at the end of its own pass) or a pending tensor of another shape (it
+ * broadcasts: computed once, not once per element) is computed before that
+ * pass instead, when the pass runs: by then it may share the pass of the
+ * data it is made of (a bias gradient, summed while the layer's gradient is
+ * computed for the matmul). */
+static bool joins_pass(const tg_tensor *x, int ndim, const int64_t *shape) {
+    return tg_is_pending(x) && step_of(x)->kind == STEP_POINTWISE && same_dims(x, ndim, shape);
+}
+
 /* A new step out = op(inputs) with a pending output of `shape`. */
 static tg_tensor *new_step(tg_tape *t, const tg_op *op, step_kind kind, int n, tg_tensor *const *in, int ndim,
                            const int64_t *shape, const void *attrs, size_t attrs_size) {
@@ -91,8 +102,9 @@ static tg_tensor *new_step(tg_tape *t, const tg_op *op, step_kind kind, int n, t
         inputs[i] = in[i];
         versions[i] = in[i]->version;
         out->requires_grad |= recording && in[i]->requires_grad;
-        s->steps += tg_is_pending(in[i]) ? step_of(in[i])->steps : 0;
-        s->leaves += tg_is_pending(in[i]) ? step_of(in[i])->leaves : 1;
+        bool joins = joins_pass(in[i], ndim, shape);
+        s->steps += joins ? step_of(in[i])->steps : 0;
+        s->leaves += joins ? step_of(in[i])->leaves : 1;
     }
     if (attrs_size) memcpy(attr_copy, attrs, attrs_size);
     s->node = (tg_node){.op = op,
@@ -113,25 +125,13 @@ static tg_tensor *new_step(tg_tape *t, const tg_op *op, step_kind kind, int n, t
     return out;
 }
 
-/* Pending inputs a new pointwise step of `shape` cannot build on: sums (the
- * sum must be complete first), another shape (it broadcasts: computing it
- * once is cheaper than once per element), or an expression that would grow
- * past a pass. They are computed now. */
+/* An expression that would grow past a pass is cut: its inputs computed now. */
 static bool settle_inputs(tg_tape *t, int n, tg_tensor *const *in, int ndim, const int64_t *shape) {
     int steps = 1, leaves = 0;
     for (int i = 0; i < n; i++) {
-        if (!tg_is_pending(in[i])) {
-            leaves++;
-            continue;
-        }
-        fuse_step *s = step_of(in[i]);
-        if ((s->kind == STEP_SUM || !same_dims(in[i], ndim, shape)) && tg_fuse_realize(t, 1, &in[i])) return false;
-        if (tg_is_pending(in[i])) {
-            steps += s->steps;
-            leaves += s->leaves;
-        } else {
-            leaves++;
-        }
+        bool joins = joins_pass(in[i], ndim, shape);
+        steps += joins ? step_of(in[i])->steps : 0;
+        leaves += joins ? step_of(in[i])->leaves : 1;
     }
     if (steps > MAX_STEPS || leaves > MAX_LEAVES) return tg_fuse_realize(t, n, in) == TG_OK;
     return true;
@@ -140,11 +140,13 @@ static bool settle_inputs(tg_tape *t, int n, tg_tensor *const *in, int ndim, con
 bool tg_fuse_pointwise(tg_tape *t, const tg_op *op, tg_row_fn f32, tg_row_fn f64, int n, tg_tensor *const *in,
                        int ndim, const int64_t *shape, const void *attrs, size_t attrs_size, tg_tensor **out) {
     int64_t numel = tg_shape_numel(ndim, shape);
-    if (!tg_fusing(t) || numel == 0 || numel < fusion_min) { /* the op computes at once: inputs first */
+    bool pending_input = false;
+    for (int i = 0; i < n; i++) pending_input |= tg_is_pending(in[i]);
+    /* small ops compute at once, unless they read a pending value: waiting
+     * then costs nothing, and the value may later share a pass */
+    if (!tg_fusing(t) || numel == 0 || (numel < fusion_min && !pending_input)) {
         *out = NULL;
-        for (int i = 0; i < n; i++)
-            if (tg_is_pending(in[i])) return tg_fuse_realize(t, n, in) != TG_OK; /* true + NULL: failed */
-        return false;
+        return pending_input && tg_fuse_realize(t, n, in) != TG_OK; /* true + NULL: failed */
     }
     *out = settle_inputs(t, n, in, ndim, shape) ? new_step(t, op, STEP_POINTWISE, n, in, ndim, shape, attrs, attrs_size)
                                                 : NULL;
@@ -199,6 +201,7 @@ typedef struct {
     int64_t lshape[TG_MAX_DIMS], lstride[MAX_LEAVES][TG_MAX_DIMS];
     int n_outputs, n_sums;
     output outputs[MAX_OUTPUTS];
+    unsigned char *in_place[MAX_STEPS]; /* the output memory a step writes straight into, or NULL */
     /* the one reduction all sums share: the space viewed as [outer, R, inner] */
     bool reduced[TG_MAX_DIMS];
     int64_t outer, R, inner;
@@ -217,7 +220,7 @@ static int leaf_index(const pass *p, const tg_tensor *x) {
 }
 
 /* Adds x's expression (its pending steps and the leaves they read); false
- * when the pass has no room left. */
+ * when the pass has no room left, or x needs a pending value computed first. */
 static bool collect(pass *p, tg_tensor *x) {
     if (!tg_is_pending(x)) {
         if (leaf_index(p, x) >= 0) return true;
@@ -225,8 +228,8 @@ static bool collect(pass *p, tg_tensor *x) {
         p->leaves[p->n_leaves++] = x;
         return true;
     }
+    if (!joins_pass(x, p->ndim, p->shape)) return false;
     fuse_step *s = step_of(x);
-    TG_INVARIANT(s->kind == STEP_POINTWISE && same_dims(x, p->ndim, p->shape));
     if (step_index(p, s) >= 0) return true;
     if (p->n_steps == MAX_STEPS) return false;
     p->steps[p->n_steps++] = s;
@@ -355,21 +358,23 @@ static tg_status prepare(tg_tape *t, pass *p) {
 /* What a computed chunk feeds: outputs are written, sums accumulated. */
 typedef struct {
     const pass *p;
-    int64_t segment_start;                       /* sums of contiguous segments: */
-    unsigned char *segment[MAX_OUTPUTS];         /*   each sum's values, gathered */
-    int64_t column_start;                        /* sums down columns: */
-    double (*acc)[TG_REDUCE_COLUMN_BLOCK];       /*   each sum's running totals */
+    tg_row_sum_state *segment;             /* sums of contiguous segments: each sum's row sum */
+    int64_t column_start;                  /* sums down columns: */
+    double (*acc)[TG_REDUCE_COLUMN_BLOCK]; /*   each sum's running totals */
 } sink;
 
-static void feed(sink *k, int64_t pos, int64_t n, const unsigned char *regs) {
+static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
     const pass *p = k->p;
     size_t es = p->es;
     for (int o = 0, sum = 0; o < p->n_outputs; o++) {
         const output *out = &p->outputs[o];
-        const unsigned char *v = regs + (size_t)out->value * CHUNK * es;
+        const unsigned char *v = regs[out->value];
         if (out->sum) {
             if (p->inner == 1) {
-                memcpy(k->segment[sum] + (size_t)(pos - k->segment_start) * es, v, (size_t)n * es);
+                if (p->dtype == TG_F32)
+                    tg_row_sum_feed_f32(&k->segment[sum], (const float *)v, n);
+                else
+                    tg_row_sum_feed_f64(&k->segment[sum], (const double *)v, n);
             } else {
                 double *acc = k->acc[sum] + (pos - k->column_start);
                 if (p->dtype == TG_F32)
@@ -379,7 +384,8 @@ static void feed(sink *k, int64_t pos, int64_t n, const unsigned char *regs) {
             }
             sum++;
         } else if (!out->add) {
-            memcpy(out->dst + (size_t)pos * es, v, (size_t)n * es);
+            if (v != (const unsigned char *)out->dst + (size_t)pos * es) /* else written in place */
+                memcpy(out->dst + (size_t)pos * es, v, (size_t)n * es);
         } else if (p->dtype == TG_F32) {
             float *d = (float *)out->dst + pos;
             for (int64_t i = 0; i < n; i++) d[i] += ((const float *)v)[i];
@@ -391,7 +397,8 @@ static void feed(sink *k, int64_t pos, int64_t n, const unsigned char *regs) {
 }
 
 /* Computes every step over the flat range [start, start + n) of the
- * iteration space, a chunk at a time, and feeds each chunk to k. */
+ * iteration space, a chunk at a time, and feeds each chunk to k. A step whose
+ * values are an output (written, not added) writes them in place. */
 static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs, sink *k) {
     size_t es = p->es;
     int nd = p->lnd;
@@ -408,6 +415,9 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
         }
         for (int64_t c = 0; c < run; c += CHUNK) {
             int64_t len = run - c < CHUNK ? run - c : CHUNK;
+            unsigned char *reg[MAX_STEPS];
+            for (int s = 0; s < p->n_steps; s++)
+                reg[s] = p->in_place[s] ? p->in_place[s] + (size_t)(pos + c) * es : regs + (size_t)s * CHUNK * es;
             for (int s = 0; s < p->n_steps; s++) {
                 const fuse_step *st = p->steps[s];
                 const void *in[3] = {NULL, NULL, NULL};
@@ -415,7 +425,7 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
                 for (int j = 0; j < st->node.n_inputs; j++) {
                     int src = p->source[s][j];
                     if (src >= 0) {
-                        in[j] = regs + (size_t)src * CHUNK * es;
+                        in[j] = reg[src];
                         stride[j] = 1;
                     } else {
                         int l = -1 - src;
@@ -423,9 +433,9 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
                         in[j] = (const char *)p->leaves[l]->data + (size_t)(offset[l] + c * stride[j]) * es;
                     }
                 }
-                st->row[p->dtype == TG_F64](len, regs + (size_t)s * CHUNK * es, in, stride, st->node.attrs);
+                st->row[p->dtype == TG_F64](len, reg[s], in, stride, st->node.attrs);
             }
-            feed(k, pos + c, len, regs);
+            feed(k, pos + c, len, reg);
         }
         pos += run;
     }
@@ -442,14 +452,11 @@ static void put(const pass *p, const output *out, int64_t i, double value) {
     }
 }
 
-static double row_sum(tg_dtype dtype, const void *x, int64_t n) {
-    return dtype == TG_F32 ? tg_row_sum_f32(x, n) : tg_row_sum_f64(x, n);
-}
 
 /* Runs the pass; the partition of sums is tg_sum's (ops/reduce.c), so each
  * sum gets the bits tg_sum would give. */
 static tg_status evaluate(tg_tape *t, pass *p) {
-    size_t es = p->es, regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
+    size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
     int64_t work = p->numel * (p->n_steps + p->n_outputs);
     int threads = tg_get_num_threads();
     if (p->n_sums == 0) {
@@ -470,18 +477,17 @@ static tg_status evaluate(tg_tape *t, pass *p) {
         /* contiguous segments: the whole space in blocks (outer 1), else rows of R */
         int64_t length = p->outer == 1 ? tg_reduce_block(p->R) : p->R;
         int64_t segments = p->outer == 1 ? (p->R + length - 1) / length : p->outer;
-        size_t per_thread = regs_bytes + (size_t)(p->n_sums * length) * es;
-        unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);
+        unsigned char *scratch = tg_tape_scratch(t, regs_bytes * (size_t)threads);
         double *partial = p->outer == 1 ? tg_tape_alloc(t, sizeof(double) * (size_t)(p->n_sums * segments)) : NULL;
         if (!scratch || (p->outer == 1 && !partial)) return tg_tape_status(t);
         TG_PARALLEL_FOR_WORK(task, segments, work, {
-            unsigned char *mine = scratch + per_thread * (size_t)tg_thread_index();
             int64_t start = task * length, n = p->outer * p->R - start < length ? p->outer * p->R - start : length;
-            sink k = {p, .segment_start = start};
-            for (int s = 0; s < p->n_sums; s++) k.segment[s] = mine + regs_bytes + (size_t)(s * length) * es;
-            compute(p, start * p->inner, n, mine, &k);
+            tg_row_sum_state row[MAX_OUTPUTS];
+            for (int s = 0; s < p->n_sums; s++) tg_row_sum_start(&row[s]);
+            sink k = {p, .segment = row};
+            compute(p, start, n, scratch + regs_bytes * (size_t)tg_thread_index(), &k);
             for (int s = 0; s < p->n_sums; s++) {
-                double v = row_sum(p->dtype, k.segment[s], n);
+                double v = tg_row_sum_finish(&row[s]);
                 if (p->outer == 1)
                     partial[s * segments + task] = v;
                 else
@@ -498,7 +504,7 @@ static tg_status evaluate(tg_tape *t, pass *p) {
     /* down columns: blocks of columns, rows added in order */
     enum { CB = TG_REDUCE_COLUMN_BLOCK };
     int64_t blocks = (p->inner + CB - 1) / CB;
-    size_t per_thread = regs_bytes + sizeof(double) * CB * (size_t)p->n_sums;
+    size_t per_thread = regs_bytes + sizeof(double) * CB * MAX_OUTPUTS;
     unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);
     if (!scratch) return tg_tape_status(t);
     TG_PARALLEL_FOR_WORK(task, p->outer * blocks, work, {
@@ -659,6 +665,33 @@ static tg_status plain_sum(tg_tape *t, tg_tensor *y, void *dst, bool add) {
     return r ? TG_OK : tg_tape_status(t);
 }
 
+/* Computes what x's expression needs before its pass can run: pending sums
+ * and pending tensors of another shape that its steps read. */
+static tg_status realize_inputs_of(tg_tape *t, const tg_tensor *x) {
+    const tg_tensor *stack[MAX_STEPS];
+    const fuse_step *seen[MAX_STEPS];
+    int depth = 0, n_seen = 0;
+    stack[depth++] = values_of(x);
+    while (depth > 0) {
+        const tg_tensor *v = stack[--depth];
+        const fuse_step *s = step_of(v);
+        bool visited = false;
+        for (int k = 0; k < n_seen && !visited; k++) visited = seen[k] == s;
+        if (visited || n_seen == MAX_STEPS) continue;
+        seen[n_seen++] = s;
+        for (int j = 0; j < s->node.n_inputs; j++) {
+            tg_tensor *in = s->node.inputs[j];
+            if (!tg_is_pending(in)) continue;
+            if (joins_pass(in, v->ndim, v->shape)) {
+                if (depth < MAX_STEPS) stack[depth++] = in;
+            } else if (tg_fuse_realize(t, 1, &in)) {
+                return tg_tape_status(t);
+            }
+        }
+    }
+    return TG_OK;
+}
+
 static tg_status realize(tg_tape *t, int n, tg_tensor *const *xs, void *const *dsts, const bool *adds) {
     /* computed into dsts, the xs stay pending: done[] says which are */
     bool *done = dsts && n ? tg_tape_alloc(t, sizeof(bool) * (size_t)n) : NULL;
@@ -667,6 +700,7 @@ static tg_status realize(tg_tape *t, int n, tg_tensor *const *xs, void *const *d
     for (int i = 0; i < n; i++) {
         tg_tensor *x = xs[i];
         if (!tg_is_pending(x) || (done && done[i])) continue;
+        if (tg_is_pending(values_of(x)) && realize_inputs_of(t, x)) return tg_tape_status(t);
         if (step_of(x)->kind == STEP_SUM && !tg_is_pending(values_of(x))) {
             tg_status st = plain_sum(t, x, dsts ? dsts[i] : NULL, adds && adds[i]);
             if (st) return st;
@@ -689,6 +723,10 @@ static tg_status realize(tg_tape *t, int n, tg_tensor *const *xs, void *const *d
                 out->dst = tg_tape_alloc(t, (size_t)out->y->numel * p->es);
                 if (!out->dst) st = tg_tape_status(t);
             }
+        }
+        for (int o = 0; !st && o < p->n_outputs; o++) {
+            const output *out = &p->outputs[o];
+            if (!out->sum && !out->add && !p->in_place[out->value]) p->in_place[out->value] = (unsigned char *)out->dst;
         }
         if (!st) st = evaluate(t, p);
         for (int o = 0; !st && !dsts && o < p->n_outputs; o++) {

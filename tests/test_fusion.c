@@ -153,13 +153,14 @@ static void test_batchnorm_runs_two_passes_over_the_input_after_its_mean(void **
     tg_tensor *x = T64(tape, SHAPE(2, 3), 1, 2, 3, 4, 6, 9);
     assert_int_equal(tg_requires_grad(x), TG_OK);
     assert_non_null(tg_batchnorm(tape, x, &bn, true));
-    const char *expected[] = {"mean", "sub square mean", "add_scalar rsqrt", "reshape", "reshape", "sub mul mul add"};
+    /* besides the reshapes of gamma and beta (views): */
+    const char *expected[] = {"mean", "sub square mean", "add_scalar rsqrt", "sub mul mul add"};
     assert_int_equal(tg_tape_node_count(tape), 6);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0, k = 0; i < 6; i++) {
         const tg_node *node = tg_tape_node(tape, i);
         char text[64] = "";
         if (strcmp(node->op->name, "fused") == 0) node->op->describe(node, text, sizeof text);
-        assert_string_equal(text[0] ? text : node->op->name, expected[i]);
+        if (strcmp(node->op->name, "reshape") != 0) assert_string_equal(text[0] ? text : node->op->name, expected[k++]);
     }
     tg_params_free(p);
 }
