@@ -109,6 +109,9 @@ void tg_tape_reset(tg_tape *t) {
         t->chunks = chunk_new(t, total);
         /* if the merged chunk is refused, start small again; alloc reports later */
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
+        /* touch every page now, so the next step (as large as this one) takes
+         * no page fault either: a steady loop is quiet from its second step */
+        for (size_t page = 0; t->chunks && page < t->chunks->size; page += 4096) t->chunks->base[page] = 0;
     }
     if (t->chunks) t->chunks->used = 0;
     t->used_total = 0;

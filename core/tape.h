@@ -51,7 +51,8 @@ tg_tape *tg_tape_new(void);                 /* NULL if out of memory */
 void tg_tape_free(tg_tape *t);              /* NULL is fine */
 /* Forgets nodes, tensors, scopes and the error, and switches recording back
  * on; keeps the memory. After the first step of a steady loop the arena is
- * large enough: no more allocation. */
+ * large enough, in one block whose pages are already mapped: from the second
+ * step on, no allocation and no page fault. */
 void tg_tape_reset(tg_tape *t);
 
 /* ---- recording on/off (no-grad scope) ---- */
