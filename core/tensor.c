@@ -64,8 +64,9 @@ static tg_status check_dtype(const char *who, tg_dtype dtype) {
     return TG_OK;
 }
 
-/* One allocation path for every tape tensor. */
-static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
+/* One allocation path for every tape tensor: the header, then its data in
+ * the arena (tensor_new) or the caller's memory (tg_tensor_wrap). */
+static tg_tensor *tensor_header(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
     if (!t) {
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
         return NULL;
@@ -83,10 +84,28 @@ static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int nd
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
     x->numel = tg_shape_numel(ndim, shape);
-    x->data = tg_tape_alloc(t, (size_t)x->numel * tg_dtype_size(dtype));
-    if (!x->data) return NULL;
     x->tape = t;
     x->kind = TG_KIND_CONSTANT;
+    return x;
+}
+
+static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
+    tg_tensor *x = tensor_header(t, who, dtype, ndim, shape);
+    if (x) x->data = tg_tape_alloc(t, (size_t)x->numel * tg_dtype_size(dtype));
+    return x && x->data ? x : NULL;
+}
+
+tg_tensor *tg_tensor_wrap(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape, void *data) {
+    tg_tensor *x = tensor_header(t, "tg_tensor_wrap", dtype, ndim, shape);
+    if (!x) return NULL;
+    if (!data || (uintptr_t)data % tg_dtype_size(dtype) != 0) {
+        char buf[160];
+        tg_tape_fail(t, TG_ERR_ARG, "tg_tensor_wrap: data for %s%s is %s", tg_dtype_name(dtype),
+                     tg_shape_str(ndim, shape, buf, sizeof buf),
+                     data ? "not aligned for its dtype" : "NULL");
+        return NULL;
+    }
+    x->data = data;
     return x;
 }
 

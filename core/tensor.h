@@ -69,6 +69,16 @@ tg_tensor *tg_uniform(tg_tape *t, struct tg_rng *rng, tg_dtype dtype, int ndim,
                       const int64_t *shape, double low, double high);
 tg_tensor *tg_normal(tg_tape *t, struct tg_rng *rng, tg_dtype dtype, int ndim,
                      const int64_t *shape, double mean, double std);
+/* A tensor on tape t over YOUR memory, without copying it (tg_tensor_from
+ * copies): `data` holds numel elements of dtype, aligned for the dtype.
+ * Lifetime: the memory must stay valid until the tape is reset or freed (the
+ * tensor itself is forgotten then); tapegrad never frees it and never writes
+ * it. Versions: it is a constant leaf at version 0 (tg_requires_grad to
+ * differentiate it). If you change the values after ops used it and before
+ * their backward pass, call tg_tensor_bump_version(x): the backward pass then
+ * reports the stale value instead of computing wrong gradients. NULL + tape
+ * error for a bad shape or dtype, NULL data, or misaligned data. */
+tg_tensor *tg_tensor_wrap(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape, void *data);
 /* A copy of x on tape t, not connected to x's graph (like torch's detach().clone()). */
 tg_tensor *tg_detach(tg_tape *t, const tg_tensor *x);
 
