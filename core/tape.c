@@ -5,6 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Under AddressSanitizer a released block is poisoned until it is handed out
+ * again, so a read of memory the engine gave back is reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 enum {
     TG_ALIGN = 64,
     TG_FIRST_CHUNK = 1 << 20,  /* 1 MiB; doubles as needed */
@@ -19,13 +30,22 @@ typedef struct tg_chunk {
     struct tg_chunk *next;
     size_t size;
     size_t used;
+    size_t position;     /* where it starts in the arena's order: the sizes of the older chunks */
     unsigned char *base; /* 64-byte aligned */
 } tg_chunk;
+
+/* A block given back with tg_tape_release, reused before the chunks grow;
+ * the list lives in the blocks themselves. */
+typedef struct tg_free_block {
+    struct tg_free_block *next;
+    size_t size;
+} tg_free_block;
 
 struct tg_tape {
     tg_chunk *chunks;          /* newest first */
     size_t capacity;
-    size_t used_total;
+    size_t in_use, peak;       /* bytes handed out and not released; the most at once */
+    tg_free_block *free_blocks;
     uint64_t system_allocations;
 
     void *scratch;             /* tg_tape_scratch's buffer, kept across resets */
@@ -59,6 +79,7 @@ static tg_chunk *chunk_new(tg_tape *t, size_t size) {
     c->size = size;
     c->used = 0;
     c->next = NULL;
+    c->position = t->chunks ? t->chunks->position + t->chunks->size : 0;
     t->capacity += size;
     t->system_allocations++;
     return c;
@@ -84,6 +105,7 @@ void tg_tape_free(tg_tape *t) {
     if (!t) return;
     for (tg_chunk *c = t->chunks; c;) {
         tg_chunk *next = c->next;
+        UNPOISON(c->base, c->size);
         free(c->base);
         free(c);
         c = next;
@@ -101,11 +123,13 @@ void tg_tape_reset(tg_tape *t) {
         for (tg_chunk *c = t->chunks; c;) {
             tg_chunk *next = c->next;
             total += c->size;
+            UNPOISON(c->base, c->size);
             free(c->base);
             free(c);
             c = next;
         }
         t->capacity = t->scratch_size; /* the chunks are counted again below */
+        t->chunks = NULL;
         t->chunks = chunk_new(t, total);
         /* if the merged chunk is refused, start small again; alloc reports later */
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
@@ -113,8 +137,12 @@ void tg_tape_reset(tg_tape *t) {
          * no page fault either: a steady loop is quiet from its second step */
         for (size_t page = 0; t->chunks && page < t->chunks->size; page += 4096) t->chunks->base[page] = 0;
     }
-    if (t->chunks) t->chunks->used = 0;
-    t->used_total = 0;
+    if (t->chunks) {
+        UNPOISON(t->chunks->base, t->chunks->size);
+        t->chunks->used = 0;
+    }
+    t->in_use = t->peak = 0;
+    t->free_blocks = NULL;
     t->n_nodes = 0;
     t->in_backward = false;
     t->grad_enabled = true;
@@ -127,10 +155,32 @@ void tg_tape_reset(tg_tape *t) {
     t->error[0] = '\0';
 }
 
+static void count_in_use(tg_tape *t, size_t bytes) {
+    t->in_use += bytes;
+    if (t->in_use > t->peak) t->peak = t->in_use;
+}
+
 void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
     size_t need = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
     if (need == 0) need = TG_ALIGN;
+    /* a released block first (the first that fits, split if larger) */
+    for (tg_free_block **link = &t->free_blocks; *link; link = &(*link)->next) {
+        tg_free_block *b = *link;
+        if (b->size < need) continue;
+        if (b->size - need >= TG_ALIGN) {
+            tg_free_block *rest = (tg_free_block *)((unsigned char *)b + need);
+            UNPOISON(rest, sizeof *rest);
+            *rest = (tg_free_block){b->next, b->size - need};
+            *link = rest;
+        } else {
+            need = b->size;
+            *link = b->next;
+        }
+        UNPOISON(b, need);
+        count_in_use(t, need);
+        return b;
+    }
     tg_chunk *c = t->chunks;
     if (!c || c->size - c->used < need) {
         size_t size = c ? c->size * 2 : TG_FIRST_CHUNK;
@@ -145,8 +195,30 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     }
     void *p = c->base + c->used;
     c->used += need;
-    t->used_total += need;
+    count_in_use(t, need);
     return p;
+}
+
+void tg_tape_release(tg_tape *t, void *block, size_t bytes) {
+    if (!t || !block) return;
+    size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
+    if (size == 0) size = TG_ALIGN;
+    tg_free_block *b = block;
+    *b = (tg_free_block){t->free_blocks, size};
+    POISON((unsigned char *)b + sizeof *b, size - sizeof *b);
+    t->free_blocks = b;
+    t->in_use -= size;
+}
+
+uint64_t tg_tape_arena_mark(const tg_tape *t) {
+    return t && t->chunks ? t->chunks->position + t->chunks->used : 0;
+}
+
+bool tg_tape_arena_since(const tg_tape *t, uint64_t mark, const void *p) {
+    const unsigned char *q = p;
+    for (const tg_chunk *c = t ? t->chunks : NULL; c; c = c->next)
+        if (q >= c->base && q < c->base + c->size) return c->position + (size_t)(q - c->base) >= mark;
+    return false; /* not arena memory: a parameter's, or the caller's (tg_tensor_wrap) */
 }
 
 char *tg_tape_strdup(tg_tape *t, const char *s) {
@@ -177,7 +249,8 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
 }
 
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }
-size_t tg_tape_arena_used(const tg_tape *t) { return t ? t->used_total : 0; }
+size_t tg_tape_arena_used(const tg_tape *t) { return t ? t->in_use : 0; }
+size_t tg_tape_arena_peak(const tg_tape *t) { return t ? t->peak : 0; }
 uint64_t tg_tape_system_allocations(const tg_tape *t) { return t ? t->system_allocations : 0; }
 
 bool tg_tape_grad_enabled(const tg_tape *t) { return t && t->grad_enabled; }

@@ -90,7 +90,16 @@ char *tg_tape_strdup(tg_tape *t, const char *s);
  * NULL + tape error if the system refuses memory. */
 void *tg_tape_scratch(tg_tape *t, size_t bytes);
 size_t tg_tape_arena_capacity(const tg_tape *t); /* bytes reserved from the system (arena + scratch) */
-size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset */
+size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset and not released */
+size_t tg_tape_arena_peak(const tg_tape *t);     /* the most bytes in use at once since reset */
+/* Gives back a block tg_tape_alloc returned (`bytes` as asked) that nothing
+ * will read again: later allocations reuse it before the arena grows. The
+ * engine releases gradients a backward pass is done with. */
+void tg_tape_release(tg_tape *t, void *block, size_t bytes);
+/* A position in the arena: blocks handed out after it was taken (and never
+ * released) are "since" it; memory outside the arena never is. */
+uint64_t tg_tape_arena_mark(const tg_tape *t);
+bool tg_tape_arena_since(const tg_tape *t, uint64_t mark, const void *p);
 uint64_t tg_tape_system_allocations(const tg_tape *t); /* malloc calls so far */
 
 /* ---- for operation authors (built-in and custom) ---- */
