@@ -11,6 +11,7 @@
 
 #include "core/parallel.h"
 #include "ops/elementwise.h"
+#include "graph/release.h"
 #include "ops/fusion.h"
 
 static _Atomic uint64_t pass_counter;
@@ -19,17 +20,21 @@ typedef struct {
     tg_tape *t;
     const char *who;
     uint64_t pass;
+    tg_release *release; /* what the pass gives back as it goes, or NULL */
 } walk;
 
 /* pending(x) += g */
 static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
-    if (x->pending_pass != w->pass) {
+    bool first = x->pending_pass != w->pass;
+    if (first) {
         x->pending_pass = w->pass;
         x->pending_grad = g;
-        return TG_OK;
+    } else {
+        x->pending_grad = tg_add(w->t, x->pending_grad, g);
+        if (!x->pending_grad) return tg_tape_status(w->t);
     }
-    x->pending_grad = tg_add(w->t, x->pending_grad, g);
-    return x->pending_grad ? TG_OK : tg_tape_status(w->t);
+    tg_release_gathered(w->release, x, g, first);
+    return TG_OK;
 }
 
 /* Leaf gradients are flushed into ->grad in one parallel region for the
@@ -106,8 +111,65 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     return st ? st : flush_all(w, 1, &f, &size);
 }
 
-/* Every leaf that keeps its gradient and got one in this pass (parameters,
- * marked inputs; each once): x->grad (+)= pending gradient, in one region. */
+/* A leaf's gradient is complete once the walk has passed the first node that
+ * uses it: no node below can add to it. It is flushed there, and its memory
+ * can go before the pass ends. The plan: (index of that node, leaf) pairs, in
+ * increasing index. */
+typedef struct {
+    int64_t index;
+    tg_tensor *leaf;
+} leaf_use;
+
+static leaf_use *plan_flushes(walk *w, int64_t top, int *count) {
+    uint64_t seen = ~w->pass; /* marks a leaf already listed */
+    *count = 0;
+    for (int64_t i = 0; i <= top; i++) {
+        const tg_node *node = tg_tape_node(w->t, i);
+        for (int j = 0; j < node->n_inputs; j++) {
+            tg_tensor *x = node->inputs[j];
+            if (!x->node && x->keeps_grad && x->pending_pass != seen) {
+                x->pending_pass = seen;
+                (*count)++;
+            }
+        }
+    }
+    leaf_use *plan = tg_tape_alloc(w->t, sizeof *plan * (size_t)(*count ? *count : 1));
+    int n = 0;
+    for (int64_t i = 0; i <= top; i++) {
+        const tg_node *node = tg_tape_node(w->t, i);
+        for (int j = 0; j < node->n_inputs; j++) {
+            tg_tensor *x = node->inputs[j];
+            if (x->pending_pass != seen) continue;
+            x->pending_pass = 0;
+            if (plan) plan[n++] = (leaf_use){i, x};
+        }
+    }
+    return plan;
+}
+
+/* Flushes the leaves whose first use is node `index` (the plan's tail). */
+static tg_status flush_at(walk *w, int64_t index, const leaf_use *plan, int *left) {
+    int n = 0;
+    while (*left - n > 0 && plan[*left - n - 1].index == index) n++;
+    if (n == 0) return TG_OK;
+    flush *flushes = tg_tape_alloc(w->t, sizeof *flushes * (size_t)n);
+    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n);
+    if (!flushes || !sizes) return tg_tape_status(w->t);
+    int count = 0;
+    for (int k = *left - n; k < *left; k++) {
+        tg_tensor *x = plan[k].leaf;
+        if (x->pending_pass != w->pass) continue; /* no gradient reached it */
+        x->pending_pass = 0;
+        tg_status st = flush_of(w, x, x->pending_grad, &flushes[count++]);
+        if (st) return st;
+    }
+    *left -= n;
+    return flush_all(w, count, flushes, sizes);
+}
+
+/* Every leaf that keeps its gradient and got one in this pass and is not
+ * flushed yet (roots that are leaves; each once): x->grad (+)= pending
+ * gradient, in one region. */
 static bool pending_leaf(const tg_tensor *x, uint64_t mark) {
     return !x->node && x->keeps_grad && x->pending_pass == mark;
 }
@@ -225,7 +287,7 @@ static tg_status check_output(tg_tape *t, const char *who, tg_tensor *root, tg_t
  * caller reads pending gradients of its inputs (tg_grad). */
 static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *const *outputs,
                      tg_tensor *const *grad_outputs, bool create_graph, bool retain_graph, bool accumulate_leaves,
-                     uint64_t *pass_out) {
+                     int n_keep, tg_tensor *const *keep, uint64_t *pass_out) {
     if (!t) return tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
     if (tg_tape_status(t))
         return tg_set_error(tg_tape_status(t), "%s: the tape holds an earlier error: %s", who, tg_tape_error(t));
@@ -245,8 +307,12 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
                                 "(or create_graph) to the first one to run backward twice",
                                 who);
 
-    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1};
+    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1, NULL};
     *pass_out = w.pass;
+    int flushes_left = 0;
+    const leaf_use *plan = accumulate_leaves ? plan_flushes(&w, top, &flushes_left) : NULL;
+    if (accumulate_leaves && !plan) return tg_tape_status(t);
+    if (!create_graph && !retain_graph) w.release = tg_release_begin(t, w.pass, n_keep, keep);
     bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
     tg_tape_set_in_backward(t, true);
     /* the backward rules' pointwise ops run fused: a gradient is computed when
@@ -263,7 +329,11 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
     for (int64_t i = top; i >= 0 && !st; i--) {
         const tg_node *node = tg_tape_node(t, i);
         tg_tensor *out = node->output;
-        if (out->pending_pass != w.pass || !out->requires_grad) continue;
+        if (out->pending_pass != w.pass || !out->requires_grad) {
+            if (plan) st = flush_at(&w, i, plan, &flushes_left);
+            tg_release_collect(w.release, i);
+            continue;
+        }
         if (node->released) {
             st = tg_tape_fail(t, TG_ERR_STATE,
                               "%s: op '%s' was released by an earlier backward pass; pass retain_graph to it", who,
@@ -273,15 +343,24 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if ((st = check_versions(&w, node))) break;
         if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
         st = step(&w, node);
+        if (!st && plan) st = flush_at(&w, i, plan, &flushes_left);
+        tg_release_collect(w.release, i);
     }
     if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
     tg_tape_set_fusion_depth(t, fusion_depth);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
-    /* like PyTorch, a pass without retain_graph frees the nodes it went through */
+    /* like PyTorch, a pass without retain_graph frees the nodes it went
+     * through, and the gradients of intermediates (their memory is reused) */
     if (!st && !retain_graph && !create_graph)
-        for (int64_t i = top; i >= 0; i--)
-            if (tg_tape_node(t, i)->output->pending_pass == w.pass) tg_tape_release_node(t, i);
+        for (int64_t i = top; i >= 0; i--) {
+            tg_tensor *out = tg_tape_node(t, i)->output;
+            if (out->pending_pass != w.pass) continue;
+            tg_tape_release_node(t, i);
+            bool asked = false; /* tg_grad reads its inputs' gradients next */
+            for (int k = 0; k < n_keep && !asked; k++) asked = keep[k] == out;
+            if (!asked) out->pending_grad = NULL;
+        }
     return st;
 }
 
@@ -290,7 +369,7 @@ tg_status tg_backward(tg_tape *t, tg_tensor *root, const tg_backward_opts *opts)
     if (!opts) opts = &none;
     uint64_t pass;
     tg_tensor *grad_output = opts->grad_output;
-    return run(t, "tg_backward", 1, &root, &grad_output, opts->create_graph, opts->retain_graph, true, &pass);
+    return run(t, "tg_backward", 1, &root, &grad_output, opts->create_graph, opts->retain_graph, true, 0, NULL, &pass);
 }
 
 tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
@@ -313,7 +392,7 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     }
     uint64_t pass;
     tg_status st = run(t, "tg_grad", n_outputs, outputs, grad_outputs, opts->create_graph, opts->retain_graph, false,
-                       &pass);
+                       n_inputs, inputs, &pass);
     if (st) return st;
     for (int i = 0; i < n_inputs; i++) {
         const tg_tensor *x = inputs[i];

@@ -27,7 +27,13 @@
 
 typedef struct tg_backward_opts {
     tg_tensor *grad_output; /* dL/droot with root's shape; needed when root is not a scalar */
-    bool retain_graph;      /* keep the graph for another backward (implied by create_graph) */
+    /* keep the graph for another backward (implied by create_graph), and the
+     * gradients gathered on intermediate results (tg_dot's show_grads draws
+     * them). Without it the pass gives back, as it goes, the memory of every
+     * gradient the rest of the pass no longer needs (like PyTorch freeing
+     * them), so its peak stays near the forward pass's memory plus one
+     * layer's gradients (tg_tape_arena_peak measures it). */
+    bool retain_graph;
     bool create_graph;      /* record the backward pass on the tape */
 } tg_backward_opts;
 

@@ -41,6 +41,7 @@ typedef struct fuse_step {
     int64_t serial;            /* creation order: sorting by it gives a topological order */
     int steps, leaves;         /* upper bounds for the expression that ends here */
     bool recorded;             /* recording was on when the op ran */
+    uint64_t visited;          /* the last tg_fuse_visit_leaves that went through it */
 } fuse_step;
 
 typedef struct {
@@ -748,6 +749,18 @@ tg_status tg_fuse_realize(tg_tape *t, int n, tg_tensor *const *xs) {
 
 tg_status tg_fuse_realize_into(tg_tape *t, int n, tg_tensor *const *xs, void *const *dsts, const bool *adds) {
     return realize(t, n, xs, dsts, adds);
+}
+
+void tg_fuse_visit_leaves(tg_tensor *x, uint64_t visit, void (*leaf)(void *context, const tg_tensor *x),
+                          void *context) {
+    if (!tg_is_pending(x)) {
+        leaf(context, x);
+        return;
+    }
+    fuse_step *s = step_of(x);
+    if (s->visited == visit) return;
+    s->visited = visit;
+    for (int j = 0; j < s->node.n_inputs; j++) tg_fuse_visit_leaves(s->node.inputs[j], visit, leaf, context);
 }
 
 tg_status tg_fuse_begin(tg_tape *t) {

@@ -58,5 +58,11 @@ int64_t tg_fusion_min(void);
  * elements of x's dtype), adding to what is there where adds[i]; nothing is
  * recorded and xs stay pending. */
 tg_status tg_fuse_realize_into(tg_tape *t, int n, tg_tensor *const *xs, void *const *dsts, const bool *adds);
+/* For the engine: calls leaf(context, y) for each computed tensor y that x
+ * reads: x itself when computed, else the leaves of its pending expression
+ * (through pending inputs of every kind). `visit` is a number new to this
+ * call (steps seen by it are skipped, so shared parts are walked once). */
+void tg_fuse_visit_leaves(tg_tensor *x, uint64_t visit, void (*leaf)(void *context, const tg_tensor *y),
+                          void *context);
 
 #endif
