@@ -41,10 +41,20 @@ extern "C" {
 #include "graph/gradcheck.h"
 
 #include "optim/optim.h"
+#include "optim/groups.h"
+#include "optim/optim_state.h"
 #include "optim/sgd.h"
 #include "optim/adam.h"
 #include "optim/schedule.h"
 #include "optim/batches.h"
+
+#include "data/dataset.h"
+
+#include "train/model.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+#include "train/progress.h"
+#include "train/plot.h"
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,8 @@
 #include "optim/batches.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct tg_batches {
     int64_t n, batch_size, per_epoch, next_batch, epoch;
@@ -24,6 +26,11 @@ tg_batches *tg_batches_new(int64_t n_samples, int64_t batch_size, bool drop_last
     if (n_samples < 1 || batch_size < 1) {
         tg_set_error(TG_ERR_ARG, "tg_batches_new: %lld samples in batches of %lld (both must be >= 1)",
                      (long long)n_samples, (long long)batch_size);
+        return NULL;
+    }
+    if ((uint64_t)n_samples > SIZE_MAX / sizeof(int64_t)) {
+        tg_set_error(TG_ERR_ARG, "tg_batches_new: %lld samples are more than memory can index",
+                     (long long)n_samples);
         return NULL;
     }
     tg_batches *b = calloc(1, sizeof *b);
@@ -69,3 +76,72 @@ bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count) {
 
 int64_t tg_batches_epoch(const tg_batches *b) { return b ? b->epoch : 0; }
 int64_t tg_batches_per_epoch(const tg_batches *b) { return b ? b->per_epoch : 0; }
+
+int64_t tg_batches_position(const tg_batches *b) { return b ? b->next_batch : 0; }
+
+/* ---- resuming ---- */
+
+enum { POSITION_FIELDS = 5 }; /* samples, batch size, batches per epoch, batches dealt, epochs */
+
+tg_status tg_batches_export(const tg_batches *b, tg_checkpoint *c) {
+    if (!b || !c) return tg_set_error(TG_ERR_ARG, "tg_batches_export: iterator or checkpoint is NULL");
+    const int64_t position[POSITION_FIELDS] = {b->n, b->batch_size, b->per_epoch, b->next_batch, b->epoch};
+    tg_status st = tg_checkpoint_add_bytes(c, "batches/position", position, sizeof position);
+    if (!st) st = tg_checkpoint_add_bytes(c, "batches/order", b->order, sizeof *b->order * (size_t)b->n);
+    return st;
+}
+
+/* Checks c's records against b; on success *position and *order hold them. */
+static tg_status check_records(const char *who, const tg_batches *b, const tg_checkpoint *c,
+                               int64_t position[POSITION_FIELDS], const void **order) {
+    if (!b || !c) return tg_set_error(TG_ERR_ARG, "%s: iterator or checkpoint is NULL", who);
+    const char *origin = tg_checkpoint_origin(c);
+    if (tg_checkpoint_get_bytes(c, "batches/position", position, sizeof(int64_t) * POSITION_FIELDS))
+        return TG_ERR_FORMAT;
+    if (position[0] != b->n || position[1] != b->batch_size || position[2] != b->per_epoch)
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: '%s' holds %lld samples in batches of %lld (%lld per epoch), this iterator deals "
+                            "%lld in batches of %lld (%lld per epoch)",
+                            who, origin, (long long)position[0], (long long)position[1], (long long)position[2],
+                            (long long)b->n, (long long)b->batch_size, (long long)b->per_epoch);
+    if (position[3] < 0 || position[3] > b->per_epoch || position[4] < 0)
+        return tg_set_error(TG_ERR_FORMAT, "%s: '%s': batch %lld of %lld in epoch %lld is not a position", who,
+                            origin, (long long)position[3], (long long)b->per_epoch, (long long)position[4]);
+    const tg_record *r = tg_checkpoint_find(c, "batches/order");
+    if (!r || r->kind != TG_RECORD_BYTES || r->bytes != sizeof(int64_t) * (size_t)b->n)
+        return tg_set_error(TG_ERR_FORMAT, "%s: '%s' has no %lld-sample record 'batches/order'", who, origin,
+                            (long long)b->n);
+    unsigned char *seen = calloc((size_t)b->n, 1);
+    if (!seen) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
+    const unsigned char *bytes = r->data; /* the record may not be 8-byte aligned */
+    for (int64_t i = 0; i < b->n; i++) {
+        int64_t v;
+        memcpy(&v, bytes + sizeof v * (size_t)i, sizeof v);
+        if (v < 0 || v >= b->n || seen[v]) {
+            free(seen);
+            return tg_set_error(TG_ERR_FORMAT, "%s: '%s': batches/order is not a permutation of 0..%lld (entry %lld is "
+                                "%lld)", who, origin, (long long)b->n - 1, (long long)i, (long long)v);
+        }
+        seen[v] = 1;
+    }
+    free(seen);
+    *order = r->data;
+    return TG_OK;
+}
+
+tg_status tg_batches_check_import(const tg_batches *b, const tg_checkpoint *c) {
+    int64_t position[POSITION_FIELDS];
+    const void *order = NULL;
+    return check_records("tg_batches_check_import", b, c, position, &order);
+}
+
+tg_status tg_batches_import(tg_batches *b, const tg_checkpoint *c) {
+    int64_t position[POSITION_FIELDS];
+    const void *order = NULL;
+    tg_status st = check_records("tg_batches_import", b, c, position, &order);
+    if (st) return st;
+    memcpy(b->order, order, sizeof *b->order * (size_t)b->n);
+    b->next_batch = position[3];
+    b->epoch = position[4];
+    return TG_OK;
+}

@@ -16,13 +16,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/checkpoint.h"
 #include "core/rng.h"
 #include "core/status.h"
 
 typedef struct tg_batches tg_batches;
 
 /* drop_last: skip a last batch smaller than batch_size. NULL + tg_last_error()
- * on n_samples < 1 or batch_size < 1. rng may be NULL; if not, it must outlive b. */
+ * on n_samples < 1, batch_size < 1, or more samples than memory can index.
+ * rng may be NULL; if not, it must outlive b. */
 tg_batches *tg_batches_new(int64_t n_samples, int64_t batch_size, bool drop_last, tg_rng *rng);
 void tg_batches_free(tg_batches *b);
 /* The next batch: *count indices at *indices (valid until the next call).
@@ -30,5 +32,20 @@ void tg_batches_free(tg_batches *b);
 bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count);
 int64_t tg_batches_epoch(const tg_batches *b);     /* epochs finished */
 int64_t tg_batches_per_epoch(const tg_batches *b); /* batches in one epoch */
+int64_t tg_batches_position(const tg_batches *b);  /* batches dealt in the current epoch */
+
+/* Resuming mid-epoch: the iterator's position in the epoch, the epoch count
+ * and the current permutation as checkpoint records
+ *   batches/position   bytes: 5 int64: samples, batch size, batches per epoch,
+ *                      batches dealt this epoch, epochs finished
+ *   batches/order      bytes: samples int64: the epoch's permutation
+ * An iterator made with the same samples, batch size and drop_last that
+ * imports them deals the same remaining batches and, once the caller has
+ * restored its rng too (the rng is the caller's to save), the same next
+ * epochs. Checking reads everything (the order must be a permutation) and
+ * changes nothing; importing is all or nothing. */
+tg_status tg_batches_export(const tg_batches *b, tg_checkpoint *c);
+tg_status tg_batches_check_import(const tg_batches *b, const tg_checkpoint *c);
+tg_status tg_batches_import(tg_batches *b, const tg_checkpoint *c);
 
 #endif

@@ -1,78 +1,176 @@
-/* The optimizer interface: the step loop, state buffers, learning rate, clipping. */
+/* The optimizer interface: creation, the step (every parameter in one
+ * parallel region), step counts, gradient clipping. */
 #include "optim/optim_private.h"
 
-#include "core/parallel.h"
-
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-tg_optim *tg_optim_create(size_t size, const char *name, tg_params *p, double lr, int state_buffers,
-                          tg_status (*update)(tg_optim *, int, tg_tensor *)) {
+#include "core/parallel.h"
+
+tg_optim *optim_new(const char *who, const tg_optim *config, tg_params *p, optim_group g0) {
     if (!p) {
-        tg_set_error(TG_ERR_ARG, "%s_new: parameter store is NULL", name);
+        tg_set_error(TG_ERR_ARG, "%s: parameter store is NULL", who);
         return NULL;
     }
-    if (!(lr > 0)) {
-        tg_set_error(TG_ERR_ARG, "%s_new: learning rate %g must be > 0", name, lr);
+    g0.pattern = g0.alternatives = NULL;
+    if (optim_check_group(who, config, &g0)) return NULL;
+    tg_optim *opt = malloc(sizeof *opt);
+    optim_group *groups = malloc(sizeof *groups);
+    if (!opt || !groups) {
+        free(opt);
+        free(groups);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
         return NULL;
     }
-    tg_optim *opt = calloc(1, size);
-    if (!opt) {
-        tg_set_error(TG_ERR_NOMEM, "%s_new: out of memory", name);
+    *opt = (tg_optim){.rule = config->rule, .params = p, .nesterov = config->nesterov, .maximize = config->maximize,
+                      .amsgrad = config->amsgrad, .decoupled_weight_decay = config->decoupled_weight_decay,
+                      .n_states = config->n_states, .groups = groups, .n_groups = 1};
+    groups[0] = g0;
+    if (optim_sync_slots(opt)) {
+        tg_optim_free(opt);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
         return NULL;
     }
-    *opt = (tg_optim){.name = name, .params = p, .lr = lr, .update = update, .state_buffers = state_buffers};
     return opt;
 }
 
 void tg_optim_free(tg_optim *opt) {
     if (!opt) return;
-    for (int i = 0; i < opt->n_state; i++) free(opt->state[i]);
-    free(opt->state);
+    for (int i = 0; i < opt->n_slots; i++)
+        for (int k = 0; k < OPTIM_MAX_STATES; k++) optim_state_free(opt->slots[i].state[k]);
+    for (int g = 0; g < opt->n_groups; g++) {
+        free(opt->groups[g].pattern);
+        free(opt->groups[g].alternatives);
+    }
+    free(opt->groups);
+    free(opt->slots);
+    free(opt->tasks);
     free(opt);
 }
 
-void *tg_optim_state(tg_optim *opt, int i, const tg_tensor *w, bool *fresh) {
-    *fresh = false;
-    if (opt->state_buffers == 0) return NULL;
-    if (!opt->state[i]) {
-        size_t bytes = (size_t)opt->state_buffers * (size_t)(w->numel ? w->numel : 1) * tg_dtype_size(w->dtype);
-        opt->state[i] = calloc(1, bytes);
-        *fresh = true;
+tg_status optim_sync_slots(tg_optim *opt) {
+    int count = tg_params_count(opt->params);
+    if (count <= opt->n_slots) return TG_OK;
+    optim_slot *slots = realloc(opt->slots, sizeof *slots * (size_t)count);
+    if (!slots) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->rule->name);
+    opt->slots = slots;
+    optim_task *tasks = realloc(opt->tasks, sizeof *tasks * (size_t)count);
+    if (!tasks) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->rule->name);
+    opt->tasks = tasks;
+    for (int i = opt->n_slots; i < count; i++) {
+        const tg_tensor *x = tg_params_at(opt->params, i);
+        slots[i] = (optim_slot){.group = x->kind == TG_KIND_PARAM ? optim_group_for(opt, x->name) : -1};
     }
-    return opt->state[i];
+    opt->n_slots = count;
+    return TG_OK;
+}
+
+/* Runs the part of every task that falls in [lo, hi) of the concatenation
+ * of all tasks' elements. */
+static void run_range(const tg_optim *opt, int count, int64_t lo, int64_t hi) {
+    int64_t start = 0; /* index of task i's first element in the concatenation */
+    for (int i = 0; i < count && start < hi; i++) {
+        int64_t end = start + opt->tasks[i].param->numel;
+        int64_t begin = lo > start ? lo : start, stop = hi < end ? hi : end;
+        if (begin < stop) opt->rule->run[opt->tasks[i].param->dtype](&opt->tasks[i], begin - start, stop - start);
+        start = end;
+    }
+}
+
+/* Every task in one parallel region, each thread a contiguous share of all
+ * elements; small steps stay on the calling thread without entering one. */
+static void run_tasks(const tg_optim *opt, int count, int64_t total) {
+    if (total < TG_PARALLEL_MIN || omp_get_max_threads() < 2 || omp_in_parallel()) {
+        run_range(opt, count, 0, total);
+        return;
+    }
+#pragma omp parallel
+    {
+        int64_t id = omp_get_thread_num(), threads = omp_get_num_threads();
+        run_range(opt, count, total * id / threads, total * (id + 1) / threads);
+    }
+}
+
+/* Frees the states created for the first `count` tasks of a step that failed. */
+static void drop_fresh_state(tg_optim *opt, int count) {
+    for (int i = 0; i < count; i++) {
+        if (!opt->tasks[i].fresh) continue;
+        optim_slot *s = &opt->slots[opt->tasks[i].slot];
+        for (int k = 0; k < opt->n_states; k++) {
+            optim_state_free(s->state[k]);
+            s->state[k] = NULL;
+        }
+    }
 }
 
 tg_status tg_optim_step(tg_optim *opt) {
     if (!opt) return tg_set_error(TG_ERR_ARG, "tg_optim_step: optimizer is NULL");
-    int count = tg_params_count(opt->params);
-    if (count > opt->n_state) { /* parameters added since the last step */
-        void **grown = realloc(opt->state, sizeof *grown * (size_t)count);
-        if (!grown) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->name);
-        for (int i = opt->n_state; i < count; i++) grown[i] = NULL;
-        opt->state = grown;
-        opt->n_state = count;
-    }
-    opt->steps++;
-    for (int i = 0; i < count; i++) {
+    tg_status st = optim_sync_slots(opt);
+    if (st) return st;
+    /* 1. tasks, and state for parameters updated for the first time: the only
+     *    part that can fail, so it comes before anything changes */
+    int count = 0;
+    for (int i = 0; i < opt->n_slots; i++) {
         tg_tensor *w = tg_params_at(opt->params, i);
-        if (w->kind != TG_KIND_PARAM || !w->grad) continue;
-        tg_status st = opt->update(opt, i, w);
-        if (st) return st;
-        tg_tensor_bump_version(w);
+        optim_slot *s = &opt->slots[i];
+        if (s->group < 0 || !w->grad) continue;
+        optim_task *t = &opt->tasks[count++];
+        *t = (optim_task){.param = w, .slot = i};
+        if (!opt->rule->keeps_state(&opt->groups[s->group])) continue;
+        for (int k = 0; k < opt->n_states; k++) {
+            if (!s->state[k]) {
+                s->state[k] = optim_state_new(w, opt->rule->state_names[k]);
+                t->fresh = true;
+                if (!s->state[k]) {
+                    drop_fresh_state(opt, count);
+                    return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for the state of '%s'", opt->rule->name,
+                                        w->name);
+                }
+            }
+            t->state[k] = s->state[k];
+        }
     }
+    /* 2. count the step, work out every formula's scalars, update */
+    opt->steps++;
+    int64_t total = 0;
+    for (int i = 0; i < count; i++) {
+        optim_task *t = &opt->tasks[i];
+        optim_slot *s = &opt->slots[t->slot];
+        s->steps++;
+        t->sign = opt->maximize ? -1.0 : 1.0;
+        opt->rule->plan(opt, &opt->groups[s->group], s, t);
+        total += t->param->numel;
+    }
+    run_tasks(opt, count, total);
+    for (int i = 0; i < count; i++) tg_tensor_bump_version(opt->tasks[i].param);
     return TG_OK;
 }
 
-double tg_optim_lr(const tg_optim *opt) { return opt ? opt->lr : 0.0; }
 int64_t tg_optim_steps(const tg_optim *opt) { return opt ? opt->steps : 0; }
 
-tg_status tg_optim_set_lr(tg_optim *opt, double lr) {
-    if (!opt) return tg_set_error(TG_ERR_ARG, "tg_optim_set_lr: optimizer is NULL");
-    if (!(lr > 0)) return tg_set_error(TG_ERR_ARG, "%s: learning rate %g must be > 0", opt->name, lr);
-    opt->lr = lr;
-    return TG_OK;
+int optim_param_index(const char *who, const tg_optim *opt, const char *name) {
+    if (!opt || !name) {
+        tg_set_error(TG_ERR_ARG, "%s: optimizer or parameter name is NULL", who);
+        return -1;
+    }
+    for (int i = 0; i < tg_params_count(opt->params); i++) {
+        const tg_tensor *x = tg_params_at(opt->params, i);
+        if (strcmp(x->name, name) == 0) {
+            if (x->kind == TG_KIND_PARAM) return i;
+            tg_set_error(TG_ERR_ARG, "%s: '%s' is a buffer, not a trainable parameter", who, name);
+            return -1;
+        }
+    }
+    tg_set_error(TG_ERR_ARG, "%s: the store has no parameter '%s'", who, name);
+    return -1;
+}
+
+int64_t tg_optim_param_steps(const tg_optim *opt, const char *param_name) {
+    int i = optim_param_index("tg_optim_param_steps", opt, param_name);
+    if (i < 0) return -1;
+    return i < opt->n_slots ? opt->slots[i].steps : 0;
 }
 
 /* sum of v^2 over one gradient in double: 16 lanes (vectorised), then the

@@ -1,5 +1,8 @@
 /* Learning-rate schedules: plain functions of the step, PyTorch's formulas.
- * Set the rate before each step: tg_optim_set_lr(opt, tg_lr_cosine(0.1, 0, step, total)). */
+ * Set the rate before each step: tg_optim_set_lr(opt, tg_lr_cosine(0.1, 0, step, total)).
+ * With parameter groups, tg_optim_set_lr scales every group by lr / base
+ * (optim/optim.h): PyTorch's per-group schedule for step decay, warm-up and
+ * cosine down to 0; a cosine with a floor needs tg_optim_set_group_lr per group. */
 #ifndef TG_OPTIM_SCHEDULE_H
 #define TG_OPTIM_SCHEDULE_H
 

@@ -67,27 +67,60 @@ static void test_learning_rate_can_be_read_and_changed(void **state) {
     tg_set(w->grad, 0, 2.0);
     assert_int_equal(tg_optim_step(opt), TG_OK);
     ASSERT_VALUES(w, 0, 0.5); /* 1 - 0.25 * 2 */
-    assert_int_equal(tg_optim_set_lr(opt, 0), TG_ERR_ARG);
-    assert_error_mentions(tg_last_error(), "learning rate 0");
+    assert_int_equal(tg_optim_set_lr(opt, -0.1), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "learning rate -0.1");
+    assert_int_equal(tg_optim_set_lr(opt, INFINITY), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "learning rate inf");
     assert_true(tg_optim_lr(opt) == 0.25);
+    assert_int_equal(tg_optim_set_lr(opt, 0), TG_OK); /* a schedule may end at 0: the step changes nothing */
+    assert_int_equal(tg_optim_step(opt), TG_OK);
+    ASSERT_VALUES(w, 0, 0.5);
     tg_optim_free(opt);
     tg_params_free(p);
 }
 
-static void test_adam_rejects_invalid_options(void **state) {
-    (void)state;
+/* tg_adam_new refuses o with a message naming the option and its value */
+static void assert_rejected(tg_adam_opts o, const char *option_and_value) {
     tg_params *p = tg_params_new();
-    tg_adam_opts o = tg_adam_defaults();
-    o.beta1 = 1.0;
-    assert_null(tg_adam_new(p, o));
+    tg_optim *opt = tg_adam_new(p, o);
+    if (opt) {
+        print_error("options accepted: %s\n", option_and_value);
+        tg_optim_free(opt);
+        fail();
+    }
+    assert_int_equal(tg_last_status(), TG_ERR_ARG);
     assert_error_mentions(tg_last_error(), "tg_adam_new");
-    o = tg_adam_defaults();
-    o.lr = 0;
-    assert_null(tg_adam_new(p, o));
-    assert_error_mentions(tg_last_error(), "tg_adam_new");
+    assert_error_mentions(tg_last_error(), option_and_value);
+    tg_params_free(p);
+}
+
+static void test_adam_rejects_invalid_options_naming_option_and_value(void **state) {
+    (void)state;
+    const struct {
+        const char *field, *message;
+        double value;
+    } cases[] = {
+        {"lr", "lr 0", 0},           {"lr", "lr nan", NAN},         {"lr", "lr inf", INFINITY},
+        {"lr", "lr -1", -1},         {"beta1", "beta1 1", 1},       {"beta1", "beta1 nan", NAN},
+        {"beta1", "beta1 -0.1", -0.1}, {"beta2", "beta2 1.5", 1.5}, {"beta2", "beta2 nan", NAN},
+        {"eps", "eps -1e-08", -1e-8}, {"eps", "eps nan", NAN},      {"eps", "eps inf", INFINITY},
+        {"weight_decay", "weight_decay -0.01", -0.01}, {"weight_decay", "weight_decay nan", NAN},
+        {"weight_decay", "weight_decay inf", INFINITY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int w = 0; w < 2; w++) {
+            tg_adam_opts o = w ? tg_adamw_defaults() : tg_adam_defaults();
+            double *field = strcmp(cases[i].field, "lr") == 0      ? &o.lr
+                            : strcmp(cases[i].field, "beta1") == 0 ? &o.beta1
+                            : strcmp(cases[i].field, "beta2") == 0 ? &o.beta2
+                            : strcmp(cases[i].field, "eps") == 0   ? &o.eps
+                                                                   : &o.weight_decay;
+            *field = cases[i].value;
+            assert_rejected(o, cases[i].message);
+        }
+    }
     assert_null(tg_adam_new(NULL, tg_adam_defaults()));
     assert_error_mentions(tg_last_error(), "store is NULL");
-    tg_params_free(p);
 }
 
 static void test_clip_grad_norm_scales_gradients_like_pytorch(void **state) {
@@ -116,7 +149,7 @@ int main(void) {
         cmocka_unit_test(test_adam_with_betas_eps_and_l2_weight_decay_matches_pytorch),
         cmocka_unit_test(test_adamw_decouples_weight_decay_like_pytorch),
         cmocka_unit_test(test_learning_rate_can_be_read_and_changed),
-        cmocka_unit_test(test_adam_rejects_invalid_options),
+        cmocka_unit_test(test_adam_rejects_invalid_options_naming_option_and_value),
         cmocka_unit_test(test_clip_grad_norm_scales_gradients_like_pytorch),
     };
     return cmocka_run_group_tests_name("adam", tests, NULL, NULL);

@@ -119,6 +119,103 @@ static void test_learning_rate_schedules_match_pytorch(void **state) {
     assert_float_equal(tg_lr_warmup(0.1, 9, 4), 0.1, 1e-15);
 }
 
+/* Deals `count` batches from b into out (concatenated indices, -1 for an epoch end). */
+static int deal(tg_batches *b, int count, int64_t *out) {
+    int n = 0;
+    for (int k = 0; k < count; k++) {
+        const int64_t *idx;
+        int64_t size;
+        if (!tg_batches_next(b, &idx, &size)) {
+            out[n++] = -1;
+            continue;
+        }
+        for (int64_t i = 0; i < size; i++) out[n++] = idx[i];
+    }
+    return n;
+}
+
+static void test_resuming_mid_epoch_deals_the_same_remaining_batches_and_next_epochs(void **state) {
+    (void)state;
+    enum { N = 10, BATCH = 3, BEFORE = 6, AFTER = 12 }; /* 4 batches + an epoch end per epoch */
+    tg_rng rng_a = tg_rng_new(3);
+    tg_batches *a = tg_batches_new(N, BATCH, false, &rng_a);
+    int64_t dealt[AFTER * (BATCH + 1)], resumed[AFTER * (BATCH + 1)];
+    deal(a, BEFORE, dealt); /* into the second epoch */
+    assert_int_equal(tg_batches_epoch(a), 1);
+    assert_int_equal(tg_batches_position(a), 1);
+    tg_checkpoint *c = tg_checkpoint_new();
+    assert_int_equal(tg_batches_export(a, c), TG_OK);
+    tg_rng saved_rng = rng_a; /* the rng is the caller's to save */
+    int n = deal(a, AFTER, dealt);
+
+    tg_rng rng_b = tg_rng_new(99);
+    tg_batches *b = tg_batches_new(N, BATCH, false, &rng_b);
+    assert_int_equal(tg_batches_check_import(b, c), TG_OK);
+    assert_int_equal(tg_batches_import(b, c), TG_OK);
+    rng_b = saved_rng;
+    assert_int_equal(tg_batches_epoch(b), 1);
+    assert_int_equal(tg_batches_position(b), 1);
+    assert_int_equal(deal(b, AFTER, resumed), n);
+    assert_memory_equal(dealt, resumed, sizeof(int64_t) * (size_t)n);
+    assert_int_equal(tg_batches_epoch(b), tg_batches_epoch(a));
+    tg_batches_free(a);
+    tg_batches_free(b);
+    tg_checkpoint_free(c);
+}
+
+static void test_import_refuses_another_iterator_or_a_bad_order_and_changes_nothing(void **state) {
+    (void)state;
+    tg_rng rng = tg_rng_new(3);
+    tg_batches *a = tg_batches_new(5, 2, false, &rng);
+    const int64_t *idx;
+    int64_t count;
+    assert_true(tg_batches_next(a, &idx, &count));
+    tg_checkpoint *c = tg_checkpoint_new();
+    assert_int_equal(tg_batches_export(a, c), TG_OK);
+
+    tg_batches *other = tg_batches_new(5, 2, true, NULL); /* drop_last: 2 batches per epoch, not 3 */
+    assert_int_equal(tg_batches_import(other, c), TG_ERR_FORMAT);
+    assert_error_mentions(tg_last_error(), "holds 5 samples in batches of 2 (3 per epoch), this iterator deals 5 in "
+                                           "batches of 2 (2 per epoch)");
+    assert_int_equal(tg_batches_position(other), 0);
+    tg_batches_free(other);
+
+    tg_batches *b = tg_batches_new(5, 2, false, NULL);
+    const int64_t not_a_permutation[5] = {0, 1, 1, 3, 4}, position[5] = {5, 2, 3, 1, 0};
+    tg_checkpoint *bad = tg_checkpoint_new();
+    assert_int_equal(tg_checkpoint_add_bytes(bad, "batches/position", position, sizeof position), TG_OK);
+    assert_int_equal(tg_checkpoint_add_bytes(bad, "batches/order", not_a_permutation, sizeof not_a_permutation),
+                     TG_OK);
+    assert_int_equal(tg_batches_check_import(b, bad), TG_ERR_FORMAT);
+    assert_error_mentions(tg_last_error(), "not a permutation of 0..4 (entry 2 is 1)");
+    assert_int_equal(tg_batches_import(b, bad), TG_ERR_FORMAT);
+    const int64_t past_the_end[5] = {5, 2, 3, 4, 0};
+    tg_checkpoint *late = tg_checkpoint_new();
+    assert_int_equal(tg_checkpoint_add_bytes(late, "batches/position", past_the_end, sizeof past_the_end), TG_OK);
+    assert_int_equal(tg_batches_import(b, late), TG_ERR_FORMAT);
+    assert_error_mentions(tg_last_error(), "batch 4 of 3 in epoch 0 is not a position");
+    tg_checkpoint *empty = tg_checkpoint_new();
+    assert_int_equal(tg_batches_import(b, empty), TG_ERR_FORMAT); /* no records */
+    tg_checkpoint_free(empty);
+    assert_true(tg_batches_next(b, &idx, &count)); /* unchanged: in order from 0 */
+    assert_int_equal(idx[0], 0);
+    assert_int_equal(idx[1], 1);
+    tg_batches_free(a);
+    tg_batches_free(b);
+    tg_checkpoint_free(c);
+    tg_checkpoint_free(bad);
+    tg_checkpoint_free(late);
+}
+
+static void test_more_samples_than_memory_can_index_is_an_error(void **state) {
+    (void)state;
+    assert_null(tg_batches_new(1LL << 62, 1, false, NULL));
+    assert_int_equal(tg_last_status(), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "tg_batches_new: 4611686018427387904 samples are more than memory");
+    assert_null(tg_batches_new(INT64_MAX, 7, true, NULL));
+    assert_error_mentions(tg_last_error(), "more than memory can index");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_epoch_visits_every_sample_once_in_shuffled_order),
@@ -126,6 +223,9 @@ int main(void) {
         cmocka_unit_test(test_same_seed_gives_the_same_order),
         cmocka_unit_test(test_batch_stochastic_and_mini_batch_descent_all_fit_a_line),
         cmocka_unit_test(test_learning_rate_schedules_match_pytorch),
+        cmocka_unit_test(test_resuming_mid_epoch_deals_the_same_remaining_batches_and_next_epochs),
+        cmocka_unit_test(test_import_refuses_another_iterator_or_a_bad_order_and_changes_nothing),
+        cmocka_unit_test(test_more_samples_than_memory_can_index_is_an_error),
     };
     return cmocka_run_group_tests_name("batches", tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* Checkpoint files: records of every kind round-trip; crafted files with a
  * valid checksum but bad contents are refused; strict and non-strict loads;
  * saves that are killed or run concurrently never leave a broken file. */
-#define _GNU_SOURCE /* mkdtemp, kill, waitpid */
+#include "scratch_dir.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -11,30 +12,7 @@
 
 #include "testing.h"
 
-typedef struct fixture {
-    char dir[256];
-    char path[300];
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/tapegrad-checkpoint-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/run.tg", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", f->dir);
-    int rc = system(command);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
+#define RUN_PATH scratch_path("run.tg")
 
 static int files_in(const char *dir) {
     char command[400];
@@ -96,7 +74,7 @@ static tg_params *small_store(void) {
 /* ---- round trip ---- */
 
 static void test_records_of_every_kind_round_trip(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *p = small_store();
     tg_tape *t = tg_tape_new();
     tg_tensor *momentum = T64(t, SHAPE(2, 2), 0.5, -1, 2, 1e-300);
@@ -106,13 +84,13 @@ static void test_records_of_every_kind_round_trip(void **state) {
     assert_int_equal(tg_checkpoint_add_tensor(c, "optim/w/momentum_buffer", TG_RECORD_STATE, momentum), TG_OK);
     assert_int_equal(tg_checkpoint_add_bytes(c, "run/counters", counters, sizeof counters), TG_OK);
     assert_int_equal(tg_checkpoint_add_bytes(c, "run/empty", NULL, 0), TG_OK);
-    assert_int_equal(tg_checkpoint_write(c, f->path), TG_OK);
+    assert_int_equal(tg_checkpoint_write(c, RUN_PATH), TG_OK);
     tg_checkpoint_free(c);
 
-    tg_checkpoint *r = tg_checkpoint_read(f->path);
+    tg_checkpoint *r = tg_checkpoint_read(RUN_PATH);
     assert_non_null(r);
     assert_int_equal(tg_checkpoint_count(r), 5);
-    assert_string_equal(tg_checkpoint_origin(r), f->path);
+    assert_string_equal(tg_checkpoint_origin(r), RUN_PATH);
     const tg_record *w = tg_checkpoint_at(r, 0);
     assert_string_equal(w->name, "w");
     assert_int_equal(w->kind, TG_RECORD_PARAM);
@@ -136,7 +114,7 @@ static void test_records_of_every_kind_round_trip(void **state) {
 
     /* the model loads from a file with other records in it */
     tg_params *q = tg_params_new();
-    assert_int_equal(tg_params_load(q, f->path), TG_OK);
+    assert_int_equal(tg_params_load(q, RUN_PATH), TG_OK);
     assert_int_equal(tg_params_count(q), 2);
     assert_true(tg_tensor_hash(tg_params_get(q, "w")) == tg_tensor_hash(tg_params_get(p, "w")));
     tg_checkpoint_free(r);
@@ -175,37 +153,37 @@ static void assert_refused(const char *path, const char *fragment) {
 }
 
 static void test_a_name_given_twice_with_other_sizes_is_refused(void **state) {
-    fixture *f = *state;
+    (void)state;
     craft c = {0};
     craft_header(&c, 2, 2);
     craft_vector(&c, "dup", 3, TG_RECORD_PARAM, 8, 7);
     craft_vector(&c, "dup", 3, TG_RECORD_PARAM, 1, 7);
-    craft_finish(&c, f->path);
-    assert_refused(f->path, "two records named 'dup'");
+    craft_finish(&c, RUN_PATH);
+    assert_refused(RUN_PATH, "two records named 'dup'");
 }
 
 static void test_an_empty_name_after_a_good_record_changes_nothing(void **state) {
-    fixture *f = *state;
+    (void)state;
     craft c = {0};
     craft_header(&c, 2, 2);
     craft_vector(&c, "w", 1, TG_RECORD_PARAM, 3, 7);
     craft_vector(&c, "", 0, TG_RECORD_BUFFER, 1, 7);
-    craft_finish(&c, f->path);
-    assert_refused(f->path, "bad name length");
+    craft_finish(&c, RUN_PATH);
+    assert_refused(RUN_PATH, "bad name length");
 }
 
 static void test_a_name_with_a_nul_byte_is_refused(void **state) {
-    fixture *f = *state;
+    (void)state;
     craft c = {0};
     craft_header(&c, 2, 2);
     craft_vector(&c, "w", 1, TG_RECORD_PARAM, 3, 7);
     craft_vector(&c, "b\0gus", 5, TG_RECORD_BUFFER, 1, 7);
-    craft_finish(&c, f->path);
-    assert_refused(f->path, "NUL byte");
+    craft_finish(&c, RUN_PATH);
+    assert_refused(RUN_PATH, "NUL byte");
 }
 
 static void test_an_overflowing_shape_is_refused(void **state) {
-    fixture *f = *state;
+    (void)state;
     craft c = {0};
     craft_header(&c, 2, 1);
     craft_u32(&c, 1);
@@ -215,26 +193,26 @@ static void test_an_overflowing_shape_is_refused(void **state) {
     craft_u32(&c, 2);
     int64_t shape[2] = {1LL << 62, 4};
     craft_put(&c, shape, sizeof shape);
-    craft_finish(&c, f->path);
-    assert_refused(f->path, "too large");
+    craft_finish(&c, RUN_PATH);
+    assert_refused(RUN_PATH, "too large");
 }
 
 static void test_a_count_larger_than_the_file_is_refused(void **state) {
-    fixture *f = *state;
+    (void)state;
     craft c = {0};
     craft_header(&c, 2, 1000000);
     craft_vector(&c, "w", 1, TG_RECORD_PARAM, 3, 7);
-    craft_finish(&c, f->path);
-    assert_refused(f->path, "record count");
+    craft_finish(&c, RUN_PATH);
+    assert_refused(RUN_PATH, "record count");
 }
 
 static void test_state_records_in_a_version_1_file_are_refused_and_plain_ones_load(void **state) {
-    fixture *f = *state;
+    (void)state;
     craft c = {0};
     craft_header(&c, 1, 1);
     craft_vector(&c, "w", 1, TG_RECORD_STATE, 3, 7);
-    craft_finish(&c, f->path);
-    assert_refused(f->path, "kind 16");
+    craft_finish(&c, RUN_PATH);
+    assert_refused(RUN_PATH, "kind 16");
 
     craft old = {0}; /* what earlier releases wrote */
     craft_header(&old, 1, 2);
@@ -248,9 +226,9 @@ static void test_state_records_in_a_version_1_file_are_refused_and_plain_ones_lo
     double four = 4;
     craft_put(&old, &one, 8);
     craft_put(&old, &four, 8);
-    craft_finish(&old, f->path);
+    craft_finish(&old, RUN_PATH);
     tg_params *p = small_store();
-    assert_int_equal(tg_params_load(p, f->path), TG_OK);
+    assert_int_equal(tg_params_load(p, RUN_PATH), TG_OK);
     ASSERT_VALUES(tg_params_get(p, "w"), 0, 7, 7, 7);
     tg_params_free(p);
 }
@@ -258,15 +236,15 @@ static void test_state_records_in_a_version_1_file_are_refused_and_plain_ones_lo
 /* ---- strict and non-strict loads ---- */
 
 static void test_strict_load_of_another_model_lists_the_names_and_changes_nothing(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *other = tg_params_new();
     assert_non_null(tg_param(other, "w", TG_F32, SHAPE(3), TG_INIT_ONES, NULL));
     assert_non_null(tg_param(other, "fc2.weight", TG_F32, SHAPE(2), TG_INIT_ONES, NULL));
-    assert_int_equal(tg_params_save(other, f->path), TG_OK);
+    assert_int_equal(tg_params_save(other, RUN_PATH), TG_OK);
 
     tg_params *p = small_store();
     uint64_t before = tg_tensor_hash(tg_params_get(p, "w"));
-    assert_int_equal(tg_params_load(p, f->path), TG_ERR_FORMAT);
+    assert_int_equal(tg_params_load(p, RUN_PATH), TG_ERR_FORMAT);
     assert_error_mentions(tg_last_error(), "does not hold this model");
     assert_error_mentions(tg_last_error(), "missing 'b'");
     assert_error_mentions(tg_last_error(), "unexpected 'fc2.weight'");
@@ -274,7 +252,7 @@ static void test_strict_load_of_another_model_lists_the_names_and_changes_nothin
     assert_int_equal(tg_params_count(p), 2);
 
     tg_load_report report;
-    assert_int_equal(tg_params_load_ex(p, f->path, false, &report), TG_OK);
+    assert_int_equal(tg_params_load_ex(p, RUN_PATH, false, &report), TG_OK);
     assert_int_equal(report.loaded, 1);
     assert_int_equal(report.missing, 1);
     assert_int_equal(report.unexpected, 1);
@@ -290,9 +268,9 @@ static void test_strict_load_of_another_model_lists_the_names_and_changes_nothin
 /* ---- saving ---- */
 
 static void test_save_errors_name_the_path_and_the_system_reason(void **state) {
-    fixture *f = *state;
+    (void)state;
     char missing[400];
-    snprintf(missing, sizeof missing, "%s/no/such/dir/run.tg", f->dir);
+    snprintf(missing, sizeof missing, "%s/no/such/dir/run.tg", scratch_dir);
     tg_params *p = small_store();
     assert_int_equal(tg_params_save(p, missing), TG_ERR_IO);
     assert_error_mentions(tg_last_error(), "tg_params_save");
@@ -302,32 +280,32 @@ static void test_save_errors_name_the_path_and_the_system_reason(void **state) {
 }
 
 static void test_a_killed_save_leaves_the_old_file_and_no_temporary(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *old = small_store();
-    assert_int_equal(tg_params_save(old, f->path), TG_OK);
+    assert_int_equal(tg_params_save(old, RUN_PATH), TG_OK);
     for (int round = 0; round < 3; round++) {
         pid_t child = fork();
         assert_true(child >= 0);
         if (child == 0) { /* saves 256 MiB, killed while writing */
             tg_params *big = tg_params_new();
             tg_param(big, "big", TG_F64, SHAPE(32 << 20), TG_INIT_ONES, NULL);
-            tg_params_save(big, f->path);
+            tg_params_save(big, RUN_PATH);
             _exit(0);
         }
         usleep(150000 + 50000 * (useconds_t)round);
         kill(child, SIGKILL);
         int status;
         waitpid(child, &status, 0);
-        assert_int_equal(files_in(f->dir), 1); /* only run.tg: nothing left behind */
+        assert_int_equal(files_in(scratch_dir), 1); /* only run.tg: nothing left behind */
         tg_params *check = small_store();
-        tg_status st = tg_params_load(check, f->path);
+        tg_status st = tg_params_load(check, RUN_PATH);
         if (st == TG_OK) { /* the save finished before the kill, or the old file is intact */
             assert_true(tg_tensor_hash(tg_params_get(check, "w")) == tg_tensor_hash(tg_params_get(old, "w")));
         } else {
             assert_error_mentions(tg_last_error(), "does not hold this model");
         }
         tg_params_free(check);
-        assert_int_equal(tg_params_save(old, f->path), TG_OK);
+        assert_int_equal(tg_params_save(old, RUN_PATH), TG_OK);
     }
     tg_params_free(old);
 }
@@ -346,13 +324,13 @@ static void *save_repeatedly(void *arg) {
 }
 
 static void test_concurrent_saves_to_one_path_always_leave_a_whole_file(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *a = tg_params_new(), *b = tg_params_new();
     assert_non_null(tg_param(a, "w", TG_F32, SHAPE(4096), TG_INIT_ONES, NULL));
     assert_non_null(tg_param(b, "w", TG_F32, SHAPE(4096), TG_INIT_ZEROS, NULL));
     uint64_t hash_a = tg_tensor_hash(tg_params_get(a, "w")), hash_b = tg_tensor_hash(tg_params_get(b, "w"));
     for (int round = 0; round < 5; round++) {
-        saver sa = {a, f->path, 0}, sb = {b, f->path, 0};
+        saver sa = {a, RUN_PATH, 0}, sb = {b, RUN_PATH, 0};
         pthread_t ta, tb;
         assert_int_equal(pthread_create(&ta, NULL, save_repeatedly, &sa), 0);
         assert_int_equal(pthread_create(&tb, NULL, save_repeatedly, &sb), 0);
@@ -360,18 +338,18 @@ static void test_concurrent_saves_to_one_path_always_leave_a_whole_file(void **s
         pthread_join(tb, NULL);
         assert_int_equal(sa.failures + sb.failures, 0);
         tg_params *check = tg_params_new();
-        assert_int_equal(tg_params_load(check, f->path), TG_OK);
+        assert_int_equal(tg_params_load(check, RUN_PATH), TG_OK);
         uint64_t h = tg_tensor_hash(tg_params_get(check, "w"));
         assert_true(h == hash_a || h == hash_b);
         tg_params_free(check);
-        assert_int_equal(files_in(f->dir), 1);
+        assert_int_equal(files_in(scratch_dir), 1);
     }
     tg_params_free(a);
     tg_params_free(b);
 }
 
 int main(void) {
-#define WITH_DIR(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+#define WITH_DIR(test) cmocka_unit_test_setup_teardown(test, scratch_setup, scratch_teardown)
     const struct CMUnitTest tests[] = {
         WITH_DIR(test_records_of_every_kind_round_trip),
         cmocka_unit_test(test_adding_bad_or_duplicate_names_is_an_error),

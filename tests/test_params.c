@@ -1,6 +1,7 @@
 /* The parameter store: get-or-create, initialisers, gradients, versions, and
  * checkpoint files (round trip, and every way a load or save can fail). */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp, setrlimit */
+#include "scratch_dir.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -9,32 +10,7 @@
 
 #include "testing.h"
 
-/* ---- a scratch directory per test ---- */
-
-typedef struct fixture {
-    char dir[256];
-    char path[300];
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/tapegrad-params-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/model.tg", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    char command[600];
-    snprintf(command, sizeof command, "rm -rf '%s'", f->dir);
-    int rc = system(command);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
+#define MODEL_PATH scratch_path("model.tg")
 
 /* A store with two random parameters (f32 and f64) and a buffer. */
 static tg_params *model(uint64_t seed) {
@@ -46,12 +22,6 @@ static tg_params *model(uint64_t seed) {
     return p;
 }
 
-/* Every tensor's tg_tensor_hash, combined in order: equal <=> bitwise-equal stores. */
-static uint64_t store_fingerprint(const tg_params *p) {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
-    return h;
-}
 
 static long file_size(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -230,13 +200,13 @@ static void test_in_place_updates_bump_the_version(void **state) {
 /* ---- checkpoints ---- */
 
 static void test_checkpoint_round_trip_is_bit_exact(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *saved = model(21);
-    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+    assert_int_equal(tg_params_save(saved, MODEL_PATH), TG_OK);
 
     /* into an empty store: tensors are created with their kinds */
     tg_params *fresh = tg_params_new();
-    assert_int_equal(tg_params_load(fresh, f->path), TG_OK);
+    assert_int_equal(tg_params_load(fresh, MODEL_PATH), TG_OK);
     assert_int_equal(tg_params_count(fresh), 3);
     for (int i = 0; i < 3; i++) {
         const tg_tensor *a = tg_params_at(saved, i);
@@ -252,7 +222,7 @@ static void test_checkpoint_round_trip_is_bit_exact(void **state) {
     tg_params *other = model(99);
     uint64_t version = tg_params_at(other, 0)->version;
     assert_true(store_fingerprint(other) != store_fingerprint(saved));
-    assert_int_equal(tg_params_load(other, f->path), TG_OK);
+    assert_int_equal(tg_params_load(other, MODEL_PATH), TG_OK);
     assert_true(store_fingerprint(other) == store_fingerprint(saved));
     assert_true(tg_params_at(other, 0)->version > version);
 
@@ -262,10 +232,10 @@ static void test_checkpoint_round_trip_is_bit_exact(void **state) {
 }
 
 static void test_load_with_a_mismatched_shape_fails_and_changes_nothing(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *saved = model(3);
     assert_non_null(tg_param(saved, "extra", TG_F64, SHAPE(2), TG_INIT_ONES, NULL));
-    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+    assert_int_equal(tg_params_save(saved, MODEL_PATH), TG_OK);
 
     /* fc.weight matches and comes first in the file; fc.bias does not */
     tg_params *target = tg_params_new();
@@ -274,7 +244,7 @@ static void test_load_with_a_mismatched_shape_fails_and_changes_nothing(void **s
     assert_non_null(tg_param(target, "fc.bias", TG_F64, SHAPE(5), TG_INIT_NORMAL, &rng));
     uint64_t before = store_fingerprint(target), version = w->version;
 
-    assert_int_equal(tg_params_load(target, f->path), TG_ERR_SHAPE);
+    assert_int_equal(tg_params_load(target, MODEL_PATH), TG_ERR_SHAPE);
     assert_error_mentions(tg_last_error(), "tg_params_load");
     assert_error_mentions(tg_last_error(), "fc.bias");
     assert_error_mentions(tg_last_error(), "f64[3]");
@@ -288,13 +258,13 @@ static void test_load_with_a_mismatched_shape_fails_and_changes_nothing(void **s
 }
 
 static void test_load_into_a_buffer_of_a_saved_parameter_fails_and_changes_nothing(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *saved = model(3);
-    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
+    assert_int_equal(tg_params_save(saved, MODEL_PATH), TG_OK);
     tg_params *target = tg_params_new();
     tg_tensor *b = tg_buffer(target, "fc.weight", TG_F32, SHAPE(4, 3), TG_INIT_ONES, NULL); /* a buffer here */
     uint64_t before = tg_tensor_hash(b);
-    assert_int_equal(tg_params_load(target, f->path), TG_ERR_FORMAT);
+    assert_int_equal(tg_params_load(target, MODEL_PATH), TG_ERR_FORMAT);
     assert_error_mentions(tg_last_error(), "fc.weight");
     assert_error_mentions(tg_last_error(), "is a parameter, the store has a buffer");
     assert_true(tg_tensor_hash(b) == before);
@@ -331,62 +301,62 @@ static void assert_load_fails_unchanged(const char *path, tg_status expected, co
 }
 
 static void test_corrupted_checkpoint_fails_with_a_checksum_message(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *saved = model(2);
-    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
-    long size = file_size(f->path);
-    rewrite(f->path, size, size / 2); /* one byte in the middle */
-    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, "checksum");
+    assert_int_equal(tg_params_save(saved, MODEL_PATH), TG_OK);
+    long size = file_size(MODEL_PATH);
+    rewrite(MODEL_PATH, size, size / 2); /* one byte in the middle */
+    assert_load_fails_unchanged(MODEL_PATH, TG_ERR_FORMAT, "checksum");
     tg_params_free(saved);
 }
 
 static void test_truncated_checkpoint_fails(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *saved = model(2);
-    assert_int_equal(tg_params_save(saved, f->path), TG_OK);
-    long size = file_size(f->path);
-    rewrite(f->path, size - 20, -1);
-    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, f->path);
-    rewrite(f->path, 10, -1); /* shorter than the header */
-    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, f->path);
+    assert_int_equal(tg_params_save(saved, MODEL_PATH), TG_OK);
+    long size = file_size(MODEL_PATH);
+    rewrite(MODEL_PATH, size - 20, -1);
+    assert_load_fails_unchanged(MODEL_PATH, TG_ERR_FORMAT, MODEL_PATH);
+    rewrite(MODEL_PATH, 10, -1); /* shorter than the header */
+    assert_load_fails_unchanged(MODEL_PATH, TG_ERR_FORMAT, MODEL_PATH);
     tg_params_free(saved);
 }
 
 static void test_file_of_another_format_fails(void **state) {
-    fixture *f = *state;
-    FILE *out = fopen(f->path, "wb");
+    (void)state;
+    FILE *out = fopen(MODEL_PATH, "wb");
     fputs("this is a text file, certainly not a tapegrad checkpoint\n", out);
     fclose(out);
-    assert_load_fails_unchanged(f->path, TG_ERR_FORMAT, "not a tapegrad checkpoint");
+    assert_load_fails_unchanged(MODEL_PATH, TG_ERR_FORMAT, "not a tapegrad checkpoint");
 }
 
 static void test_missing_checkpoint_fails(void **state) {
-    fixture *f = *state;
-    assert_load_fails_unchanged(f->path, TG_ERR_IO, "model.tg");
+    (void)state;
+    assert_load_fails_unchanged(MODEL_PATH, TG_ERR_IO, "model.tg");
 }
 
 static void test_save_into_an_unwritable_directory_fails_and_keeps_the_old_file(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *old = model(1), *new_model = model(2);
-    assert_int_equal(tg_params_save(old, f->path), TG_OK);
+    assert_int_equal(tg_params_save(old, MODEL_PATH), TG_OK);
 
     /* a directory that does not exist */
     char missing[400];
-    snprintf(missing, sizeof missing, "%s/no/such/dir/model.tg", f->dir);
+    snprintf(missing, sizeof missing, "%s/no/such/dir/model.tg", scratch_dir);
     assert_int_equal(tg_params_save(new_model, missing), TG_ERR_IO);
     assert_error_mentions(tg_last_error(), "tg_params_save");
 
     /* a read-only directory (permissions do not stop root, so only as a user) */
     if (geteuid() != 0) {
-        assert_int_equal(chmod(f->dir, 0500), 0);
-        tg_status st = tg_params_save(new_model, f->path);
-        assert_int_equal(chmod(f->dir, 0700), 0);
+        assert_int_equal(chmod(scratch_dir, 0500), 0);
+        tg_status st = tg_params_save(new_model, MODEL_PATH);
+        assert_int_equal(chmod(scratch_dir, 0700), 0);
         assert_int_equal(st, TG_ERR_IO);
-        assert_error_mentions(tg_last_error(), f->path);
+        assert_error_mentions(tg_last_error(), MODEL_PATH);
     }
 
     tg_params *check = tg_params_new();
-    assert_int_equal(tg_params_load(check, f->path), TG_OK);
+    assert_int_equal(tg_params_load(check, MODEL_PATH), TG_OK);
     assert_true(store_fingerprint(check) == store_fingerprint(old));
     tg_params_free(check);
     tg_params_free(old);
@@ -394,10 +364,10 @@ static void test_save_into_an_unwritable_directory_fails_and_keeps_the_old_file(
 }
 
 static void test_save_that_runs_out_of_space_keeps_the_old_file(void **state) {
-    fixture *f = *state;
+    (void)state;
     tg_params *old = model(1);
-    assert_int_equal(tg_params_save(old, f->path), TG_OK);
-    long old_size = file_size(f->path);
+    assert_int_equal(tg_params_save(old, MODEL_PATH), TG_OK);
+    long old_size = file_size(MODEL_PATH);
     tg_params *big = model(2);
     assert_non_null(tg_param(big, "big", TG_F64, SHAPE(64, 64), TG_INIT_ONES, NULL)); /* 32 KiB */
 
@@ -408,19 +378,19 @@ static void test_save_that_runs_out_of_space_keeps_the_old_file(void **state) {
     limit.rlim_cur = 4096;
     void (*saved_handler)(int) = signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &limit), 0);
-    tg_status st = tg_params_save(big, f->path);
+    tg_status st = tg_params_save(big, MODEL_PATH);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_limit), 0);
     signal(SIGXFSZ, saved_handler);
 
     assert_int_equal(st, TG_ERR_IO);
     assert_error_mentions(tg_last_error(), "previous file is untouched");
-    assert_int_equal(file_size(f->path), old_size);
+    assert_int_equal(file_size(MODEL_PATH), old_size);
     tg_params *check = tg_params_new();
-    assert_int_equal(tg_params_load(check, f->path), TG_OK);
+    assert_int_equal(tg_params_load(check, MODEL_PATH), TG_OK);
     assert_true(store_fingerprint(check) == store_fingerprint(old));
     /* no temporary file is left behind */
     char command[600];
-    snprintf(command, sizeof command, "test $(ls '%s' | wc -l) -eq 1", f->dir);
+    snprintf(command, sizeof command, "test $(ls '%s' | wc -l) -eq 1", scratch_dir);
     assert_int_equal(system(command), 0);
     tg_params_free(check);
     tg_params_free(old);
@@ -428,6 +398,7 @@ static void test_save_that_runs_out_of_space_keeps_the_old_file(void **state) {
 }
 
 int main(void) {
+#define WITH_DIR(test) cmocka_unit_test_setup_teardown(test, scratch_setup, scratch_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_param_is_created_once_then_returned),
         cmocka_unit_test(test_param_with_another_shape_or_dtype_is_an_error),
@@ -439,18 +410,15 @@ int main(void) {
         cmocka_unit_test(test_zero_grad_clears_every_gradient),
         cmocka_unit_test(test_backward_accumulates_until_zero_grad),
         cmocka_unit_test(test_in_place_updates_bump_the_version),
-        cmocka_unit_test_setup_teardown(test_checkpoint_round_trip_is_bit_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_load_into_a_buffer_of_a_saved_parameter_fails_and_changes_nothing,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_load_with_a_mismatched_shape_fails_and_changes_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_corrupted_checkpoint_fails_with_a_checksum_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_checkpoint_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_of_another_format_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_checkpoint_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_save_into_an_unwritable_directory_fails_and_keeps_the_old_file, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_save_that_runs_out_of_space_keeps_the_old_file, setup, teardown),
+        WITH_DIR(test_checkpoint_round_trip_is_bit_exact),
+        WITH_DIR(test_load_into_a_buffer_of_a_saved_parameter_fails_and_changes_nothing),
+        WITH_DIR(test_load_with_a_mismatched_shape_fails_and_changes_nothing),
+        WITH_DIR(test_corrupted_checkpoint_fails_with_a_checksum_message),
+        WITH_DIR(test_truncated_checkpoint_fails),
+        WITH_DIR(test_file_of_another_format_fails),
+        WITH_DIR(test_missing_checkpoint_fails),
+        WITH_DIR(test_save_into_an_unwritable_directory_fails_and_keeps_the_old_file),
+        WITH_DIR(test_save_that_runs_out_of_space_keeps_the_old_file),
     };
     return cmocka_run_group_tests_name("params", tests, NULL, NULL);
 }

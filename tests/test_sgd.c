@@ -119,31 +119,65 @@ static void test_parameters_created_after_the_optimizer_are_updated(void **state
     finish(&r);
 }
 
-static void assert_rejected(tg_sgd_opts opts, const char *why) {
+/* tg_sgd_new refuses opts with a message naming the option and its value */
+static void assert_rejected(tg_sgd_opts opts, const char *option_and_value) {
     tg_params *p = tg_params_new();
     tg_optim *opt = tg_sgd_new(p, opts);
     if (opt) {
-        print_error("options accepted: %s\n", why);
+        print_error("options accepted: %s\n", option_and_value);
         tg_optim_free(opt);
         fail();
     }
+    assert_int_equal(tg_last_status(), TG_ERR_ARG);
     assert_error_mentions(tg_last_error(), "tg_sgd_new");
+    assert_error_mentions(tg_last_error(), option_and_value);
     tg_params_free(p);
 }
 
-static void test_invalid_options_give_null_and_a_message(void **state) {
+static void test_invalid_options_give_null_and_a_message_naming_option_and_value(void **state) {
     (void)state;
     assert_rejected((tg_sgd_opts){.lr = 0}, "lr 0");
-    assert_rejected((tg_sgd_opts){.lr = -0.1}, "negative lr");
-    assert_rejected((tg_sgd_opts){.lr = NAN}, "NaN lr");
-    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = -0.5}, "negative momentum");
-    assert_rejected((tg_sgd_opts){.lr = 0.1, .weight_decay = -1}, "negative weight decay");
-    assert_rejected((tg_sgd_opts){.lr = 0.1, .nesterov = true}, "nesterov without momentum");
+    assert_rejected((tg_sgd_opts){.lr = -0.1}, "lr -0.1");
+    assert_rejected((tg_sgd_opts){.lr = NAN}, "lr nan");
+    assert_rejected((tg_sgd_opts){.lr = INFINITY}, "lr inf");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = -0.5}, "momentum -0.5");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = NAN}, "momentum nan");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = INFINITY}, "momentum inf");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = 0.9, .dampening = NAN}, "dampening nan");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = 0.9, .dampening = -0.1}, "dampening -0.1");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = 0.9, .dampening = 1.5}, "dampening 1.5");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .weight_decay = -1}, "weight_decay -1");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .weight_decay = NAN}, "weight_decay nan");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .weight_decay = INFINITY}, "weight_decay inf");
+    assert_rejected((tg_sgd_opts){.lr = 0.1, .nesterov = true}, "momentum 0 must be > 0 with nesterov");
     assert_rejected((tg_sgd_opts){.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true},
-                    "nesterov with dampening");
+                    "dampening 0.1 must be 0 with nesterov");
     assert_null(tg_sgd_new(NULL, (tg_sgd_opts){.lr = 0.1}));
     assert_error_mentions(tg_last_error(), "store is NULL");
     assert_int_equal(tg_optim_step(NULL), TG_ERR_ARG);
+}
+
+static void test_parameter_without_gradient_is_skipped(void **state) {
+    (void)state;
+    run r = start(TG_F64, (tg_sgd_opts){.lr = 0.1, .momentum = 0.9});
+    tg_tensor *other = tg_param(r.params, "other", TG_F64, SHAPE(1), TG_INIT_ONES, NULL);
+    tg_set(other->grad, 0, 1.0);
+    tg_tensor *grad = r.w->grad;
+    r.w->grad = NULL; /* set-to-none between steps */
+    uint64_t version = r.w->version;
+    step(&r);
+    ASSERT_VALUES(r.w, 0, 1, -2); /* untouched: no state, no step count, same version */
+    assert_true(r.w->version == version);
+    assert_int_equal(tg_optim_param_steps(r.opt, "w"), 0);
+    assert_null(tg_optim_state(r.opt, "w", "momentum_buffer"));
+    ASSERT_VALUES(other, 1e-15, 0.9);
+    r.w->grad = grad;
+    step(&r); /* w's first update: its buffer starts at its gradient */
+    ASSERT_VALUES(r.w, 1e-15, 0.95, -2.025);
+    assert_int_equal(tg_optim_param_steps(r.opt, "w"), 1);
+    assert_int_equal(tg_optim_param_steps(r.opt, "other"), 2);
+    assert_int_equal(tg_optim_steps(r.opt), 2);
+    finish(&r);
 }
 
 int main(void) {
@@ -156,7 +190,8 @@ int main(void) {
         cmocka_unit_test(test_weight_decay_with_momentum),
         cmocka_unit_test(test_step_leaves_buffers_alone_and_bumps_parameter_versions),
         cmocka_unit_test(test_parameters_created_after_the_optimizer_are_updated),
-        cmocka_unit_test(test_invalid_options_give_null_and_a_message),
+        cmocka_unit_test(test_invalid_options_give_null_and_a_message_naming_option_and_value),
+        cmocka_unit_test(test_parameter_without_gradient_is_skipped),
     };
     return cmocka_run_group_tests_name("sgd", tests, NULL, NULL);
 }

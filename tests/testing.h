@@ -64,6 +64,23 @@ static inline void assert_values(const tg_tensor *x, const double *expected, int
     assert_values((x), (const double[]){__VA_ARGS__},                                      \
                   (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol))
 
+/* Asserts |got - expected| <= tol, in double (cmocka's assert_float_equal
+ * converts its arguments to float). */
+#define assert_near(got, expected, tol) assert_near_at((got), (expected), (tol), #got)
+static inline void assert_near_at(double got, double expected, double tol, const char *what) {
+    if (!(fabs(got - expected) <= tol)) {
+        print_error("%s: got %.17g, expected %.17g (tol %g)\n", what, got, expected, tol);
+        fail();
+    }
+}
+
+/* Every tensor's tg_tensor_hash, combined in order: equal <=> bitwise-equal stores. */
+static inline uint64_t store_fingerprint(const tg_params *p) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < tg_params_count(p); i++) h = (h ^ tg_tensor_hash(tg_params_at(p, i))) * 1099511628211ull;
+    return h;
+}
+
 /* Asserts the tape's error message contains every given fragment. */
 static inline void assert_error_mentions(const char *message, const char *fragment) {
     if (!strstr(message, fragment)) {

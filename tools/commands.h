@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "core/tensor.h"
+
 typedef struct tg_command {
     const char *name;
     const char *summary;
@@ -14,6 +16,10 @@ int tg_cmd_bench(int argc, char **argv);
 int tg_cmd_demo(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
+int tg_cmd_train(int argc, char **argv);
+
+/* tg bench --op data (tools/bench_data.c) */
+int tg_bench_data(tg_dtype dtype, double budget, bool json);
 
 /* Option parsing shared by subcommands: "--name=value" or "--name value". */
 const char *tg_option(int argc, char **argv, int *i, const char *name);

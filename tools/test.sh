@@ -2,8 +2,9 @@
 # README Quick start, command 2: the whole test suite.
 #   1. install missing Debian packages (as root), build in build/ (Release,
 #      warnings as errors) and run every cmocka program in build/tests/;
-#   2. build the tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-#      in build-asan/ (Debug) and run them all again;
+#   2. build the tests (and tg, which some tests run) again under
+#      AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/ (Debug) and
+#      run them all again;
 #   3. install into a temporary prefix and build a downstream project with
 #      find_package(tapegrad) and with pkg-config, which checks a gradient.
 # Ends with one line "tests: N passed, M failed" (N cmocka tests over both
@@ -151,7 +152,7 @@ if build_tree build release -DCMAKE_BUILD_TYPE=Release -DTG_WERROR=ON -DTG_BUILD
 
     # ---- 2. sanitizers ----
     if build_tree build-asan asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DTG_WERROR=ON \
-        -DTG_BUILD_TESTS=ON -DTG_BUILD_TOOLS=OFF; then
+        -DTG_BUILD_TESTS=ON -DTG_BUILD_TOOLS=ON; then
         run_tests build-asan asan
     fi
 
