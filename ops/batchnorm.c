@@ -48,12 +48,10 @@ static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bo
     }
     tg_tensor *xhat;
     if (training) {
-        /* x - mean is written twice: the variance's pass and the output's pass
-         * each compute their own (fused, neither is stored), so the graph
-         * without fusion has the same shape and gives the same bits */
         tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
-        tg_tensor *var = tg_mean(t, tg_square(t, tg_sub(t, x, mean)), axes, n_axes, true); /* biased */
-        xhat = tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+        tg_tensor *centered = tg_sub(t, x, mean);
+        tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
+        xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
         if (xhat && !tg_fuse_realize(t, 2, (tg_tensor *[]){mean, var}))
             update_running(bn, mean, var, x->numel / x->shape[1]);
     } else {

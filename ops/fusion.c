@@ -40,7 +40,9 @@ typedef struct fuse_step {
     double scale;              /*      times scale (1 / count for a mean) */
     int64_t serial;            /* creation order: sorting by it gives a topological order */
     int steps, leaves;         /* upper bounds for the expression that ends here */
+    int consumers;             /* steps that read its output */
     bool recorded;             /* recording was on when the op ran */
+    bool evaluated;            /* a pass computed it already (later passes recompute it) */
     uint64_t visited;          /* the last tg_fuse_visit_leaves that went through it */
 } fuse_step;
 
@@ -106,6 +108,7 @@ static tg_tensor *new_step(tg_tape *t, const tg_op *op, step_kind kind, int n, t
         bool joins = joins_pass(in[i], ndim, shape);
         s->steps += joins ? step_of(in[i])->steps : 0;
         s->leaves += joins ? step_of(in[i])->leaves : 1;
+        if (tg_is_pending(in[i])) step_of(in[i])->consumers++;
     }
     if (attrs_size) memcpy(attr_copy, attrs, attrs_size);
     s->node = (tg_node){.op = op,
@@ -289,6 +292,30 @@ static void add_sibling_sums(tg_tape *t, pass *p) {
     for (int i = 0; state && i < MAX_PENDING_SUMS; i++) {
         tg_tensor *x = state->sums[i];
         if (x && tg_is_pending(x) && tg_is_pending(values_of(x))) add_output(p, x, NULL, false);
+    }
+}
+
+/* A value that needs a gradient and is read by steps outside this pass too
+ * is stored by it and recorded as its own node: its gradient is then summed
+ * over its readers before going further back, as without fusion, which keeps
+ * gradients bit for bit those of the ops one by one (batchnorm's x - mean
+ * feeds the variance's pass and the output's). Readers that come after its
+ * first pass (a backward rule reading a forward value) recompute it. */
+static void add_shared_values(pass *p) {
+    int readers[MAX_STEPS] = {0};
+    for (int k = 0; k < p->n_steps; k++)
+        for (int j = 0; j < p->steps[k]->node.n_inputs; j++) {
+            tg_tensor *x = p->steps[k]->node.inputs[j];
+            int i = tg_is_pending(x) ? step_index(p, step_of(x)) : -1;
+            if (i >= 0) readers[i]++;
+        }
+    for (int o = 0; o < p->n_outputs; o++)
+        if (p->outputs[o].sum) readers[step_index(p, step_of(values_of(p->outputs[o].y)))]++;
+    for (int k = 0; k < p->n_steps; k++) {
+        const fuse_step *s = p->steps[k];
+        /* (once a pass has computed it, it is inside that pass's node: recomputing is all that is left) */
+        if (s->recorded && !s->evaluated && s->node.output->requires_grad && s->consumers > readers[k])
+            add_output(p, s->node.output, NULL, false);
     }
 }
 
@@ -527,6 +554,8 @@ static tg_status evaluate(tg_tape *t, pass *p) {
 
 /* ---- recording: a fused node per computed tensor ---- */
 
+static const fuse_step *root_of(const output *out) { return step_of(out->y); }
+
 typedef struct {
     int n_steps;                    /* its steps in creation order, the last one computing the output */
     const fuse_step *const *steps;
@@ -577,15 +606,19 @@ static int fused_describe(const tg_node *node, char *buf, size_t size) {
 
 static const tg_op fused_op = {"fused", -1, fused_backward, fused_describe};
 
-static void mark(const pass *p, int s, bool *step_used, bool *leaf_used) {
+/* Marks what out's expression uses: steps, leaves, and the values other
+ * outputs of the pass store (leaves for it: they are recorded first). */
+static void mark(const pass *p, const int *stored, int s, bool *step_used, bool *leaf_used, bool *output_used) {
     if (step_used[s]) return;
     step_used[s] = true;
     for (int j = 0; j < p->steps[s]->node.n_inputs; j++) {
         int src = p->source[s][j];
-        if (src >= 0)
-            mark(p, src, step_used, leaf_used);
-        else
+        if (src < 0)
             leaf_used[-1 - src] = true;
+        else if (stored[src] >= 0)
+            output_used[stored[src]] = true;
+        else
+            mark(p, stored, src, step_used, leaf_used, output_used);
     }
 }
 
@@ -596,30 +629,43 @@ static tg_status record(tg_tape *t, const pass *p, const output *out) {
     const fuse_step *root = out->sum ? out->sum : p->steps[out->value];
     y->node = NULL;
     if (!root->recorded) return TG_OK;
-    bool step_used[MAX_STEPS] = {0}, leaf_used[MAX_LEAVES] = {0};
-    mark(p, out->value, step_used, leaf_used);
-    int n_steps = 0, n_leaves = 0, step_new[MAX_STEPS], leaf_new[MAX_LEAVES];
-    for (int s = 0; s < p->n_steps; s++) step_new[s] = step_used[s] ? n_steps++ : -1;
+    /* the steps whose values another (pointwise) output stores */
+    int stored[MAX_STEPS];
+    for (int k = 0; k < p->n_steps; k++) stored[k] = -1;
+    for (int o = 0; o < p->n_outputs; o++)
+        if (!p->outputs[o].sum && &p->outputs[o] != out) stored[p->outputs[o].value] = o;
+    bool step_used[MAX_STEPS] = {0}, leaf_used[MAX_LEAVES] = {0}, output_used[MAX_OUTPUTS] = {0};
+    if (out->sum && stored[out->value] >= 0)
+        output_used[stored[out->value]] = true; /* a sum of a stored value */
+    else
+        mark(p, stored, out->value, step_used, leaf_used, output_used);
+    int n_steps = 0, n_leaves = 0, step_new[MAX_STEPS], leaf_new[MAX_LEAVES], output_new[MAX_OUTPUTS];
+    for (int k = 0; k < p->n_steps; k++) step_new[k] = step_used[k] ? n_steps++ : -1;
     for (int l = 0; l < p->n_leaves; l++) leaf_new[l] = leaf_used[l] ? n_leaves++ : -1;
+    for (int o = 0; o < p->n_outputs; o++) output_new[o] = output_used[o] ? n_leaves++ : -1;
     bool was_enabled = tg_tape_set_grad_enabled(t, true), was_in_backward = tg_tape_in_backward(t);
     tg_tape_set_in_backward(t, root->node.in_backward);
     tg_tensor *recorded;
-    if (n_steps == 1 && !out->sum) { /* the op alone */
+    if (n_steps == 1 && !out->sum && n_leaves == root->node.n_inputs) { /* the op alone */
         recorded = tg_tape_record(t, root->node.op, root->node.n_inputs, root->node.inputs, y, root->node.attrs,
                                   root->node.attrs_size);
+    } else if (n_steps == 0) { /* the sum of a stored value: the sum alone */
+        recorded = tg_tape_record(t, root->node.op, 1, root->node.inputs, y, root->node.attrs, root->node.attrs_size);
     } else {
         int total = n_steps + (out->sum ? 1 : 0);
         const fuse_step **steps = tg_tape_alloc(t, sizeof *steps * (size_t)total);
         int (*source)[3] = tg_tape_alloc(t, sizeof *source * (size_t)total);
-        tg_tensor **leaves = tg_tape_alloc(t, sizeof *leaves * (size_t)n_leaves);
+        tg_tensor **leaves = tg_tape_alloc(t, sizeof *leaves * (size_t)(n_leaves ? n_leaves : 1));
         recorded = NULL;
         if (steps && source && leaves) {
-            for (int s = 0; s < p->n_steps; s++) {
-                if (step_new[s] < 0) continue;
-                steps[step_new[s]] = p->steps[s];
+            for (int k = 0; k < p->n_steps; k++) {
+                if (step_new[k] < 0) continue;
+                steps[step_new[k]] = p->steps[k];
                 for (int j = 0; j < 3; j++) {
-                    int src = p->source[s][j];
-                    source[step_new[s]][j] = src >= 0 ? step_new[src] : -1 - leaf_new[-1 - src];
+                    int src = p->source[k][j];
+                    source[step_new[k]][j] = src < 0           ? -1 - leaf_new[-1 - src]
+                                             : stored[src] >= 0 ? -1 - output_new[stored[src]]
+                                                                : step_new[src];
                 }
             }
             if (out->sum) {
@@ -629,6 +675,8 @@ static tg_status record(tg_tape *t, const pass *p, const output *out) {
             }
             for (int l = 0; l < p->n_leaves; l++)
                 if (leaf_new[l] >= 0) leaves[leaf_new[l]] = p->leaves[l];
+            for (int o = 0; o < p->n_outputs; o++)
+                if (output_new[o] >= 0) leaves[output_new[o]] = p->outputs[o].y;
             fused_attrs fa = {total, steps, (const int(*)[3])source};
             recorded = tg_tape_record(t, &fused_op, n_leaves, leaves, y, &fa, sizeof fa);
         }
@@ -716,7 +764,10 @@ static tg_status realize(tg_tape *t, int n, tg_tensor *const *xs, void *const *d
         for (int j = i + 1; j < n; j++)
             if (tg_is_pending(xs[j]) && !(done && done[j]) && add_output(p, xs[j], dsts ? dsts[j] : NULL, adds && adds[j]) && done)
                 done[j] = true;
-        if (!dsts) add_sibling_sums(t, p);
+        if (!dsts) {
+            add_sibling_sums(t, p);
+            add_shared_values(p);
+        }
         tg_status st = prepare(t, p);
         for (int o = 0; !st && o < p->n_outputs; o++) {
             output *out = &p->outputs[o];
@@ -730,10 +781,17 @@ static tg_status realize(tg_tape *t, int n, tg_tensor *const *xs, void *const *d
             if (!out->sum && !out->add && !p->in_place[out->value]) p->in_place[out->value] = (unsigned char *)out->dst;
         }
         if (!st) st = evaluate(t, p);
-        for (int o = 0; !st && !dsts && o < p->n_outputs; o++) {
-            p->outputs[o].y->data = p->outputs[o].dst;
-            st = record(t, p, &p->outputs[o]);
+        for (int k = 0; k < p->n_steps; k++) p->steps[k]->evaluated = true;
+        for (int o = 0; !st && !dsts && o < p->n_outputs; o++) p->outputs[o].y->data = p->outputs[o].dst;
+        /* recorded in creation order: a stored value before the outputs that read it */
+        int order[MAX_OUTPUTS];
+        for (int o = 0; o < p->n_outputs; o++) {
+            int k = o;
+            for (; k > 0 && root_of(&p->outputs[order[k - 1]])->serial > root_of(&p->outputs[o])->serial; k--)
+                order[k] = order[k - 1];
+            order[k] = o;
         }
+        for (int o = 0; !st && !dsts && o < p->n_outputs; o++) st = record(t, p, &p->outputs[order[o]]);
         if (st) return st;
     }
     return TG_OK;

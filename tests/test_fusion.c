@@ -3,6 +3,8 @@
  * gradients), whatever the thread count; pending values, scopes, errors. */
 #include "testing.h"
 
+#include "ops/reduce_pass.h" /* tg_row_sum_feed: the streaming sum fused passes use */
+
 /* relu(x * a + b) for x [rows, cols], a [cols], b [rows, 1], on t */
 static tg_tensor *affine_relu(tg_tape *t, tg_tensor *x, tg_tensor *a, tg_tensor *b) {
     return tg_relu(t, tg_add(t, tg_mul(t, x, a), b));
@@ -118,6 +120,24 @@ static void test_fused_sums_give_the_bits_of_tg_sum_for_any_thread_count(void **
     assert_true(fused_sums_hash(false, 2) == reference);
 }
 
+/* a row sum fed in pieces of any sizes has the bits of the whole-row sum */
+static void test_a_row_sum_fed_in_pieces_equals_the_whole_row_sum(void **state) {
+    (void)state;
+    tg_rng rng = tg_rng_new(21);
+    tg_tensor *x = tg_normal(tape, &rng, TG_F32, SHAPE(1000), 0, 10);
+    tg_tensor *d = tg_normal(tape, &rng, TG_F64, SHAPE(1000), 0, 10);
+    const int64_t pieces[] = {1, 7, 31, 32, 33, 100, 5, 64, 0, 727};
+    tg_row_sum_state sf, sd;
+    tg_row_sum_start(&sf);
+    tg_row_sum_start(&sd);
+    for (int64_t k = 0, at = 0; k < 10; at += pieces[k++]) {
+        tg_row_sum_feed_f32(&sf, (const float *)x->data + at, pieces[k]);
+        tg_row_sum_feed_f64(&sd, (const double *)d->data + at, pieces[k]);
+    }
+    assert_true(tg_row_sum_finish(&sf) == tg_row_sum_f32(x->data, 1000));
+    assert_true(tg_row_sum_finish(&sd) == tg_row_sum_f64(d->data, 1000));
+}
+
 /* batchnorm (a composite that fuses by itself): fused and unfused give the
  * same output, running statistics and gradients */
 static uint64_t batchnorm_hash(bool fusion_on) {
@@ -145,7 +165,9 @@ static void test_batchnorm_fused_and_unfused_give_the_same_bits(void **state) {
     assert_true(batchnorm_hash(true) == batchnorm_hash(false));
 }
 
-static void test_batchnorm_runs_two_passes_over_the_input_after_its_mean(void **state) {
+/* after the mean: one pass stores x - mean (two passes read it, and it needs
+ * a gradient) and sums its squares; one pass makes the output */
+static void test_batchnorm_runs_two_passes_after_its_mean(void **state) {
     (void)state;
     tg_params *p = tg_params_new();
     tg_batchnorm_state bn;
@@ -154,9 +176,9 @@ static void test_batchnorm_runs_two_passes_over_the_input_after_its_mean(void **
     assert_int_equal(tg_requires_grad(x), TG_OK);
     assert_non_null(tg_batchnorm(tape, x, &bn, true));
     /* besides the reshapes of gamma and beta (views): */
-    const char *expected[] = {"mean", "sub square mean", "add_scalar rsqrt", "sub mul mul add"};
-    assert_int_equal(tg_tape_node_count(tape), 6);
-    for (int i = 0, k = 0; i < 6; i++) {
+    const char *expected[] = {"mean", "sub", "square mean", "add_scalar rsqrt", "mul mul add"};
+    assert_int_equal(tg_tape_node_count(tape), 7);
+    for (int i = 0, k = 0; i < 7; i++) {
         const tg_node *node = tg_tape_node(tape, i);
         char text[64] = "";
         if (strcmp(node->op->name, "fused") == 0) node->op->describe(node, text, sizeof text);
@@ -276,8 +298,9 @@ int main(void) {
         T(test_inside_a_scope_values_wait_until_the_scope_ends),
         T(test_a_fused_pass_is_recorded_as_one_node_listing_its_steps),
         cmocka_unit_test(test_fused_sums_give_the_bits_of_tg_sum_for_any_thread_count),
+        T(test_a_row_sum_fed_in_pieces_equals_the_whole_row_sum),
         cmocka_unit_test(test_batchnorm_fused_and_unfused_give_the_same_bits),
-        T(test_batchnorm_runs_two_passes_over_the_input_after_its_mean),
+        T(test_batchnorm_runs_two_passes_after_its_mean),
         T(test_gradcheck_first_and_second_order_through_fused_passes),
         T(test_a_non_pointwise_op_computes_its_pending_input),
         T(test_changing_a_tensor_a_pending_value_reads_is_an_error),
