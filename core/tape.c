@@ -18,6 +18,7 @@
 
 enum {
     TG_ALIGN = 64,
+    TG_REUSE_MIN = 4096,       /* released blocks smaller than this are not worth keeping */
     TG_FIRST_CHUNK = 1 << 20,  /* 1 MiB; doubles as needed */
     TG_TAPE_ERROR_MAX = 1024,
     TG_SCOPE_PATH_MAX = 512
@@ -53,6 +54,12 @@ struct tg_tape {
 
     tg_node **nodes;           /* persistent array, capacity kept across resets */
     int64_t n_nodes, cap_nodes;
+    /* the leaves' first uses, and the set of leaves listed (open addressing,
+     * a power of two): arena memory, forgotten by reset */
+    tg_leaf_use *leaf_uses;
+    int64_t n_leaf_uses, cap_leaf_uses;
+    tg_tensor **leaf_set;
+    int64_t leaf_set_size;
 
     bool grad_enabled;
     bool in_backward;
@@ -143,6 +150,10 @@ void tg_tape_reset(tg_tape *t) {
     }
     t->in_use = t->peak = 0;
     t->free_blocks = NULL;
+    t->leaf_uses = NULL;
+    t->n_leaf_uses = t->cap_leaf_uses = 0;
+    t->leaf_set = NULL;
+    t->leaf_set_size = 0;
     t->n_nodes = 0;
     t->in_backward = false;
     t->grad_enabled = true;
@@ -155,6 +166,8 @@ void tg_tape_reset(tg_tape *t) {
     t->error[0] = '\0';
 }
 
+#define ROUND16(bytes) (((bytes) + 15) & ~(size_t)15)
+
 static void count_in_use(tg_tape *t, size_t bytes) {
     t->in_use += bytes;
     if (t->in_use > t->peak) t->peak = t->in_use;
@@ -164,8 +177,9 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
     size_t need = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
     if (need == 0) need = TG_ALIGN;
-    /* a released block first (the first that fits, split if larger) */
-    for (tg_free_block **link = &t->free_blocks; *link; link = &(*link)->next) {
+    /* a released block first (the first that fits, split if larger); small
+     * allocations (headers, nodes) stay on the bump pointer */
+    for (tg_free_block **link = need >= TG_REUSE_MIN ? &t->free_blocks : NULL; link && *link; link = &(*link)->next) {
         tg_free_block *b = *link;
         if (b->size < need) continue;
         if (b->size - need >= TG_ALIGN) {
@@ -200,9 +214,8 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
 }
 
 void tg_tape_release(tg_tape *t, void *block, size_t bytes) {
-    if (!t || !block) return;
     size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
-    if (size == 0) size = TG_ALIGN;
+    if (!t || !block || size < TG_REUSE_MIN) return;
     tg_free_block *b = block;
     *b = (tg_free_block){t->free_blocks, size};
     POISON((unsigned char *)b + sizeof *b, size - sizeof *b);
@@ -357,6 +370,44 @@ void tg_tape_set_fusion_state(tg_tape *t, void *state) {
     if (t) t->fusion_state = state;
 }
 
+static int64_t leaf_slot(tg_tensor *const *set, int64_t size, const tg_tensor *x) {
+    uint64_t h = ((uint64_t)(uintptr_t)x >> 4) * 0x9E3779B97F4A7C15ull;
+    int64_t i = (int64_t)(h >> 32) & (size - 1);
+    while (set[i] && set[i] != x) i = (i + 1) & (size - 1);
+    return i;
+}
+
+/* Lists x's first use (node `index`) unless it is listed already. */
+static bool note_leaf(tg_tape *t, int64_t index, tg_tensor *x) {
+    if (t->leaf_set_size == 0 || 2 * (t->n_leaf_uses + 1) > t->leaf_set_size) { /* grow the set */
+        int64_t size = t->leaf_set_size ? 2 * t->leaf_set_size : 64;
+        tg_tensor **set = tg_tape_alloc(t, sizeof *set * (size_t)size);
+        if (!set) return false;
+        memset(set, 0, sizeof *set * (size_t)size);
+        for (int64_t k = 0; k < t->n_leaf_uses; k++) set[leaf_slot(set, size, t->leaf_uses[k].leaf)] = t->leaf_uses[k].leaf;
+        t->leaf_set = set;
+        t->leaf_set_size = size;
+    }
+    int64_t slot = leaf_slot(t->leaf_set, t->leaf_set_size, x);
+    if (t->leaf_set[slot]) return true;
+    if (t->n_leaf_uses == t->cap_leaf_uses) {
+        int64_t cap = t->cap_leaf_uses ? 2 * t->cap_leaf_uses : 32;
+        tg_leaf_use *grown = tg_tape_alloc(t, sizeof *grown * (size_t)cap);
+        if (!grown) return false;
+        if (t->n_leaf_uses) memcpy(grown, t->leaf_uses, sizeof *grown * (size_t)t->n_leaf_uses);
+        t->leaf_uses = grown;
+        t->cap_leaf_uses = cap;
+    }
+    t->leaf_set[slot] = x;
+    t->leaf_uses[t->n_leaf_uses++] = (tg_leaf_use){index, x};
+    return true;
+}
+
+int64_t tg_tape_leaf_uses(const tg_tape *t, const tg_leaf_use **uses) {
+    *uses = t ? t->leaf_uses : NULL;
+    return t ? t->n_leaf_uses : 0;
+}
+
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size) {
     if (!t || !out) return NULL;
@@ -377,14 +428,20 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
         t->cap_nodes = cap;
         t->system_allocations++;
     }
-    tg_node *node = tg_tape_alloc(t, sizeof *node);
-    tg_tensor **ins = tg_tape_alloc(t, sizeof(tg_tensor *) * (size_t)(n_inputs ? n_inputs : 1));
-    uint64_t *versions = tg_tape_alloc(t, sizeof(uint64_t) * (size_t)(n_inputs ? n_inputs : 1));
-    void *attr_copy = attrs_size ? tg_tape_alloc(t, attrs_size) : NULL;
-    if (!node || !ins || !versions || (attrs_size && !attr_copy)) return NULL;
+    /* the node, its inputs, their versions and the attributes: one block */
+    size_t n = (size_t)(n_inputs ? n_inputs : 1);
+    size_t node_bytes = ROUND16(sizeof(tg_node)), inputs_bytes = ROUND16(sizeof(tg_tensor *) * n);
+    size_t versions_bytes = ROUND16(sizeof(uint64_t) * n);
+    unsigned char *block = tg_tape_alloc(t, node_bytes + inputs_bytes + versions_bytes + ROUND16(attrs_size));
+    if (!block) return NULL;
+    tg_node *node = (tg_node *)block;
+    tg_tensor **ins = (tg_tensor **)(block + node_bytes);
+    uint64_t *versions = (uint64_t *)(block + node_bytes + inputs_bytes);
+    void *attr_copy = attrs_size ? block + node_bytes + inputs_bytes + versions_bytes : NULL;
     for (int i = 0; i < n_inputs; i++) {
         ins[i] = inputs[i];
         versions[i] = inputs[i]->version;
+        if (!inputs[i]->node && !note_leaf(t, t->n_nodes, inputs[i])) return NULL;
     }
     if (attrs_size) memcpy(attr_copy, attrs, attrs_size);
     *node = (tg_node){.op = op,

@@ -93,8 +93,9 @@ size_t tg_tape_arena_capacity(const tg_tape *t); /* bytes reserved from the syst
 size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset and not released */
 size_t tg_tape_arena_peak(const tg_tape *t);     /* the most bytes in use at once since reset */
 /* Gives back a block tg_tape_alloc returned (`bytes` as asked) that nothing
- * will read again: later allocations reuse it before the arena grows. The
- * engine releases gradients a backward pass is done with. */
+ * will read again: later allocations of 4 KiB or more reuse it before the
+ * arena grows (smaller blocks are not worth keeping and stay where they are).
+ * The engine releases gradients a backward pass is done with. */
 void tg_tape_release(tg_tape *t, void *block, size_t bytes);
 /* A position in the arena: blocks handed out after it was taken (and never
  * released) are "since" it; memory outside the arena never is. */
@@ -123,6 +124,13 @@ void *tg_tape_fusion_state(const tg_tape *t);
 void tg_tape_set_fusion_state(tg_tape *t, void *state);
 
 /* Engine support (graph/ uses these) */
+/* Where each leaf (a tensor no recorded op made) was first used on this tape
+ * since reset: (index of the first node reading it, leaf), in node order. */
+typedef struct tg_leaf_use {
+    int64_t index;
+    tg_tensor *leaf;
+} tg_leaf_use;
+int64_t tg_tape_leaf_uses(const tg_tape *t, const tg_leaf_use **uses);
 /* Marks node `index` as released by a backward pass (see tg_backward_opts). */
 void tg_tape_release_node(tg_tape *t, int64_t index);
 bool tg_tape_in_backward(const tg_tape *t);

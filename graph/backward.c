@@ -113,42 +113,12 @@ static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
 
 /* A leaf's gradient is complete once the walk has passed the first node that
  * uses it: no node below can add to it. It is flushed there, and its memory
- * can go before the pass ends. The plan: (index of that node, leaf) pairs, in
- * increasing index. */
-typedef struct {
-    int64_t index;
-    tg_tensor *leaf;
-} leaf_use;
+ * can go before the pass ends. The tape lists each leaf's first use as ops
+ * record (tg_tape_leaf_uses, in node order): the walk takes them from the end. */
 
-static leaf_use *plan_flushes(walk *w, int64_t top, int *count) {
-    uint64_t seen = ~w->pass; /* marks a leaf already listed */
-    *count = 0;
-    for (int64_t i = 0; i <= top; i++) {
-        const tg_node *node = tg_tape_node(w->t, i);
-        for (int j = 0; j < node->n_inputs; j++) {
-            tg_tensor *x = node->inputs[j];
-            if (!x->node && x->keeps_grad && x->pending_pass != seen) {
-                x->pending_pass = seen;
-                (*count)++;
-            }
-        }
-    }
-    leaf_use *plan = tg_tape_alloc(w->t, sizeof *plan * (size_t)(*count ? *count : 1));
-    int n = 0;
-    for (int64_t i = 0; i <= top; i++) {
-        const tg_node *node = tg_tape_node(w->t, i);
-        for (int j = 0; j < node->n_inputs; j++) {
-            tg_tensor *x = node->inputs[j];
-            if (x->pending_pass != seen) continue;
-            x->pending_pass = 0;
-            if (plan) plan[n++] = (leaf_use){i, x};
-        }
-    }
-    return plan;
-}
-
-/* Flushes the leaves whose first use is node `index` (the plan's tail). */
-static tg_status flush_at(walk *w, int64_t index, const leaf_use *plan, int *left) {
+/* Flushes the leaves whose first use is node `index` (the tail of the first
+ * *left uses), in one parallel region. */
+static tg_status flush_at(walk *w, int64_t index, const tg_leaf_use *plan, int64_t *left) {
     int n = 0;
     while (*left - n > 0 && plan[*left - n - 1].index == index) n++;
     if (n == 0) return TG_OK;
@@ -156,9 +126,9 @@ static tg_status flush_at(walk *w, int64_t index, const leaf_use *plan, int *lef
     int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n);
     if (!flushes || !sizes) return tg_tape_status(w->t);
     int count = 0;
-    for (int k = *left - n; k < *left; k++) {
+    for (int64_t k = *left - n; k < *left; k++) {
         tg_tensor *x = plan[k].leaf;
-        if (x->pending_pass != w->pass) continue; /* no gradient reached it */
+        if (!x->keeps_grad || x->pending_pass != w->pass) continue; /* no gradient kept or reached */
         x->pending_pass = 0;
         tg_status st = flush_of(w, x, x->pending_grad, &flushes[count++]);
         if (st) return st;
@@ -167,44 +137,21 @@ static tg_status flush_at(walk *w, int64_t index, const leaf_use *plan, int *lef
     return flush_all(w, count, flushes, sizes);
 }
 
-/* Every leaf that keeps its gradient and got one in this pass and is not
- * flushed yet (roots that are leaves; each once): x->grad (+)= pending
- * gradient, in one region. */
-static bool pending_leaf(const tg_tensor *x, uint64_t mark) {
-    return !x->node && x->keeps_grad && x->pending_pass == mark;
-}
-static tg_status flush_leaves(walk *w, int n_outputs, tg_tensor *const *outputs, int64_t top) {
-    /* sweep 1 counts the leaves, marking each with ~pass so it counts once;
-     * sweep 2 lists them and clears the mark */
-    int count = 0;
-    for (int sweep = 0; sweep < 2; sweep++) {
-        uint64_t from = sweep == 0 ? w->pass : ~w->pass, to = sweep == 0 ? ~w->pass : 0;
-        flush *flushes = NULL;
-        int64_t *sizes = NULL;
-        if (sweep == 1) {
-            flushes = tg_tape_alloc(w->t, sizeof *flushes * (size_t)(count ? count : 1));
-            sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)(count ? count : 1));
-            if (!flushes || !sizes) return tg_tape_status(w->t);
-        }
-        int n = 0;
-        for (int64_t i = 0; i <= top + n_outputs; i++) {
-            const tg_node *node = i <= top ? tg_tape_node(w->t, i) : NULL;
-            int inputs = node ? node->n_inputs : 1;
-            for (int j = 0; j < inputs; j++) {
-                tg_tensor *x = node ? node->inputs[j] : outputs[i - top - 1];
-                if (!pending_leaf(x, from)) continue;
-                x->pending_pass = to;
-                if (sweep == 0) {
-                    count++;
-                } else {
-                    tg_status st = flush_of(w, x, x->pending_grad, &flushes[n++]);
-                    if (st) return st;
-                }
-            }
-        }
-        if (sweep == 1) return flush_all(w, n, flushes, sizes);
+/* The roots that are leaves themselves (every other leaf is an input of a
+ * node, flushed after its first use): x->grad (+)= pending gradient. */
+static tg_status flush_roots(walk *w, int n_outputs, tg_tensor *const *outputs) {
+    flush *flushes = tg_tape_alloc(w->t, sizeof *flushes * (size_t)n_outputs);
+    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n_outputs);
+    if (!flushes || !sizes) return tg_tape_status(w->t);
+    int n = 0;
+    for (int k = 0; k < n_outputs; k++) {
+        tg_tensor *x = outputs[k];
+        if (x->node || !x->keeps_grad || x->pending_pass != w->pass) continue;
+        x->pending_pass = 0;
+        tg_status st = flush_of(w, x, x->pending_grad, &flushes[n++]);
+        if (st) return st;
     }
-    return TG_OK;
+    return flush_all(w, n, flushes, sizes);
 }
 
 static const char *label(const tg_tensor *x, char *buf, size_t size) {
@@ -309,9 +256,9 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
 
     walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1, NULL};
     *pass_out = w.pass;
-    int flushes_left = 0;
-    const leaf_use *plan = accumulate_leaves ? plan_flushes(&w, top, &flushes_left) : NULL;
-    if (accumulate_leaves && !plan) return tg_tape_status(t);
+    const tg_leaf_use *plan = NULL;
+    int64_t flushes_left = accumulate_leaves ? tg_tape_leaf_uses(t, &plan) : 0;
+    while (flushes_left > 0 && plan[flushes_left - 1].index > top) flushes_left--; /* used above the root only */
     if (!create_graph && !retain_graph) w.release = tg_release_begin(t, w.pass, n_keep, keep);
     bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
     tg_tape_set_in_backward(t, true);
@@ -343,24 +290,24 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if ((st = check_versions(&w, node))) break;
         if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
         st = step(&w, node);
+        if (!st && !retain_graph && !create_graph) {
+            /* like PyTorch, a pass without retain_graph frees the nodes it goes
+             * through, and the gradients of intermediates (memory reused) */
+            tg_tape_release_node(t, i);
+            bool asked = false; /* tg_grad reads its inputs' gradients at the end */
+            for (int k = 0; k < n_keep && !asked; k++) asked = keep[k] == out;
+            if (!asked) {
+                tg_release_consumed(w.release, out->pending_grad);
+                out->pending_grad = NULL;
+            }
+        }
         if (!st && plan) st = flush_at(&w, i, plan, &flushes_left);
         tg_release_collect(w.release, i);
     }
-    if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
+    if (!st && accumulate_leaves) st = flush_roots(&w, n_outputs, outputs);
     tg_tape_set_fusion_depth(t, fusion_depth);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
-    /* like PyTorch, a pass without retain_graph frees the nodes it went
-     * through, and the gradients of intermediates (their memory is reused) */
-    if (!st && !retain_graph && !create_graph)
-        for (int64_t i = top; i >= 0; i--) {
-            tg_tensor *out = tg_tape_node(t, i)->output;
-            if (out->pending_pass != w.pass) continue;
-            tg_tape_release_node(t, i);
-            bool asked = false; /* tg_grad reads its inputs' gradients next */
-            for (int k = 0; k < n_keep && !asked; k++) asked = keep[k] == out;
-            if (!asked) out->pending_grad = NULL;
-        }
     return st;
 }
 

@@ -82,6 +82,10 @@ void tg_release_gathered(tg_release *r, tg_tensor *x, const tg_tensor *g, bool f
     if (own_block(r, g) && !listed(&r->blocks, g) && !push(r, &r->blocks, g)) r->broken = true;
 }
 
+void tg_release_consumed(tg_release *r, const tg_tensor *g) {
+    if (r && !r->broken && own_block(r, g) && !listed(&r->blocks, g) && !push(r, &r->blocks, g)) r->broken = true;
+}
+
 /* marks the blocks among r->blocks that y (a computed tensor) is */
 static void mark_block(void *context, const tg_tensor *y) {
     tg_release *r = context;
@@ -105,8 +109,8 @@ void tg_release_collect(tg_release *r, int64_t next) {
     int waiting = 0;
     for (int i = 0; i < r->waiting.count; i++) {
         tg_tensor *x = (tg_tensor *)r->waiting.items[i];
-        bool done = x->pending_pass != r->pass || (x->node && x->node->index >= next);
-        if (own_block(r, x->pending_grad) && !listed(&r->blocks, x->pending_grad) &&
+        bool done = x->pending_pass != r->pass || (x->node && x->node->index >= next) || !x->pending_grad;
+        if (x->pending_grad && own_block(r, x->pending_grad) && !listed(&r->blocks, x->pending_grad) &&
             !push(r, &r->blocks, x->pending_grad)) {
             r->broken = true;
             return;
@@ -125,7 +129,8 @@ void tg_release_collect(tg_release *r, int64_t next) {
     memset(r->live, 0, sizeof(bool) * (size_t)r->blocks.count);
     r->visit++;
     for (int i = 0; i < r->waiting.count; i++)
-        tg_fuse_visit_leaves(r->waiting.items[i]->pending_grad, r->visit, mark_block, r);
+        if (r->waiting.items[i]->pending_grad)
+            tg_fuse_visit_leaves(r->waiting.items[i]->pending_grad, r->visit, mark_block, r);
     /* the rest goes back to the arena, each block once (entries for one
      * block, a gradient and its views, are marked alike) */
     for (int j = 0; j < r->blocks.count; j++) {

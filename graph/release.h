@@ -23,6 +23,8 @@ typedef struct tg_release tg_release;
 tg_release *tg_release_begin(tg_tape *t, uint64_t pass, int n_keep, tg_tensor *const *keep);
 /* x received gradient g: its first in the pass, or a sum replacing the one before. */
 void tg_release_gathered(tg_release *r, tg_tensor *x, const tg_tensor *g, bool first);
+/* A gradient consumed by its node's backward rule: its block may go. */
+void tg_release_consumed(tg_release *r, const tg_tensor *g);
 /* Every node at index >= next has run its backward rule, and every leaf
  * flushed so far has its gradient in ->grad: gives back what nobody needs,
  * when the pass has taken enough new memory since the last look. */

@@ -143,6 +143,11 @@ static bool settle_inputs(tg_tape *t, int n, tg_tensor *const *in, int ndim, con
 
 bool tg_fuse_pointwise(tg_tape *t, const tg_op *op, tg_row_fn f32, tg_row_fn f64, int n, tg_tensor *const *in,
                        int ndim, const int64_t *shape, const void *attrs, size_t attrs_size, tg_tensor **out) {
+    /* a tape that never fused since reset has no pending tensor: nothing to look at */
+    if (!tg_tape_fusion_state(t) && !tg_fusing(t)) {
+        *out = NULL;
+        return false;
+    }
     int64_t numel = tg_shape_numel(ndim, shape);
     bool pending_input = false;
     for (int i = 0; i < n; i++) pending_input |= tg_is_pending(in[i]);
@@ -799,10 +804,14 @@ static tg_status realize(tg_tape *t, int n, tg_tensor *const *xs, void *const *d
 
 tg_status tg_fuse_realize(tg_tape *t, int n, tg_tensor *const *xs) {
     if (!t) return tg_set_error(TG_ERR_ARG, "tg_fuse_realize: tape is NULL");
-    for (int i = 0; i < n; i++)
-        if (xs[i] && tg_is_pending(xs[i]) && xs[i]->tape != t)
+    bool pending = false;
+    for (int i = 0; i < n; i++) {
+        if (!xs[i] || !tg_is_pending(xs[i])) continue;
+        if (xs[i]->tape != t)
             return tg_tape_fail(t, TG_ERR_ARG, "tg_fuse_realize: tensor %d belongs to another tape", i);
-    return realize(t, n, xs, NULL, NULL);
+        pending = true;
+    }
+    return pending ? realize(t, n, xs, NULL, NULL) : TG_OK;
 }
 
 tg_status tg_fuse_realize_into(tg_tape *t, int n, tg_tensor *const *xs, void *const *dsts, const bool *adds) {

@@ -124,6 +124,11 @@ enum { TG_ROW_BLOCK = 8192 };
 void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const *in, size_t elem_size,
                    const void *attrs) {
     int nd = l->ndim;
+    if (nd == 1 && l->shape[0] <= TG_ROW_BLOCK) { /* one row: the row function alone */
+        int64_t s[3] = {l->stride[0][0], l->stride[1][0], l->stride[2][0]};
+        row(l->shape[0], y, in, s, attrs);
+        return;
+    }
     int64_t inner = l->shape[nd - 1];
     int64_t rows = 1;
     for (int i = 0; i < nd - 1; i++) rows *= l->shape[i];
