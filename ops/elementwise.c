@@ -228,26 +228,32 @@ static tg_status where_backward(tg_tape *t, const tg_node *node, tg_tensor *g, t
 }
 static const tg_op where_op = {"where", 3, where_backward};
 
-tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
-    tg_tensor *in[3] = {cond, a, b};
-    if (!tg_check_pointwise_inputs(t, "tg_where", 3, in)) return NULL;
+/* The one forward path for the ops of three broadcast operands. */
+static tg_tensor *ternary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *a,
+                          tg_tensor *b, tg_tensor *c) {
+    tg_tensor *in[3] = {a, b, c};
+    if (!tg_check_pointwise_inputs(t, who, 3, in)) return NULL;
     int nd1, nd;
     int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
-    if (!tg_broadcast_shapes(t, "tg_where", cond, a, &nd1, s1)) return NULL;
+    if (!tg_broadcast_shapes(t, who, a, b, &nd1, s1)) return NULL;
     tg_tensor probe = {.dtype = a->dtype, .ndim = nd1};
     for (int i = 0; i < nd1; i++) probe.shape[i] = s1[i];
-    if (!tg_broadcast_shapes(t, "tg_where", &probe, b, &nd, shape)) return NULL;
+    if (!tg_broadcast_shapes(t, who, &probe, c, &nd, shape)) return NULL;
     tg_tensor *y;
-    if (tg_fuse_pointwise(t, &where_op, where_f32, where_f64, 3, in, nd, shape, NULL, 0, &y)) return y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 3, in, nd, shape, NULL, 0, &y)) return y;
     y = tg_tape_result(t, a->dtype, nd, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
-        tg_layout_make(&l, y, 3, (const tg_tensor *const[]){cond, a, b});
-        tg_layout_run(&l, a->dtype == TG_F32 ? where_f32 : where_f64, y->data,
-                      (const void *[]){cond->data, a->data, b->data}, tg_dtype_size(a->dtype), NULL);
+        tg_layout_make(&l, y, 3, (const tg_tensor *const[]){a, b, c});
+        tg_layout_run(&l, a->dtype == TG_F32 ? f32 : f64, y->data, (const void *[]){a->data, b->data, c->data},
+                      tg_dtype_size(a->dtype), NULL);
     }
-    return tg_tape_record(t, &where_op, 3, in, y, NULL, 0);
+    return tg_tape_record(t, op, 3, in, y, NULL, 0);
+}
+
+tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
+    return ternary(t, &where_op, "tg_where", where_f32, where_f64, cond, a, b);
 }
 
 /* ---- mul_add(a, b, c) = a * b + c ---- */
@@ -277,25 +283,7 @@ static tg_status mul_add_backward(tg_tape *t, const tg_node *node, tg_tensor *g,
 static const tg_op mul_add_op = {"mul_add", 3, mul_add_backward};
 
 tg_tensor *tg_mul_add(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c) {
-    tg_tensor *in[3] = {a, b, c};
-    if (!tg_check_pointwise_inputs(t, "tg_mul_add", 3, in)) return NULL;
-    int nd1, nd;
-    int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
-    if (!tg_broadcast_shapes(t, "tg_mul_add", a, b, &nd1, s1)) return NULL;
-    tg_tensor probe = {.dtype = a->dtype, .ndim = nd1};
-    for (int i = 0; i < nd1; i++) probe.shape[i] = s1[i];
-    if (!tg_broadcast_shapes(t, "tg_mul_add", &probe, c, &nd, shape)) return NULL;
-    tg_tensor *y;
-    if (tg_fuse_pointwise(t, &mul_add_op, mul_add_f32, mul_add_f64, 3, in, nd, shape, NULL, 0, &y)) return y;
-    y = tg_tape_result(t, a->dtype, nd, shape);
-    if (!y) return NULL;
-    if (y->numel) {
-        tg_layout l;
-        tg_layout_make(&l, y, 3, (const tg_tensor *const[]){a, b, c});
-        tg_layout_run(&l, a->dtype == TG_F32 ? mul_add_f32 : mul_add_f64, y->data,
-                      (const void *[]){a->data, b->data, c->data}, tg_dtype_size(a->dtype), NULL);
-    }
-    return tg_tape_record(t, &mul_add_op, 3, in, y, NULL, 0);
+    return ternary(t, &mul_add_op, "tg_mul_add", mul_add_f32, mul_add_f64, a, b, c);
 }
 
 /* ---- with a scalar constant: x (op) s ---- */

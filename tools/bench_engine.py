@@ -31,28 +31,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
+
+from bench_matmul import run, torch_version
+from bench_optim import timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = ("scalar", "mlp-bn", "batchnorm", "elementwise")
 GOALS = {"scalar": "<= 0.2 us/op", "mlp-bn": "<= 0.8 ms", "batchnorm": "<= 0.25 ms", "elementwise": "<= 12 ms"}
 CHAIN_ITERATIONS = 33334  # 3 ops each, as in tools/bench_engine.c
-
-
-def timed(step, budget, warmup=2, min_reps=5):
-    """Median seconds of step() after warm-up calls, timed for about `budget` s."""
-    for _ in range(warmup):
-        step()
-    times, start = [], time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 1000:
-            break
-    return statistics.median(times)
 
 
 def torch_scalar(torch, budget):
@@ -85,7 +72,7 @@ def torch_mlp_bn(torch, budget):
         loss.backward()
         opt.step()
 
-    return timed(step, budget)
+    return timed(step, budget, warmup=2, min_reps=5)
 
 
 def torch_batchnorm(torch, budget):
@@ -101,7 +88,7 @@ def torch_batchnorm(torch, budget):
         x.grad = weight.grad = bias.grad = None
         y.backward(g)
 
-    return timed(step, budget)
+    return timed(step, budget, warmup=2, min_reps=5)
 
 
 def torch_elementwise(torch, budget):
@@ -131,7 +118,7 @@ def torch_elementwise_preallocated(torch, budget):
     def step():
         torch.mul(x, a, out=pre)
         pre.add_(b)
-        torch.relu(pre, out=y)
+        torch.clamp(pre, min=0, out=y)
         torch.gt(pre, 0, out=mask)
         torch.mul(g, mask, out=gz)
         torch.mul(gz, a, out=dx)
@@ -152,13 +139,6 @@ def worker(threads, budget, names):
     for name in names:
         seconds = TORCH[name](torch, budget)
         print(json.dumps({"op": name, "seconds": seconds}), flush=True)
-
-
-def run(cmd, env):
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
-    if out.returncode != 0:
-        sys.exit("%s failed:\n%s" % (" ".join(cmd), out.stderr))
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
 def main():
@@ -231,15 +211,6 @@ def main():
     if "mlp-bn" in names:
         print("mlp-bn: tapegrad 2 threads / 1 thread speed-up %.2f" % (
             median("tapegrad", 1, "mlp-bn") / median("tapegrad", 2, "mlp-bn")))
-
-
-def torch_version():
-    try:
-        import torch
-
-        return torch.__version__
-    except ImportError:
-        return "?"
 
 
 if __name__ == "__main__":
