@@ -291,15 +291,22 @@ typedef struct {
     double s;
 } scalar_attrs;
 
+/* y[i] = EXPR(x[i * st[0]], s): a fused pass may hand over a broadcast operand (stride 0) */
 #define SCALAR_ROW(NAME, T, EXPR)                                                                        \
     static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *st, const void *attrs) { \
-        (void)st;                                                                                        \
         T *restrict y = yv;                                                                              \
         const T *px = in[0];                                                                             \
         T s = (T)((const scalar_attrs *)attrs)->s;                                                       \
-        for (int64_t i = 0; i < n; i++) {                                                                \
-            T x = px[i];                                                                                 \
-            y[i] = (EXPR);                                                                               \
+        if (st[0] == 1) {                                                                                \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i];                                                                             \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else {                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i * st[0]];                                                                     \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
         }                                                                                                \
     }
 #define SCALAR_KERNELS(NAME, EXPR)       \

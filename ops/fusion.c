@@ -25,7 +25,7 @@ enum {
     MAX_STEPS = 32,       /* steps of one pass: a longer chain computes its input first */
     MAX_LEAVES = 16,      /* tensors one pass reads */
     MAX_OUTPUTS = 8,      /* tensors one pass computes */
-    CHUNK = 256,          /* elements per register */
+    CHUNK = 512,          /* elements per register (registers of a pass stay in L1) */
     TASK = 8192,          /* elements per parallel task without a sum */
     MAX_PENDING_SUMS = 16 /* recent pending sums, which may share the pass of the data they sum */
 };
@@ -211,6 +211,7 @@ typedef struct {
     int n_outputs, n_sums;
     output outputs[MAX_OUTPUTS];
     unsigned char *in_place[MAX_STEPS]; /* the output memory a step writes straight into, or NULL */
+    int alias[MAX_STEPS];               /* a copy of leaf l (broadcast_to): read the leaf itself; or -1 */
     /* the one reduction all sums share: the space viewed as [outer, R, inner] */
     bool reduced[TG_MAX_DIMS];
     int64_t outer, R, inner;
@@ -351,6 +352,13 @@ static tg_status prepare(tg_tape *t, pass *p) {
         }
     }
     for (int o = 0; o < p->n_outputs; o++) p->outputs[o].value = step_index(p, step_of(values_of(p->outputs[o].y)));
+    /* a step that copies a leaf (broadcast_to) computes nothing: its readers
+     * read the leaf through its broadcast strides (the same values) */
+    for (int k = 0; k < p->n_steps; k++) {
+        const fuse_step *st = p->steps[k];
+        p->alias[k] = st->row[0] == tg_row_copy_f32 && p->source[k][0] < 0 ? -1 - p->source[k][0] : -1;
+    }
+    for (int o = 0; o < p->n_outputs; o++) p->alias[p->outputs[o].value] = -1; /* outputs are computed */
     /* each leaf's strides over the iteration space (0 where it broadcasts),
      * then adjacent dimensions merged where every leaf allows it */
     int64_t stride[MAX_LEAVES][TG_MAX_DIMS];
@@ -393,7 +401,8 @@ typedef struct {
     const pass *p;
     tg_row_sum_state *segment;             /* sums of contiguous segments: each sum's row sum */
     int64_t column_start;                  /* sums down columns: */
-    double (*acc)[TG_REDUCE_COLUMN_BLOCK]; /*   each sum's running totals */
+    double *acc;                           /*   each sum's running totals, */
+    int64_t acc_stride;                    /*   acc_stride apart */
 } sink;
 
 static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
@@ -409,7 +418,7 @@ static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
                 else
                     tg_row_sum_feed_f64(&k->segment[sum], (const double *)v, n);
             } else {
-                double *acc = k->acc[sum] + (pos - k->column_start);
+                double *acc = k->acc + sum * k->acc_stride + (pos - k->column_start);
                 if (p->dtype == TG_F32)
                     for (int64_t i = 0; i < n; i++) acc[i] += (double)((const float *)v)[i];
                 else
@@ -438,12 +447,13 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
     int64_t inner = p->lshape[nd - 1];
     for (int64_t pos = start, end = start + n; pos < end;) {
         /* a run inside one row of the merged layout: leaves advance by their inner stride */
-        int64_t column = pos % inner, run = inner - column < end - pos ? inner - column : end - pos;
+        int64_t row = nd > 1 ? pos / inner : 0, column = pos - row * inner;
+        int64_t run = inner - column < end - pos ? inner - column : end - pos;
         int64_t offset[MAX_LEAVES];
         for (int l = 0; l < p->n_leaves; l++) offset[l] = column * p->lstride[l][nd - 1];
-        for (int64_t row = pos / inner, d = nd - 2; d >= 0; d--) {
-            int64_t index = row % p->lshape[d];
-            row /= p->lshape[d];
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t index = d > 0 ? row % p->lshape[d] : row;
+            if (d > 0) row /= p->lshape[d];
             for (int l = 0; l < p->n_leaves; l++) offset[l] += index * p->lstride[l][d];
         }
         for (int64_t c = 0; c < run; c += CHUNK) {
@@ -453,10 +463,12 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
                 reg[s] = p->in_place[s] ? p->in_place[s] + (size_t)(pos + c) * es : regs + (size_t)s * CHUNK * es;
             for (int s = 0; s < p->n_steps; s++) {
                 const fuse_step *st = p->steps[s];
+                if (p->alias[s] >= 0) continue;
                 const void *in[3] = {NULL, NULL, NULL};
                 int64_t stride[3] = {0, 0, 0};
                 for (int j = 0; j < st->node.n_inputs; j++) {
                     int src = p->source[s][j];
+                    if (src >= 0 && p->alias[src] >= 0) src = -1 - p->alias[src];
                     if (src >= 0) {
                         in[j] = reg[src];
                         stride[j] = 1;
@@ -534,25 +546,29 @@ static tg_status evaluate(tg_tape *t, pass *p) {
         }
         return TG_OK;
     }
-    /* down columns: blocks of columns, rows added in order */
-    enum { CB = TG_REDUCE_COLUMN_BLOCK };
-    int64_t blocks = (p->inner + CB - 1) / CB;
-    size_t per_thread = regs_bytes + sizeof(double) * CB * MAX_OUTPUTS;
+    /* down columns: blocks of columns, rows added in order. Each column's
+     * total is its rows in order whatever the block width, so blocks are as
+     * wide as a chunk (fewer, longer rows per call) while every thread still
+     * gets some */
+    int64_t cb = p->inner / threads;
+    cb = cb < TG_REDUCE_COLUMN_BLOCK ? TG_REDUCE_COLUMN_BLOCK : cb > CHUNK ? CHUNK : cb;
+    int64_t blocks = (p->inner + cb - 1) / cb;
+    size_t per_thread = regs_bytes + sizeof(double) * (size_t)cb * (size_t)p->n_sums;
     unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);
     if (!scratch) return tg_tape_status(t);
     TG_PARALLEL_FOR_WORK(task, p->outer * blocks, work, {
         unsigned char *mine = scratch + per_thread * (size_t)tg_thread_index();
-        int64_t o = task / blocks, k0 = (task % blocks) * CB;
-        int64_t len = p->inner - k0 < CB ? p->inner - k0 : CB;
-        double(*acc)[CB] = (double(*)[CB])(mine + regs_bytes);
-        memset(acc, 0, sizeof(double) * CB * (size_t)p->n_sums);
-        sink k = {p, .acc = acc};
+        int64_t o = task / blocks, k0 = (task % blocks) * cb;
+        int64_t len = p->inner - k0 < cb ? p->inner - k0 : cb;
+        double *acc = (double *)(mine + regs_bytes);
+        memset(acc, 0, sizeof(double) * (size_t)cb * (size_t)p->n_sums);
+        sink k = {p, .acc = acc, .acc_stride = cb};
         for (int64_t r = 0; r < p->R; r++) {
             k.column_start = (o * p->R + r) * p->inner + k0;
             compute(p, k.column_start, len, mine, &k);
         }
         for (int s = 0; s < p->n_sums; s++)
-            for (int64_t i = 0; i < len; i++) put(p, sums[s], o * p->inner + k0 + i, acc[s][i] * sums[s]->sum->scale);
+            for (int64_t i = 0; i < len; i++) put(p, sums[s], o * p->inner + k0 + i, acc[s * cb + i] * sums[s]->sum->scale);
     });
     return TG_OK;
 }

@@ -36,7 +36,15 @@ enum { MAX_BLOCKS = 1024, COLUMN_BLOCK = TG_REDUCE_COLUMN_BLOCK };
                 int64_t len = inner - k0 < COLUMN_BLOCK ? inner - k0 : COLUMN_BLOCK;             \
                 double acc[COLUMN_BLOCK] = {0};                                                  \
                 const T *base = x + o * R * inner + k0;                                          \
-                for (int64_t r = 0; r < R; r++)                                                  \
+                int64_t r = 0;                                                                   \
+                /* four rows per pass over the accumulators: each column still adds its rows     \
+                 * one after the other, with a quarter of the loads and stores */                \
+                for (; r + 4 <= R; r += 4)                                                       \
+                    for (int64_t k = 0; k < len; k++) {                                          \
+                        const T *c = base + r * inner + k;                                       \
+                        acc[k] = (((acc[k] + c[0]) + c[inner]) + c[2 * inner]) + c[3 * inner];   \
+                    }                                                                            \
+                for (; r < R; r++)                                                               \
                     for (int64_t k = 0; k < len; k++) acc[k] += base[r * inner + k];             \
                 for (int64_t k = 0; k < len; k++) y[o * inner + k0 + k] = (T)(acc[k] * scale);   \
             });                                                                                  \

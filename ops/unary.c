@@ -12,9 +12,9 @@ typedef struct {
     double p, q; /* leaky_relu: p = slope; clamp: [p, q] */
 } unary_attrs;
 
+/* y[i] = EXPR(x[i * st[0]]): a fused pass may hand over a broadcast operand (stride 0) */
 #define UNARY_ROW(NAME, T, EXPR)                                                                         \
     static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *st, const void *attrs) { \
-        (void)st;                                                                                        \
         typedef T real; /* the element type, for constants in EXPR */                                    \
         (void)sizeof(real);                                                                              \
         T *restrict y = yv;                                                                              \
@@ -22,9 +22,16 @@ typedef struct {
         const unary_attrs *at = attrs;                                                                   \
         T p = at ? (T)at->p : 0, q = at ? (T)at->q : 0;                                                  \
         (void)p, (void)q;                                                                                \
-        for (int64_t i = 0; i < n; i++) {                                                                \
-            T x = px[i];                                                                                 \
-            y[i] = (EXPR);                                                                               \
+        if (st[0] == 1) {                                                                                \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i];                                                                             \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else {                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i * st[0]];                                                                     \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
         }                                                                                                \
     }
 #define UNARY_KERNELS(NAME, EXPR)        \
