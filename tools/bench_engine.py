@@ -19,6 +19,9 @@ tools/bench_engine.c), written the same way in PyTorch:
 tapegrad runs with 1 and with 2 threads; PyTorch with every split of intra-op
 and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), its best split is the reference
 (in brackets), glibc's malloc tuned not to give memory back between steps.
+With --wait-policy passive every provider runs with OMP_WAIT_POLICY=passive
+(idle OpenMP threads sleep instead of spinning: on a machine that other
+programs keep busy, spinning threads take the CPU from the working ones).
 Every provider runs in its own process, each round in a different order;
 each reports the median step time of the round, and the table shows the
 median over rounds. Speed = PyTorch time / tapegrad time (above 1: tapegrad
@@ -147,6 +150,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--time", type=float, default=1.0, help="seconds per workload per provider per round")
     ap.add_argument("--ops", default=",".join(WORKLOADS), help="comma-separated workloads")
+    ap.add_argument("--wait-policy", choices=["default", "passive"], default="default",
+                    help="OMP_WAIT_POLICY for every provider (default: libgomp's spin-then-sleep)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -162,6 +167,9 @@ def main():
     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         base.pop(k, None)
     base.update(MALLOC_MMAP_THRESHOLD_="33554432", MALLOC_TRIM_THRESHOLD_="4294967296")
+    base.pop("OMP_WAIT_POLICY", None)
+    if args.wait_policy == "passive":
+        base["OMP_WAIT_POLICY"] = "passive"
     torch_names = names + (["elementwise-preallocated"] if "elementwise" in names else [])
     # providers: (label, threads / thread split)
     providers = [("tapegrad", 1), ("tapegrad", 2)] + [("torch", s) for s in ((1, 1), (1, 2), (2, 1), (2, 2))]
@@ -194,7 +202,7 @@ def main():
         return "%.3f ms" % (seconds * 1e3)
 
     print("tapegrad at 1 and 2 threads; PyTorch %s, best of its intra-op/OpenBLAS thread splits [in brackets]; "
-          "medians of %d alternated rounds" % (torch_version(), args.rounds))
+          "medians of %d alternated rounds; OMP_WAIT_POLICY %s" % (torch_version(), args.rounds, args.wait_policy))
     print("%-12s %-22s %-14s %-14s %8s %8s  %s" % ("workload", "PyTorch", "tapegrad 1t", "tapegrad 2t", "speed 1t",
                                                   "speed 2t", "goal"))
     for op in names:
