@@ -55,6 +55,13 @@ extern "C" {
 #include "train/trainer.h"
 #include "train/progress.h"
 #include "train/plot.h"
+#include "train/inspect.h"
+#include "train/lesson.h"
+#include "train/lesson_lr.h"
+#include "train/lesson_gd.h"
+#include "train/lesson_l2.h"
+#include "train/lesson_bn.h"
+#include "train/lesson_backprop.h"
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@ int tg_cmd_bench(int argc, char **argv);
 int tg_cmd_demo(int argc, char **argv);
 int tg_cmd_dot(int argc, char **argv);
 int tg_cmd_gradcheck(int argc, char **argv);
+int tg_cmd_lesson(int argc, char **argv);
 int tg_cmd_train(int argc, char **argv);
 
 /* tg bench --op data (tools/bench_data.c) */

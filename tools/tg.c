@@ -10,6 +10,8 @@ static const tg_command commands[] = {
     {"demo", "fit a noisy quadratic by gradient descent (the default job)", tg_cmd_demo},
     {"dot", "draw an example model's graph (and its gradients) as DOT, svg, png or pdf", tg_cmd_dot},
     {"gradcheck", "check every op's first and second derivatives against central differences", tg_cmd_gradcheck},
+    {"lesson", "the lessons of training (learning rate, batch size, L2, batchnorm, backprop) as experiments",
+     tg_cmd_lesson},
     {"train", "train an MLP on Fashion-MNIST, a CSV file or a built-in set (the main job)", tg_cmd_train},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

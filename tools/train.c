@@ -34,6 +34,7 @@ typedef struct train_args {
     /* training */
     char optimizer[16];
     double lr, momentum, weight_decay, l2;
+    char no_decay[128];
     int64_t epochs, batch;
     char schedule[16];
     double min_lr, gamma;
@@ -77,6 +78,8 @@ static const option options[] = {
     {"--lr", REAL, AT(lr), RUN, 1e-12, 1e6, "learning rate"},
     {"--momentum", REAL, AT(momentum), RUN, 0, 0.999999, "momentum of momentum/nesterov"},
     {"--weight-decay", REAL, AT(weight_decay), RUN, 0, 1e3, "the optimizer's weight decay"},
+    {"--no-decay", TEXT, AT(no_decay), RUN, 0, 0,
+     "parameters without weight decay, by name pattern, e.g. '*.bias|bn*' (a parameter group)"},
     {"--l2", REAL, AT(l2), RUN, 0, 1e3, "lambda of the L2 penalty lambda/2 sum w^2 added to the loss"},
     {"--batch", INT, AT(batch), RUN, 1, 1e9, "mini-batch size (the training set size: batch gradient descent)"},
     {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step"},
@@ -399,10 +402,16 @@ static tg_optim *make_optimizer(const train_args *a, tg_params *p, char *descrip
         fprintf(stderr, "tg train: --optimizer '%s': expected sgd, momentum, nesterov, adam or adamw\n", name);
         return NULL;
     }
+    if (opt && *a->no_decay &&
+        tg_optim_add_group(opt, a->no_decay, (tg_optim_group_opts){.weight_decay = TG_OVERRIDE(0)}) < 0) {
+        tg_optim_free(opt);
+        opt = NULL;
+    }
     if (!opt) fprintf(stderr, "tg train: %s\n", tg_last_error());
     if (opt && a->weight_decay > 0) {
         size_t n = strlen(description);
-        snprintf(description + n, size - n, ", weight decay %g", a->weight_decay);
+        snprintf(description + n, size - n, ", weight decay %g%s%s", a->weight_decay, *a->no_decay ? " except " : "",
+                 a->no_decay);
     }
     return opt;
 }
@@ -519,7 +528,7 @@ int tg_cmd_train(int argc, char **argv) {
     if (!load_data(&a, &data)) return 1;
     double load_seconds = now_seconds() - load_start;
     tg_model *model = make_model(&a, data.train);
-    char optimizer_text[160];
+    char optimizer_text[400];
     tg_optim *opt = model ? make_optimizer(&a, model->params, optimizer_text, sizeof optimizer_text) : NULL;
     tg_lr_schedule schedule;
     if (!opt || !make_schedule(&a, &schedule)) {
@@ -559,9 +568,10 @@ int tg_cmd_train(int argc, char **argv) {
     }
     if (!status && !a.quiet) {
         printf("data: %s (loaded in %.2f s)\n", data.description, load_seconds);
-        printf("model: %s, %lld parameters; %s; L2 %g; batch %lld; %lld epochs; %d threads\n", model->description,
+        int threads = tg_get_num_threads();
+        printf("model: %s, %lld parameters; %s; L2 %g; batch %lld; %lld epochs; %d thread%s\n", model->description,
                (long long)count_parameters(model->params), optimizer_text, a.l2, (long long)a.batch,
-               (long long)a.epochs, tg_get_num_threads());
+               (long long)a.epochs, threads, threads == 1 ? "" : "s");
         if (*a.resume)
             printf("resumed from %s after %lld epochs (%lld steps)\n", a.resume,
                    (long long)tg_trainer_epochs_done(tr), (long long)tg_trainer_steps(tr));

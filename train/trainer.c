@@ -159,6 +159,8 @@ static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t coun
     tr->state.batches_done++;
     if (tr->classification) tr->state.correct += count_correct(out, batch.labels);
     tr->last_lr = lr;
+    tr->last_outputs = out;
+    tr->last_loss = loss;
     tg_log_step(tr->opts.log, tr->state.epochs_done + 1, tr->state.steps, lr, value);
     return tg_history_add_step(&tr->history, value);
 }
@@ -226,6 +228,12 @@ static void report_progress(tg_trainer *tr, bool epoch_end, double epoch_start, 
                      .metrics = m,
                      .data_name = tg_dataset_name(tr->train),
                      .model_name = tr->model->description};
+    if (!epoch_end) {
+        p.tape = tr->tape;
+        p.step_outputs = tr->last_outputs;
+        p.step_loss = tr->last_loss;
+        p.model = tr->model;
+    }
     tr->opts.progress(&p, tr->opts.progress_user);
 }
 

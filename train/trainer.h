@@ -47,6 +47,15 @@ typedef struct tg_progress {
     double eta_seconds;          /* to the end of the epoch */
     const tg_epoch_metrics *metrics; /* at epoch_end: with the evaluation */
     const char *data_name, *model_name;
+    /* After a step (epoch_end false), a look inside it, valid during the call:
+     * the step's tape with its forward values and graph (e.g. a layer's
+     * output: tg_scope_output(p->tape, "layer2"), train/inspect.h), the
+     * batch's model outputs and loss, and the model, whose parameters' ->grad
+     * hold this step's gradients (the optimizer has already updated the
+     * values). All NULL at epoch_end. */
+    const tg_tape *tape;
+    const tg_tensor *step_outputs, *step_loss;
+    const tg_model *model;
 } tg_progress;
 
 typedef struct tg_fit_opts {

@@ -27,6 +27,7 @@ struct tg_trainer {
     bool classification;
     bool stopped;
     double last_lr;
+    const tg_tensor *last_outputs, *last_loss; /* of the last step, on tape, for the progress callback */
     tg_run_state state;
     tg_tape *tape;
     tg_batches *batches;
