@@ -25,7 +25,9 @@ struct tg_checkpoint {
     tg_record *records;
     int count, capacity;
     char *origin;               /* the file read, "" when built */
-    unsigned char *bytes;       /* a read file's contents (records point into it) */
+    bool read;                  /* read from a file: names and data are the two blocks below */
+    unsigned char *bytes;       /* a read file's contents while it is parsed */
+    unsigned char *data;        /* a read file's record data, each record 64-byte aligned */
     char *names;                /* a read file's names, each NUL-terminated */
 };
 
@@ -46,7 +48,7 @@ tg_checkpoint *tg_checkpoint_new(void) {
 
 void tg_checkpoint_free(tg_checkpoint *c) {
     if (!c) return;
-    if (!c->bytes) { /* built: names and bytes records are owned one by one */
+    if (!c->read) { /* built: names and bytes records are owned one by one */
         for (int i = 0; i < c->count; i++) {
             free((char *)c->records[i].name);
             if (c->records[i].kind == TG_RECORD_BYTES) free((void *)c->records[i].data);
@@ -55,6 +57,7 @@ void tg_checkpoint_free(tg_checkpoint *c) {
     free(c->records);
     free(c->origin);
     free(c->bytes);
+    free(c->data);
     free(c->names);
     free(c);
 }
@@ -71,7 +74,7 @@ static tg_status check_name(const char *who, const tg_checkpoint *c, const char 
 /* Appends a record whose name (and, for bytes, data) are copied. */
 static tg_status append(const char *who, tg_checkpoint *c, const tg_record *r) {
     if (!c) return tg_set_error(TG_ERR_ARG, "%s: checkpoint is NULL", who);
-    if (c->bytes) return tg_set_error(TG_ERR_STATE, "%s: checkpoint '%s' was read from a file", who, c->origin);
+    if (c->read) return tg_set_error(TG_ERR_STATE, "%s: checkpoint '%s' was read from a file", who, c->origin);
     tg_status st = check_name(who, c, r->name);
     if (st) return st;
     if (c->count == c->capacity) {
@@ -130,8 +133,12 @@ tg_status tg_checkpoint_add_params(tg_checkpoint *c, const tg_params *p) {
 
 /* ---- writing ---- */
 
+/* Writes to a file descriptor, or into memory (fd < 0: `memory`, sized by
+ * file_size beforehand). */
 typedef struct {
     int fd;
+    unsigned char *memory;
+    size_t length;
     XXH3_state_t hash;
     int error; /* errno of the first failed write, 0 if none */
 } writer;
@@ -139,6 +146,11 @@ typedef struct {
 static void put(writer *w, const void *bytes, size_t n) {
     if (w->error) return;
     XXH3_64bits_update(&w->hash, bytes, n);
+    if (w->fd < 0) {
+        if (n) memcpy(w->memory + w->length, bytes, n);
+        w->length += n;
+        return;
+    }
     const char *p = bytes;
     while (n > 0) {
         ssize_t done = write(w->fd, p, n);
@@ -172,6 +184,29 @@ static void write_records(writer *w, const tg_checkpoint *c) {
     }
     uint64_t digest = XXH3_64bits_digest(&w->hash);
     put(w, &digest, sizeof digest);
+}
+
+/* The bytes write_records writes: header, records, checksum. */
+static size_t file_size(const tg_checkpoint *c) {
+    size_t size = sizeof MAGIC + 4 + 4 + 8;
+    for (int i = 0; i < c->count; i++)
+        size += 4 + strlen(c->records[i].name) + 12 + sizeof(int64_t) * (size_t)c->records[i].ndim + c->records[i].bytes;
+    return size;
+}
+
+tg_status tg_checkpoint_to_bytes(const tg_checkpoint *c, void **bytes, size_t *size) {
+    const char *who = "tg_checkpoint_to_bytes";
+    if (!c || !bytes || !size) return tg_set_error(TG_ERR_ARG, "%s: checkpoint, bytes or size is NULL", who);
+    *bytes = NULL;
+    *size = 0;
+    size_t n = file_size(c);
+    writer w = {.fd = -1, .memory = malloc(n)};
+    if (!w.memory) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes", who, n);
+    write_records(&w, c);
+    TG_INVARIANT(w.length == n);
+    *bytes = w.memory;
+    *size = n;
+    return TG_OK;
 }
 
 /* The directory part of path: "." for "model.tg". */
@@ -218,11 +253,11 @@ static tg_status write_failed(const char *who, const char *path, const char *wha
 /* One attempt: unnamed temporary (O_TMPFILE) or a named one (mkstemp). */
 static tg_status write_via(const tg_checkpoint *c, const char *path, const char *dir, const char *who,
                            bool unnamed, bool *unsupported) {
+    *unsupported = false;
     size_t name_size = strlen(path) + 64;
     char *tmp = malloc(name_size);
     if (!tmp) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
     int fd = -1;
-    *unsupported = false;
     if (unnamed) {
 #ifdef O_TMPFILE
         fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
@@ -396,6 +431,26 @@ static tg_status parse_records(const char *who, tg_checkpoint *c, size_t size) {
     return check_unique(who, c);
 }
 
+/* Copies every record's data out of the file's bytes into one block where
+ * each starts on a 64-byte boundary (a reader may use data as float * or
+ * double *), then frees the file's bytes. */
+static tg_status align_records(const char *who, tg_checkpoint *c) {
+    size_t total = 0;
+    for (int i = 0; i < c->count; i++) total += (c->records[i].bytes + 63) & ~(size_t)63; /* <= the file's size */
+    c->data = aligned_alloc(64, total ? total : 64);
+    if (!c->data) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory reading '%s'", who, c->origin);
+    size_t offset = 0;
+    for (int i = 0; i < c->count; i++) {
+        tg_record *e = &c->records[i];
+        if (e->bytes) memcpy(c->data + offset, e->data, e->bytes);
+        e->data = c->data + offset;
+        offset += (e->bytes + 63) & ~(size_t)63;
+    }
+    free(c->bytes);
+    c->bytes = NULL;
+    return TG_OK;
+}
+
 /* Takes ownership of bytes (size of them, malloc'd). */
 static tg_checkpoint *parse_owned(const char *who, unsigned char *bytes, size_t size, const char *origin) {
     tg_checkpoint *c = calloc(1, sizeof *c);
@@ -408,8 +463,9 @@ static tg_checkpoint *parse_owned(const char *who, unsigned char *bytes, size_t 
         return NULL;
     }
     c->origin = origin_copy;
+    c->read = true;
     c->bytes = bytes;
-    if (parse_records(who, c, size)) {
+    if (parse_records(who, c, size) || align_records(who, c)) {
         tg_checkpoint_free(c);
         return NULL;
     }

@@ -40,8 +40,8 @@ typedef struct tg_record {
     tg_dtype dtype;                    /* tensors only */
     int ndim;                          /* tensors only */
     int64_t shape[TG_MAX_DIMS];        /* tensors only */
-    const void *data;                  /* `bytes` bytes (a tensor's numel * dtype size); in a file read,
-                                          not aligned for its dtype: copy it out with memcpy */
+    const void *data;                  /* `bytes` bytes (a tensor's numel * dtype size); 64-byte aligned
+                                          in a checkpoint read from a file */
     size_t bytes;
 } tg_record;
 
@@ -62,6 +62,10 @@ tg_status tg_checkpoint_add_params(tg_checkpoint *c, const tg_params *p);
 
 /* Writes the records to `path` atomically (see above). */
 tg_status tg_checkpoint_write(const tg_checkpoint *c, const char *path);
+
+/* The bytes tg_checkpoint_write would write (of a built or a read
+ * checkpoint), in memory: *bytes is malloc'd (free it with free), *size long. */
+tg_status tg_checkpoint_to_bytes(const tg_checkpoint *c, void **bytes, size_t *size);
 
 /* Reads and checks a whole file: NULL + tg_last_error() naming the file and
  * what is wrong. The records point into the returned object. */

@@ -45,6 +45,7 @@ void tg_params_free(tg_params *p) {
 static tg_tensor *stored_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape) {
     tg_tensor *x = calloc(1, sizeof *x);
     if (!x) return NULL;
+    x->epoch = TG_EPOCH_STORED;
     x->dtype = dtype;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
@@ -61,7 +62,7 @@ static tg_tensor *stored_tensor_new(tg_dtype dtype, int ndim, const int64_t *sha
 }
 
 static void fan_in_out(const tg_tensor *x, double *fan_in, double *fan_out) {
-    if (x->ndim == 0) {
+    if (x->ndim == 0 || x->numel == 0) { /* an empty tensor has no values to draw */
         *fan_in = *fan_out = 1;
         return;
     }
@@ -177,6 +178,15 @@ tg_tensor *tg_buffer(tg_params *p, const char *name, tg_dtype dtype, int ndim, c
 
 tg_tensor *tg_params_get(const tg_params *p, const char *name) { return p && name ? find(p, name) : NULL; }
 int tg_params_count(const tg_params *p) { return p ? p->count : 0; }
+
+void tg_params_truncate(tg_params *p, int count) {
+    if (!p || count < 0) return;
+    while (p->count > count) {
+        tg_tensor *x = p->tensors[--p->count];
+        tensor_free(x->grad);
+        tensor_free(x);
+    }
+}
 tg_tensor *tg_params_at(const tg_params *p, int i) { return p && i >= 0 && i < p->count ? p->tensors[i] : NULL; }
 
 /* tg_params_parallel: the segments are the parameters that have a gradient */
@@ -310,14 +320,20 @@ static tg_status load_checked(const char *who, tg_params *p, const tg_checkpoint
     if (st) return st;
     /* everything checked: now change values (creating only into an empty store) */
     bool into_empty = p->count == 0;
+    if (into_empty) { /* create every tensor first: out of memory leaves the store empty */
+        for (int i = 0; i < tg_checkpoint_count(c); i++) {
+            const tg_record *e = tg_checkpoint_at(c, i);
+            if (is_store_record(e) &&
+                !create(who, p, e->name, e->dtype, e->ndim, e->shape, TG_INIT_ZEROS, NULL, e->kind == TG_RECORD_PARAM)) {
+                tg_params_truncate(p, 0);
+                return tg_last_status();
+            }
+        }
+    }
     for (int i = 0; i < tg_checkpoint_count(c); i++) {
         const tg_record *e = tg_checkpoint_at(c, i);
         if (!is_store_record(e)) continue;
         tg_tensor *x = find(p, e->name);
-        if (!x && into_empty) {
-            x = create(who, p, e->name, e->dtype, e->ndim, e->shape, TG_INIT_ZEROS, NULL, e->kind == TG_RECORD_PARAM);
-            if (!x) return TG_ERR_NOMEM;
-        }
         if (!x) continue;
         memcpy(x->data, e->data, e->bytes);
         tg_tensor_bump_version(x);

@@ -46,6 +46,10 @@ tg_tensor *tg_buffer(tg_params *p, const char *name, tg_dtype dtype, int ndim, c
                      tg_init init, tg_rng *rng);
 
 tg_tensor *tg_params_get(const tg_params *p, const char *name); /* NULL if absent */
+/* Removes the tensors created after the store held `count` of them: how a
+ * composite that creates several tensors (tg_batchnorm_init) leaves nothing
+ * behind when one of them fails. No optimizer may have stepped since. */
+void tg_params_truncate(tg_params *p, int count);
 int tg_params_count(const tg_params *p);
 tg_tensor *tg_params_at(const tg_params *p, int index);         /* in creation order */
 /* Sets every trainable parameter's ->grad to zero (a zero tensor also where

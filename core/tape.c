@@ -1,19 +1,31 @@
 #include "core/tape.h"
 
+#include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Under AddressSanitizer a released block is poisoned until it is handed out
- * again, so a read of memory the engine gave back is reported. */
+/* In AddressSanitizer builds the arena is poisoned except for what
+ * tg_tape_alloc handed out since the last reset: reading a tensor from
+ * before a reset, or past the end of an allocation, is reported. */
 #if defined(__SANITIZE_ADDRESS__)
+#define TG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_ASAN 1
+#endif
+#endif
+#ifdef TG_ASAN
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define IS_POISONED(p, n) (__asan_region_is_poisoned((void *)(p), (n)) != NULL)
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define IS_POISONED(p, n) ((void)(p), (void)(n), false)
 #endif
 
 enum {
@@ -26,7 +38,14 @@ enum {
 
 /* The arena is a list of chunks. When a step outgrows it, a new chunk (at
  * least double the last) is added; reset merges all chunks into one of their
- * total size, so the next identical step fits without touching the system. */
+ * total size, so the next identical step fits without touching the system.
+ *
+ * Every reset starts a new epoch: a tag unique over all tapes and resets,
+ * stored in each tensor made on the tape. A tensor in the arena whose tag is
+ * not the current one is stale (made before the reset; its memory is being
+ * reused). Odd epochs start the arena TG_ALIGN bytes further in, so that in a
+ * steady loop a stale tensor does not sit exactly where a new one of the next
+ * step does (it would read as that new, current tensor). */
 typedef struct tg_chunk {
     struct tg_chunk *next;
     size_t size;
@@ -44,6 +63,8 @@ typedef struct tg_free_block {
 
 struct tg_tape {
     tg_chunk *chunks;          /* newest first */
+    uint64_t epoch;            /* tag of the current epoch (never 0) */
+    uint64_t resets;
     size_t capacity;
     size_t in_use, peak;       /* bytes handed out and not released; the most at once */
     tg_free_block *free_blocks;
@@ -71,6 +92,10 @@ struct tg_tape {
     int scope_depth;
     const char *scope_interned; /* arena copy of scope_path, NULL at top level */
 
+    const char *op;            /* the op now running (tg_tape_set_op), for messages */
+    bool detect_anomaly;       /* check outputs for NaN/Inf (kept across resets) */
+    const tg_node *backward_node; /* whose backward rule runs (anomaly messages) */
+
     tg_status status;
     char error[TG_TAPE_ERROR_MAX];
 };
@@ -83,6 +108,7 @@ static tg_chunk *chunk_new(tg_tape *t, size_t size) {
         free(c);
         return NULL;
     }
+    POISON(c->base, size);
     c->size = size;
     c->used = 0;
     c->next = NULL;
@@ -92,6 +118,23 @@ static tg_chunk *chunk_new(tg_tape *t, size_t size) {
     return c;
 }
 
+static void chunk_free(tg_chunk *c) {
+    UNPOISON(c->base, c->size);
+    free(c->base);
+    free(c);
+}
+
+/* A fresh, non-zero tag for every tape and every reset (splitmix64 of a
+ * global counter): never TG_EPOCH_STORED. */
+static uint64_t new_epoch(void) {
+    static _Atomic uint64_t counter;
+    uint64_t z = atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return z == 0 || z == TG_EPOCH_STORED ? 1 : z;
+}
+
 tg_tape *tg_tape_new(void) {
     tg_tape *t = calloc(1, sizeof *t);
     if (!t) {
@@ -99,6 +142,7 @@ tg_tape *tg_tape_new(void) {
         return NULL;
     }
     t->grad_enabled = true;
+    t->epoch = new_epoch();
     t->chunks = chunk_new(t, TG_FIRST_CHUNK);
     if (!t->chunks) {
         free(t);
@@ -112,9 +156,7 @@ void tg_tape_free(tg_tape *t) {
     if (!t) return;
     for (tg_chunk *c = t->chunks; c;) {
         tg_chunk *next = c->next;
-        UNPOISON(c->base, c->size);
-        free(c->base);
-        free(c);
+        chunk_free(c);
         c = next;
     }
     free(t->nodes);
@@ -130,9 +172,7 @@ void tg_tape_reset(tg_tape *t) {
         for (tg_chunk *c = t->chunks; c;) {
             tg_chunk *next = c->next;
             total += c->size;
-            UNPOISON(c->base, c->size);
-            free(c->base);
-            free(c);
+            chunk_free(c);
             c = next;
         }
         t->capacity = t->scratch_size; /* the chunks are counted again below */
@@ -142,11 +182,18 @@ void tg_tape_reset(tg_tape *t) {
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
         /* touch every page now, so the next step (as large as this one) takes
          * no page fault either: a steady loop is quiet from its second step */
-        for (size_t page = 0; t->chunks && page < t->chunks->size; page += 4096) t->chunks->base[page] = 0;
+        if (t->chunks) {
+            UNPOISON(t->chunks->base, t->chunks->size);
+            for (size_t page = 0; page < t->chunks->size; page += 4096) t->chunks->base[page] = 0;
+            POISON(t->chunks->base, t->chunks->size);
+        }
     }
+    t->epoch = new_epoch();
+    t->resets++;
     if (t->chunks) {
-        UNPOISON(t->chunks->base, t->chunks->size);
-        t->chunks->used = 0;
+        tg_chunk *c = t->chunks;
+        POISON(c->base, c->used);
+        c->used = (t->resets & 1) && c->size > TG_ALIGN ? TG_ALIGN : 0;
     }
     t->in_use = t->peak = 0;
     t->free_blocks = NULL;
@@ -156,6 +203,7 @@ void tg_tape_reset(tg_tape *t) {
     t->leaf_set_size = 0;
     t->n_nodes = 0;
     t->in_backward = false;
+    t->backward_node = NULL;
     t->grad_enabled = true;
     t->fusion_depth = 0;
     t->fusion_state = NULL;
@@ -164,6 +212,15 @@ void tg_tape_reset(tg_tape *t) {
     t->scope_interned = NULL;
     t->status = TG_OK;
     t->error[0] = '\0';
+}
+
+/* No single request can be this large (a tensor's bytes fit in int64), so
+ * rounding up and doubling below never wrap. */
+#define TG_MAX_REQUEST ((size_t)INT64_MAX / 4)
+
+static tg_status too_large(tg_tape *t, const char *who, size_t bytes) {
+    return tg_tape_fail(t, TG_ERR_NOMEM, "%s: %zu bytes asked for, more than any request can be (%zu)%s%s", who,
+                        bytes, TG_MAX_REQUEST, t->op ? " in " : "", t->op ? t->op : "");
 }
 
 #define ROUND16(bytes) (((bytes) + 15) & ~(size_t)15)
@@ -175,6 +232,10 @@ static void count_in_use(tg_tape *t, size_t bytes) {
 
 void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
+    if (bytes > TG_MAX_REQUEST) {
+        too_large(t, "tg_tape_alloc", bytes);
+        return NULL;
+    }
     size_t need = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
     if (need == 0) need = TG_ALIGN;
     /* a released block first (the first that fits, split if larger); small
@@ -197,17 +258,19 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     }
     tg_chunk *c = t->chunks;
     if (!c || c->size - c->used < need) {
-        size_t size = c ? c->size * 2 : TG_FIRST_CHUNK;
+        size_t size = c && c->size <= TG_MAX_REQUEST ? c->size * 2 : TG_FIRST_CHUNK;
         while (size < need) size *= 2;
         tg_chunk *fresh = chunk_new(t, size);
         if (!fresh) {
-            tg_tape_fail(t, TG_ERR_NOMEM, "tg_tape_alloc: out of memory asking for %zu bytes", bytes);
+            tg_tape_fail(t, TG_ERR_NOMEM, "%s: out of memory asking for %zu bytes", t->op ? t->op : "tg_tape_alloc",
+                         bytes);
             return NULL;
         }
         fresh->next = c;
         t->chunks = c = fresh;
     }
     void *p = c->base + c->used;
+    UNPOISON(p, bytes);
     c->used += need;
     count_in_use(t, need);
     return p;
@@ -245,11 +308,16 @@ char *tg_tape_strdup(tg_tape *t, const char *s) {
 void *tg_tape_scratch(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
     if (bytes == 0) bytes = 1; /* a valid pointer even for empty work */
+    if (bytes > TG_MAX_REQUEST) {
+        too_large(t, "tg_tape_scratch", bytes);
+        return NULL;
+    }
     if (bytes > t->scratch_size) {
         size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
         void *fresh = aligned_alloc(TG_ALIGN, size);
         if (!fresh) {
-            tg_tape_fail(t, TG_ERR_NOMEM, "tg_tape_scratch: out of memory asking for %zu bytes", bytes);
+            tg_tape_fail(t, TG_ERR_NOMEM, "%s: out of memory asking for %zu bytes of scratch",
+                         t->op ? t->op : "tg_tape_scratch", bytes);
             return NULL;
         }
         free(t->scratch);
@@ -259,6 +327,33 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
         t->system_allocations++;
     }
     return t->scratch;
+}
+
+uint64_t tg_tape_epoch(const tg_tape *t) { return t ? t->epoch : 0; }
+
+static const char stale[] = TG_STALE_TENSOR;
+
+/* x lies in one of t's chunks: made on t (a tensor of another tape, or a
+ * stored one, never does) */
+static bool in_arena(const tg_tape *t, const void *x) {
+    for (const tg_chunk *c = t->chunks; c; c = c->next)
+        if ((uintptr_t)x >= (uintptr_t)c->base && (uintptr_t)x < (uintptr_t)c->base + c->size) return true;
+    return false;
+}
+
+const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x) {
+    if (!x) return "is NULL";
+    if (IS_POISONED(x, sizeof *x)) return stale; /* released arena memory (sanitizer builds) */
+    uint64_t epoch = x->epoch;
+    /* stored tensors are never in an arena (and a tensor made in one never
+     * carries TG_EPOCH_STORED), so they need no address test */
+    if (epoch == t->epoch || epoch == TG_EPOCH_STORED) return NULL;
+    if (in_arena(t, x)) return stale; /* an older epoch, or whatever now occupies its memory */
+    return "belongs to another tape";
+}
+
+bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x) {
+    return t && x && tg_tape_check_tensor(t, x) == stale;
 }
 
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }
@@ -348,15 +443,67 @@ const tg_node *tg_tape_node(const tg_tape *t, int64_t index) {
     return t->nodes[index];
 }
 
-tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
-    return tg_tensor_empty(t, dtype, ndim, shape);
+void tg_tape_set_op(tg_tape *t, const char *who) {
+    if (t) t->op = who;
+}
+const char *tg_tape_op(const tg_tape *t) { return t ? t->op : NULL; }
+
+bool tg_tape_set_detect_anomaly(tg_tape *t, bool on) {
+    if (!t) return false;
+    bool was = t->detect_anomaly;
+    t->detect_anomaly = on;
+    return was;
+}
+bool tg_tape_detect_anomaly(const tg_tape *t) { return t && t->detect_anomaly; }
+void tg_tape_set_backward_node(tg_tape *t, const tg_node *node) {
+    if (t) t->backward_node = node;
+}
+
+char *tg_node_desc(const tg_node *node, char *buf, size_t size) {
+    char scope[600] = "";
+    if (node->scope) snprintf(scope, sizeof scope, " in scope '%s'", node->scope);
+    snprintf(buf, size, "op '%s'%s (position %lld on the tape)", node->op->name, scope, (long long)node->index);
+    return buf;
+}
+
+char *tg_inputs_desc(int n, tg_tensor *const *inputs, char *buf, size_t size) {
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && i < 4 && pos < size; i++) {
+        char desc[200];
+        pos += (size_t)snprintf(buf + pos, size - pos, "%s%s", i ? ", " : "", tg_tensor_desc(inputs[i], desc, sizeof desc));
+    }
+    if (n > 4 && pos < size) snprintf(buf + pos, size - pos, ", ...");
+    if (n == 0) snprintf(buf, size, "no inputs");
+    return buf;
+}
+
+/* Anomaly mode found a NaN or an infinity at element i of op's output. */
+static tg_status forward_anomaly(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
+                                 const tg_tensor *out, int64_t i) {
+    char context[900] = "the forward pass", scope[600] = "", ins[400], desc[200];
+    if (t->backward_node) {
+        char node[800];
+        snprintf(context, sizeof context, "the backward pass of %s, whose backward rule ran",
+                 tg_node_desc(t->backward_node, node, sizeof node));
+    } else if (t->in_backward) {
+        snprintf(context, sizeof context, "the backward pass");
+    }
+    if (t->scope_interned) snprintf(scope, sizeof scope, " in scope '%s'", t->scope_interned);
+    double v = out->dtype == TG_F32 ? ((const float *)out->data)[i] : ((const double *)out->data)[i];
+    return tg_tape_fail(t, TG_ERR_CHECK,
+                        "anomaly in %s: op '%s'%s (position %lld on the tape) produced %s at element %lld of its "
+                        "output %s; its inputs: %s",
+                        context, op->name, scope, (long long)t->n_nodes, isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf",
+                        (long long)i, tg_tensor_desc(out, desc, sizeof desc),
+                        tg_inputs_desc(n_inputs, inputs, ins, sizeof ins));
 }
 
 tg_tensor *tg_tape_pending_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
     tg_tensor *x = tg_tape_alloc(t, sizeof *x);
     if (!x) return NULL;
     *x = (tg_tensor){.dtype = dtype, .ndim = ndim, .numel = tg_shape_numel(ndim, shape), .tape = t,
-                     .kind = TG_KIND_RESULT};
+                     .epoch = t->epoch, .kind = TG_KIND_RESULT};
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
     return x;
 }
@@ -411,6 +558,14 @@ int64_t tg_tape_leaf_uses(const tg_tape *t, const tg_leaf_use **uses) {
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size) {
     if (!t || !out) return NULL;
+    t->op = NULL;
+    if (__builtin_expect(t->detect_anomaly, 0)) { /* off: this one branch is the whole cost */
+        int64_t bad = tg_tensor_first_nonfinite(out);
+        if (bad >= 0) {
+            forward_anomaly(t, op, n_inputs, inputs, out, bad);
+            return NULL;
+        }
+    }
     out->kind = TG_KIND_RESULT;
     out->requires_grad = false;
     if (!t->grad_enabled) return out;

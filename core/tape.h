@@ -66,6 +66,19 @@ tg_status tg_tape_push_scope(tg_tape *t, const char *name);
 tg_status tg_tape_pop_scope(tg_tape *t);
 const char *tg_tape_scope(const tg_tape *t); /* current path or NULL */
 
+/* ---- anomaly detection (PyTorch's torch.autograd.detect_anomaly) ----
+ * When on, every op's output (tg_tape_record) and every gradient a backward
+ * rule gives are checked for NaN and infinity; the first one fails with
+ * TG_ERR_CHECK (the op returns NULL, the backward pass stops) and a message
+ * naming the op, its scope, its position on the tape, its inputs' shapes,
+ * the element, and whether it was the forward or the backward pass:
+ *   anomaly in the forward pass: op 'log' in scope 'model' (position 2 on the
+ *   tape) produced NaN at element 1 of its output f64[3]; its inputs: f64[3]
+ * Off by default, and then costs one branch per op; kept across resets.
+ * Returns the previous setting. */
+bool tg_tape_set_detect_anomaly(tg_tape *t, bool on);
+bool tg_tape_detect_anomaly(const tg_tape *t);
+
 /* ---- the sticky error: the first failure since new/reset ---- */
 tg_status tg_tape_status(const tg_tape *t);
 const char *tg_tape_error(const tg_tape *t);   /* "" if none */
@@ -78,6 +91,27 @@ tg_status tg_tape_fail(tg_tape *t, tg_status status, const char *fmt, ...)
 /* ---- nodes ---- */
 int64_t tg_tape_node_count(const tg_tape *t);
 const tg_node *tg_tape_node(const tg_tape *t, int64_t index);
+
+/* ---- epochs: tensors from before a reset ----
+ * Tape tensors live until the next tg_tape_reset (or tg_tape_free); their
+ * memory is then reused. Every reset starts a new epoch, recorded in each
+ * tensor made on the tape, and every op and the engine refuse a stale tensor
+ * (one made before the last reset) with an error. Detection reads the
+ * tensor, so it is reliable while its memory is still the tape's; a pointer
+ * into memory a reset gave back to the system (the reset after a step that
+ * grew the arena) can still crash a Release build. Sanitizer builds poison
+ * released arena memory: every stale read is reported there. */
+uint64_t tg_tape_epoch(const tg_tape *t); /* the current epoch's tag */
+/* NULL if ops on t may use x (made on t since its last reset, or stored in a
+ * tg_params store); else why not, as the end of a sentence "input 1 ...":
+ * "is NULL", TG_STALE_TENSOR or "belongs to another tape". t not NULL.
+ * Functions given a tensor without its tape (tg_get, tg_requires_grad, ...)
+ * cannot tell a stale one. */
+const char *tg_tape_check_tensor(const tg_tape *t, const tg_tensor *x);
+bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x); /* x made on t before its last reset */
+#define TG_STALE_TENSOR                                                                                   \
+    "was made before the last tg_tape_reset of its tape (tape tensors live until the next reset; keep " \
+    "values that must outlive a step in a tg_params store)"
 
 /* ---- arena ---- */
 /* 64-byte aligned, zero-filled is NOT guaranteed; NULL + tape error if the
@@ -104,7 +138,14 @@ bool tg_tape_arena_since(const tg_tape *t, uint64_t mark, const void *p);
 uint64_t tg_tape_system_allocations(const tg_tape *t); /* malloc calls so far */
 
 /* ---- for operation authors (built-in and custom) ---- */
-/* A new result tensor on the tape (uninitialised data). */
+/* Names the operation now running ("tg_matmul"), so that a failure inside
+ * the tape while it runs (a result shape too large, memory refused) names
+ * it; tg_tape_record and tensor creation (tg_zeros, ...) clear it. The input
+ * checks of built-in and custom ops call it. */
+void tg_tape_set_op(tg_tape *t, const char *who);
+const char *tg_tape_op(const tg_tape *t); /* NULL when no op is running */
+/* A new result tensor on the tape (uninitialised data); errors name the
+ * running op. */
 tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape);
 /* Records `out = op(inputs...)` with a copy of `attrs` (attrs_size bytes) when
  * recording is on; sets out->requires_grad from the inputs. Returns out, or
@@ -135,5 +176,13 @@ int64_t tg_tape_leaf_uses(const tg_tape *t, const tg_leaf_use **uses);
 void tg_tape_release_node(tg_tape *t, int64_t index);
 bool tg_tape_in_backward(const tg_tape *t);
 void tg_tape_set_in_backward(tg_tape *t, bool in_backward);
+/* The node whose backward rule now runs (NULL: none), named by anomaly
+ * messages about the ops the rule calls. */
+void tg_tape_set_backward_node(tg_tape *t, const tg_node *node);
+/* "op 'log' in scope 'model' (position 2 on the tape)" into buf: how
+ * messages name a node. */
+char *tg_node_desc(const tg_node *node, char *buf, size_t size);
+/* "f64[3], f64[3]": the shapes of n inputs (the first 4, then "..."; "no inputs"). */
+char *tg_inputs_desc(int n, tg_tensor *const *inputs, char *buf, size_t size);
 
 #endif

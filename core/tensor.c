@@ -33,8 +33,28 @@ char *tg_tensor_desc(const tg_tensor *x, char *buf, size_t size) {
         return buf;
     }
     char shape[160];
-    snprintf(buf, size, "%s%s", tg_dtype_name(x->dtype), tg_shape_str(x->ndim, x->shape, shape, sizeof shape));
+    if (x->ndim < 0 || x->ndim > TG_MAX_DIMS) /* not a tensor (a stale pointer): print no shape */
+        snprintf(shape, sizeof shape, "[?]");
+    else
+        tg_shape_str(x->ndim, x->shape, shape, sizeof shape);
+    snprintf(buf, size, "%s%s", tg_dtype_name(x->dtype), shape);
     return buf;
+}
+
+bool tg_shape_product(int ndim, const int64_t *shape, int64_t *numel) {
+    int64_t product = 1, nonzero = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return false;
+        if (shape[i] == 0) {
+            product = 0;
+            continue;
+        }
+        if (nonzero > TG_MAX_NUMEL / shape[i]) return false;
+        nonzero *= shape[i];
+        product *= shape[i];
+    }
+    if (numel) *numel = product;
+    return true;
 }
 
 tg_status tg_check_shape(const char *who, int ndim, const int64_t *shape) {
@@ -42,20 +62,13 @@ tg_status tg_check_shape(const char *who, int ndim, const int64_t *shape) {
         return tg_set_error(TG_ERR_SHAPE, "%s: %d dimensions requested, tapegrad supports 0 to %d", who, ndim,
                             TG_MAX_DIMS);
     if (ndim > 0 && !shape) return tg_set_error(TG_ERR_ARG, "%s: shape is NULL for %d dimensions", who, ndim);
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) {
-            char buf[160];
-            return tg_set_error(TG_ERR_SHAPE, "%s: negative dimension in shape %s", who,
-                                tg_shape_str(ndim, shape, buf, sizeof buf));
-        }
-        if (shape[i] && n > INT64_MAX / 8 / shape[i]) {
-            char buf[160];
-            return tg_set_error(TG_ERR_SHAPE, "%s: shape %s is too large", who, tg_shape_str(ndim, shape, buf, sizeof buf));
-        }
-        n *= shape[i];
-    }
-    return TG_OK;
+    if (tg_shape_product(ndim, shape, NULL)) return TG_OK;
+    char buf[160];
+    tg_shape_str(ndim, shape, buf, sizeof buf);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) return tg_set_error(TG_ERR_SHAPE, "%s: negative dimension in shape %s", who, buf);
+    return tg_set_error(TG_ERR_SHAPE, "%s: shape %s is too large (more than %lld elements)", who, buf,
+                        (long long)TG_MAX_NUMEL);
 }
 
 static tg_status check_dtype(const char *who, tg_dtype dtype) {
@@ -63,6 +76,9 @@ static tg_status check_dtype(const char *who, tg_dtype dtype) {
         return tg_set_error(TG_ERR_DTYPE, "%s: unknown dtype %d (use TG_F32 or TG_F64)", who, (int)dtype);
     return TG_OK;
 }
+
+/* `who` for op results: the message names the running op */
+static const char RESULT[] = "tg_tape_result";
 
 /* Every tape tensor is made here: its arguments checked (errors on the tape),
  * then its header alone (tg_tensor_wrap points it at the caller's memory) or
@@ -72,6 +88,8 @@ static bool valid(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const i
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
         return false;
     }
+    if (who != RESULT) tg_tape_set_op(t, NULL); /* tg_zeros etc. are not part of an op */
+    else if (tg_tape_op(t)) who = tg_tape_op(t);
     tg_status st = check_dtype(who, dtype);
     if (!st) st = tg_check_shape(who, ndim, shape);
     if (st) tg_tape_fail(t, st, "%s", tg_last_error());
@@ -87,8 +105,8 @@ static tg_tensor *tensor_block(tg_tape *t, const char *who, tg_dtype dtype, int 
     unsigned char *block = tg_tape_alloc(t, HEADER_BYTES + (with_data ? (size_t)numel * tg_dtype_size(dtype) : 0));
     if (!block) return NULL;
     tg_tensor *x = (tg_tensor *)block;
-    *x = (tg_tensor){.dtype = dtype, .ndim = ndim, .numel = numel, .tape = t, .kind = TG_KIND_CONSTANT,
-                     .data = with_data ? block + HEADER_BYTES : NULL};
+    *x = (tg_tensor){.dtype = dtype, .ndim = ndim, .numel = numel, .tape = t, .epoch = tg_tape_epoch(t),
+                     .kind = TG_KIND_CONSTANT, .data = with_data ? block + HEADER_BYTES : NULL};
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
     return x;
 }
@@ -109,6 +127,10 @@ tg_tensor *tg_tensor_wrap(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *s
     }
     x->data = data;
     return x;
+}
+
+tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
+    return tensor_new(t, RESULT, dtype, ndim, shape);
 }
 
 tg_tensor *tg_tensor_empty(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
@@ -189,6 +211,10 @@ tg_tensor *tg_detach(tg_tape *t, const tg_tensor *x) {
         if (t) tg_tape_fail(t, TG_ERR_ARG, "tg_detach: input is NULL");
         return NULL;
     }
+    if (tg_tape_is_stale(t, x)) {
+        tg_tape_fail(t, TG_ERR_STATE, "tg_detach: the tensor " TG_STALE_TENSOR);
+        return NULL;
+    }
     return tg_tensor_from(t, x->dtype, x->ndim, x->shape, x->data);
 }
 
@@ -205,15 +231,36 @@ tg_status tg_requires_grad(tg_tensor *x) {
 tg_status tg_tensor_set_name(tg_tensor *x, const char *name) {
     if (!x) return tg_set_error(TG_ERR_ARG, "tg_tensor_set_name: tensor is NULL");
     if (!x->tape) return tg_set_error(TG_ERR_ARG, "tg_tensor_set_name: stored tensors are named by their store");
-    x->name = tg_tape_strdup(x->tape, name);
+    if (!name) {
+        x->name = NULL;
+        return TG_OK;
+    }
+    const char *copy = tg_tape_strdup(x->tape, name);
+    if (!copy) return tg_tape_status(x->tape);
+    x->name = copy;
     return TG_OK;
 }
 
+/* tg_get / tg_set: x not NULL and 0 <= i < numel, or false and a message */
+static bool element_exists(const char *who, const tg_tensor *x, int64_t i) {
+    if (__builtin_expect(x && i >= 0 && i < x->numel, 1)) return true;
+    if (!x) {
+        tg_set_error(TG_ERR_ARG, "%s: tensor is NULL", who);
+    } else {
+        char desc[200];
+        tg_set_error(TG_ERR_ARG, "%s: index %lld is outside %s (%lld elements)", who, (long long)i,
+                     tg_tensor_desc(x, desc, sizeof desc), (long long)x->numel);
+    }
+    return false;
+}
+
 double tg_get(const tg_tensor *x, int64_t i) {
+    if (!element_exists("tg_get", x, i)) return NAN;
     return x->dtype == TG_F32 ? (double)((const float *)x->data)[i] : ((const double *)x->data)[i];
 }
 
 void tg_set(tg_tensor *x, int64_t i, double value) {
+    if (!element_exists("tg_set", x, i)) return;
     if (x->dtype == TG_F32)
         ((float *)x->data)[i] = (float)value;
     else
@@ -248,6 +295,20 @@ bool tg_same_shape(const tg_tensor *a, const tg_tensor *b) {
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;
     return true;
+}
+
+int64_t tg_tensor_first_nonfinite(const tg_tensor *x) {
+    if (!x) return -1;
+    if (x->dtype == TG_F32) {
+        const float *v = x->data;
+        for (int64_t i = 0; i < x->numel; i++)
+            if (!isfinite(v[i])) return i;
+    } else {
+        const double *v = x->data;
+        for (int64_t i = 0; i < x->numel; i++)
+            if (!isfinite(v[i])) return i;
+    }
+    return -1;
 }
 
 void tg_tensor_bump_version(tg_tensor *x) {

@@ -30,7 +30,12 @@ typedef enum tg_kind {
 typedef struct tg_tape tg_tape;
 typedef struct tg_node tg_node;
 
+/* A tensor of a tg_params store has this epoch; a tape tensor has its tape's
+ * epoch when it was made (tg_tape_epoch, core/tape.h). */
+#define TG_EPOCH_STORED 0x53544f5245440001ull
+
 typedef struct tg_tensor {
+    uint64_t epoch;                /* the tape's epoch when made, TG_EPOCH_STORED in a store */
     tg_dtype dtype;
     int ndim;                      /* 0 for a scalar */
     int64_t shape[TG_MAX_DIMS];
@@ -90,9 +95,14 @@ tg_status tg_tensor_set_name(tg_tensor *x, const char *name);
 /* ---- element access ---- */
 size_t tg_dtype_size(tg_dtype dtype);
 const char *tg_dtype_name(tg_dtype dtype);          /* "f32" / "f64" */
-double tg_get(const tg_tensor *x, int64_t flat_index);  /* as double */
+/* Element flat_index (row-major) as a double. Checked, never a crash: a NULL
+ * tensor or an index outside [0, numel) gives NaN and tg_last_error() (and
+ * tg_set does nothing). For speed, read x->data directly: numel contiguous
+ * elements of x->dtype. (A tensor from before a reset is not detected here:
+ * its memory may already be another's.) */
+double tg_get(const tg_tensor *x, int64_t flat_index);
 void tg_set(tg_tensor *x, int64_t flat_index, double value); /* bumps no version */
-double tg_item(const tg_tensor *x);                  /* element 0 (scalars) */
+double tg_item(const tg_tensor *x);                  /* element 0 (scalars); NaN if NULL or empty */
 /* Copies all elements into `out` as doubles (numel of them). */
 tg_status tg_tensor_to_f64(const tg_tensor *x, double *out);
 /* Copies src's values into dst (same numel, any dtypes); bumps dst's version. */
@@ -107,15 +117,31 @@ char *tg_tensor_desc(const tg_tensor *x, char *buf, size_t size);
 /* numpy-like printing: tensor([[1., 2.], [3., 4.]], f32[2,2]) */
 void tg_tensor_print(FILE *out, const tg_tensor *x);
 
+/* The flat index of x's first NaN or infinite element, -1 if every element
+ * is finite (or x is NULL). */
+int64_t tg_tensor_first_nonfinite(const tg_tensor *x);
+
 /* XXH3-64 over dtype, shape and bytes: equal hashes <=> bitwise-equal tensors. */
 uint64_t tg_tensor_hash(const tg_tensor *x);
 
 /* Bumps the version counter; every in-place update calls it. */
 void tg_tensor_bump_version(tg_tensor *x);
 
-/* Checks a shape argument (ndim in 0..8, dims >= 0, size fits); status + message
- * naming `who` on error. */
+/* ---- shapes ----
+ * The largest element count of a tensor: its bytes (8 per f64 element) fit
+ * in int64. */
+#define TG_MAX_NUMEL (INT64_MAX / 8)
+/* The one overflow-checked shape product, used wherever a shape is made.
+ * True, with *numel the product of the dimensions, when every dimension is
+ * >= 0 and the product of the NON-ZERO ones is at most TG_MAX_NUMEL: then the
+ * byte count, and any product of some of the dimensions that a kernel forms
+ * (rows, strides), fits in int64, also for an empty tensor such as [0, 2^62].
+ * False otherwise (numel may be NULL). */
+bool tg_shape_product(int ndim, const int64_t *shape, int64_t *numel);
+/* Checks a shape argument (ndim in 0..8, shape not NULL, dims >= 0, product
+ * as tg_shape_product); status + message naming `who` on error. */
 tg_status tg_check_shape(const char *who, int ndim, const int64_t *shape);
+/* The element count of a shape already checked (unchecked product). */
 int64_t tg_shape_numel(int ndim, const int64_t *shape);
 
 #endif

@@ -86,8 +86,23 @@ static void parts_free(tg_dataset_parts *p) {
 }
 
 tg_dataset *tg_dataset_make(const char *who, tg_dataset_parts p) {
-    int64_t features = tg_shape_numel(p.sample_ndim, p.sample_shape);
     char shape[160];
+    /* a batch is [count, sample shape]: a tensor, so at most TG_MAX_DIMS
+     * dimensions and an element count the checked shape product accepts */
+    int64_t features = 0, all;
+    bool fits = p.sample_ndim >= 0 && p.sample_ndim < TG_MAX_DIMS &&
+                tg_shape_product(p.sample_ndim, p.sample_shape, &features) &&
+                tg_shape_product(2, (int64_t[]){p.n, features}, &all);
+    if (!fits) {
+        tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld samples of shape %s%s: a batch of them cannot be a tensor (at "
+                                    "most %d dimensions, %lld elements)",
+                     who, p.name, (long long)p.n,
+                     tg_shape_str(p.sample_ndim < TG_MAX_DIMS ? p.sample_ndim : TG_MAX_DIMS, p.sample_shape, shape,
+                                  sizeof shape),
+                     p.sample_ndim >= TG_MAX_DIMS ? "..." : "", TG_MAX_DIMS, (long long)TG_MAX_NUMEL);
+        parts_free(&p);
+        return NULL;
+    }
     if (p.n < 1 || features < 1) {
         tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld samples of shape %s: nothing to learn from", who, p.name,
                      (long long)p.n, tg_shape_str(p.sample_ndim, p.sample_shape, shape, sizeof shape));

@@ -6,6 +6,7 @@
  * gathered on its output (pending_grad) is complete. */
 #include "graph/backward.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -17,10 +18,26 @@
 static _Atomic uint64_t pass_counter;
 
 typedef struct {
+    tg_tensor *grad;
+    const tg_tensor *g;
+    bool add;
+} flush;
+
+/* A leaf whose gradient is complete, waiting for the end of the pass:
+ * x->grad = grad (a first gradient, already written), or x->grad += g. */
+typedef struct {
+    tg_tensor *x;
+    flush f;
+} landing;
+
+typedef struct {
     tg_tape *t;
     const char *who;
     uint64_t pass;
-    tg_release *release; /* what the pass gives back as it goes, or NULL */
+    bool anomaly;         /* tg_tape_detect_anomaly: check every gradient */
+    tg_release *release;  /* what the pass gives back as it goes, or NULL */
+    landing *landings;    /* leaves flushed so far, applied by land() */
+    int n_landings, cap_landings;
 } walk;
 
 /* pending(x) += g */
@@ -37,22 +54,15 @@ static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
     return TG_OK;
 }
 
-/* Leaf gradients are flushed into ->grad in one parallel region for the
- * whole pass: x->grad += g, or x->grad = g for the first gradient x gets
+/* Leaf gradients: x->grad += g, or x->grad = g for the first gradient x gets
  * (no zeros to add to). Values only: ->grad is not part of any graph. */
-typedef struct {
-    tg_tensor *grad;
-    const tg_tensor *g;
-    bool add;
-} flush;
-
 static void flush_piece(void *context, int segment, int64_t begin, int64_t end) {
     const flush *f = (const flush *)context + segment;
     if (!f->g) return;
     if (!f->add) {
         size_t es = tg_dtype_size(f->g->dtype);
         memmove((char *)f->grad->data + (size_t)begin * es, (const char *)f->g->data + (size_t)begin * es,
-               (size_t)(end - begin) * es);
+                (size_t)(end - begin) * es);
     } else if (f->g->dtype == TG_F32) {
         float *restrict a = f->grad->data;
         const float *restrict b = f->g->data;
@@ -66,22 +76,23 @@ static void flush_piece(void *context, int segment, int64_t begin, int64_t end) 
 
 /* Prepares x->grad to receive g: the existing gradient (added to), or the
  * parameter's kept storage after tg_set_grad_to_none, or a new tensor on the
- * tape (written). */
+ * tape (written). A new ->grad is
+ * attached by the caller. */
 static tg_status flush_of(walk *w, tg_tensor *x, const tg_tensor *g, flush *f) {
     /* step() and check_output() already refused gradients of another dtype or shape */
     TG_INVARIANT(x->dtype == g->dtype && x->numel == g->numel);
     f->add = x->grad != NULL;
-    if (!x->grad) x->grad = x->grad_storage ? x->grad_storage : tg_tensor_empty(w->t, x->dtype, x->ndim, x->shape);
-    if (!x->grad) return tg_tape_status(w->t);
-    f->grad = x->grad;
+    f->grad = x->grad ? x->grad
+              : x->grad_storage ? x->grad_storage
+                                : tg_tensor_empty(w->t, x->dtype, x->ndim, x->shape);
     f->g = g;
-    return TG_OK;
+    return f->grad ? TG_OK : tg_tape_status(w->t);
 }
 
 /* Pending gradients (a fused expression not computed yet) are computed
- * straight into ->grad, written or added, when the pass records nothing;
- * recording (create_graph) computes them as tape values first. The others
- * are copied or added in one parallel region. */
+ * straight into their destination, written or added, when the pass records
+ * nothing; recording (create_graph) computes them as tape values first. The
+ * others are copied or added in one parallel region. */
 static tg_status flush_all(walk *w, int count, flush *flushes, int64_t *sizes) {
     bool recording = tg_tape_grad_enabled(w->t);
     tg_tensor **pending = tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)(count ? count : 1));
@@ -103,55 +114,110 @@ static tg_status flush_all(walk *w, int count, flush *flushes, int64_t *sizes) {
     return TG_OK;
 }
 
-/* x->grad (+)= g for one tensor (intermediates marked with tg_requires_grad) */
+/* x->grad (+)= g for one tensor at once (intermediates marked with
+ * tg_requires_grad) */
 static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
     flush f;
     int64_t size;
     tg_status st = flush_of(w, x, g, &f);
-    return st ? st : flush_all(w, 1, &f, &size);
+    if (!st) st = flush_all(w, 1, &f, &size);
+    if (!st) x->grad = f.grad;
+    return st;
 }
 
 /* A leaf's gradient is complete once the walk has passed the first node that
- * uses it: no node below can add to it. It is flushed there, and its memory
- * can go before the pass ends. The tape lists each leaf's first use as ops
- * record (tg_tape_leaf_uses, in node order): the walk takes them from the end. */
+ * uses it: no node below can add to it. The tape lists each leaf's first use
+ * as ops record (tg_tape_leaf_uses, in node order): the walk takes them from
+ * the end. There a first gradient is written into the memory ->grad will be
+ * (kept storage, or a new tensor), and the gradient's own memory can go
+ * before the pass ends. A gradient added to an existing ->grad is kept (as a
+ * computed tape value) until the pass is through. Only then do the leaves
+ * see anything (land()): a pass that fails, say out of memory, leaves every
+ * ->grad as it was. */
+static tg_status add_landing(walk *w, tg_tensor *x, const flush *f) {
+    if (w->n_landings == w->cap_landings) {
+        int cap = w->cap_landings ? 2 * w->cap_landings : 32;
+        landing *grown = tg_tape_alloc(w->t, sizeof *grown * (size_t)cap);
+        if (!grown) return tg_tape_status(w->t);
+        if (w->n_landings) memcpy(grown, w->landings, sizeof *grown * (size_t)w->n_landings);
+        w->landings = grown;
+        w->cap_landings = cap;
+    }
+    w->landings[w->n_landings++] = (landing){x, *f};
+    return TG_OK;
+}
+
+/* Flushes leaves[0..n) (each with a complete gradient): first gradients
+ * written in one parallel region, the others computed and held. */
+static tg_status flush_leaves(walk *w, int n, tg_tensor *const *leaves) {
+    if (n == 0) return TG_OK;
+    flush *firsts = tg_tape_alloc(w->t, sizeof *firsts * (size_t)n);
+    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n);
+    tg_tensor **added = tg_tape_alloc(w->t, sizeof *added * (size_t)n);
+    if (!firsts || !sizes || !added) return tg_tape_status(w->t);
+    int n_firsts = 0, n_added = 0;
+    for (int k = 0; k < n; k++) {
+        tg_tensor *x = leaves[k];
+        flush f;
+        tg_status st = flush_of(w, x, x->pending_grad, &f);
+        if (!st) st = add_landing(w, x, &f);
+        if (st) return st;
+        if (f.add) added[n_added++] = x->pending_grad;
+        else firsts[n_firsts++] = f;
+    }
+    tg_status st = flush_all(w, n_firsts, firsts, sizes);
+    if (!st) st = tg_fuse_realize(w->t, n_added, added);
+    for (int k = 0; k < n_added && !st; k++) tg_release_hold(w->release, added[k]);
+    return st;
+}
+
+static void land_piece(void *context, int segment, int64_t begin, int64_t end) {
+    flush_piece(&((landing *)context)[segment].f, 0, begin, end);
+}
+
+/* The pass went through: the held gradients are added (one parallel
+ * region), the first ones attached. */
+static tg_status land(walk *w) {
+    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)(w->n_landings ? w->n_landings : 1));
+    if (!sizes) return tg_tape_status(w->t);
+    for (int k = 0; k < w->n_landings; k++) sizes[k] = w->landings[k].f.add ? w->landings[k].f.g->numel : 0;
+    tg_parallel_segments(w->n_landings, sizes, land_piece, w->landings);
+    for (int k = 0; k < w->n_landings; k++) w->landings[k].x->grad = w->landings[k].f.grad;
+    return TG_OK;
+}
 
 /* Flushes the leaves whose first use is node `index` (the tail of the first
- * *left uses), in one parallel region. */
+ * *left uses). */
 static tg_status flush_at(walk *w, int64_t index, const tg_leaf_use *plan, int64_t *left) {
     int n = 0;
     while (*left - n > 0 && plan[*left - n - 1].index == index) n++;
     if (n == 0) return TG_OK;
-    flush *flushes = tg_tape_alloc(w->t, sizeof *flushes * (size_t)n);
-    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n);
-    if (!flushes || !sizes) return tg_tape_status(w->t);
+    tg_tensor **leaves = tg_tape_alloc(w->t, sizeof *leaves * (size_t)n);
+    if (!leaves) return tg_tape_status(w->t);
     int count = 0;
     for (int64_t k = *left - n; k < *left; k++) {
         tg_tensor *x = plan[k].leaf;
         if (!x->keeps_grad || x->pending_pass != w->pass) continue; /* no gradient kept or reached */
         x->pending_pass = 0;
-        tg_status st = flush_of(w, x, x->pending_grad, &flushes[count++]);
-        if (st) return st;
+        leaves[count++] = x;
     }
     *left -= n;
-    return flush_all(w, count, flushes, sizes);
+    return flush_leaves(w, count, leaves);
 }
 
 /* The roots that are leaves themselves (every other leaf is an input of a
- * node, flushed after its first use): x->grad (+)= pending gradient. */
+ * node, flushed after its first use). */
 static tg_status flush_roots(walk *w, int n_outputs, tg_tensor *const *outputs) {
-    flush *flushes = tg_tape_alloc(w->t, sizeof *flushes * (size_t)n_outputs);
-    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n_outputs);
-    if (!flushes || !sizes) return tg_tape_status(w->t);
-    int n = 0;
+    tg_tensor **leaves = tg_tape_alloc(w->t, sizeof *leaves * (size_t)n_outputs);
+    if (!leaves) return tg_tape_status(w->t);
+    int count = 0;
     for (int k = 0; k < n_outputs; k++) {
         tg_tensor *x = outputs[k];
         if (x->node || !x->keeps_grad || x->pending_pass != w->pass) continue;
         x->pending_pass = 0;
-        tg_status st = flush_of(w, x, x->pending_grad, &flushes[n++]);
-        if (st) return st;
+        leaves[count++] = x;
     }
-    return flush_all(w, n, flushes, sizes);
+    return flush_leaves(w, count, leaves);
 }
 
 static const char *label(const tg_tensor *x, char *buf, size_t size) {
@@ -185,13 +251,37 @@ static tg_status check_versions(walk *w, const tg_node *node) {
     return TG_OK;
 }
 
+/* Anomaly mode: the first NaN or infinity in the gradients node's rule gave. */
+static tg_status check_gradients(walk *w, const tg_node *node, tg_tensor *const *gi) {
+    for (int j = 0; j < node->n_inputs; j++) {
+        int64_t bad = gi[j] ? tg_tensor_first_nonfinite(gi[j]) : -1;
+        if (bad < 0) continue;
+        double v = tg_get(gi[j], bad);
+        char name[800], input[200], ins[400];
+        return tg_tape_fail(w->t, TG_ERR_CHECK,
+                            "%s: anomaly in the backward pass: the gradient that %s gave its input %d (%s) has %s at "
+                            "element %lld; the op's inputs: %s",
+                            w->who, tg_node_desc(node, name, sizeof name), j,
+                            tg_tensor_desc(node->inputs[j], input, sizeof input),
+                            isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", (long long)bad,
+                            tg_inputs_desc(node->n_inputs, node->inputs, ins, sizeof ins));
+    }
+    return TG_OK;
+}
+
 /* Runs one node's backward rule and gathers its input gradients. */
 static tg_status step(walk *w, const tg_node *node) {
     tg_tensor *local[8] = {0};
     tg_tensor **gi = node->n_inputs <= 8 ? local : tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)node->n_inputs);
     if (!gi) return tg_tape_status(w->t);
     if (gi != local) memset(gi, 0, sizeof(tg_tensor *) * (size_t)node->n_inputs);
+    if (w->anomaly) tg_tape_set_backward_node(w->t, node);
     tg_status st = node->op->backward(w->t, node, node->output->pending_grad, gi);
+    if (w->anomaly) {
+        tg_tape_set_backward_node(w->t, NULL);
+        if (!st) st = tg_fuse_realize(w->t, node->n_inputs, gi); /* fused gradients, computed to be read */
+        if (!st) st = check_gradients(w, node, gi);
+    }
     if (st) return st;
     for (int j = 0; j < node->n_inputs; j++) {
         tg_tensor *x = node->inputs[j];
@@ -211,7 +301,12 @@ static tg_status step(walk *w, const tg_node *node) {
 static tg_status check_output(tg_tape *t, const char *who, tg_tensor *root, tg_tensor *grad_output) {
     char a[96], b[96];
     if (!root) return tg_tape_fail(t, TG_ERR_ARG, "%s: root is NULL (an earlier op failed: check tg_tape_error)", who);
-    if (root->tape && root->tape != t) return tg_tape_fail(t, TG_ERR_ARG, "%s: root belongs to another tape", who);
+    const char *why = tg_tape_check_tensor(t, root);
+    if (why) return tg_tape_fail(t, tg_tape_is_stale(t, root) ? TG_ERR_STATE : TG_ERR_ARG, "%s: root %s", who, why);
+    why = grad_output ? tg_tape_check_tensor(t, grad_output) : NULL;
+    if (why)
+        return tg_tape_fail(t, tg_tape_is_stale(t, grad_output) ? TG_ERR_STATE : TG_ERR_ARG, "%s: grad_output %s",
+                            who, why);
     if (!root->requires_grad)
         return tg_tape_fail(t, TG_ERR_STATE,
                             "%s: root %s does not require a gradient: nothing it was computed from requires one "
@@ -254,7 +349,8 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
                                 "(or create_graph) to the first one to run backward twice",
                                 who);
 
-    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1, NULL};
+    walk w = {.t = t, .who = who, .pass = atomic_fetch_add(&pass_counter, 1) + 1,
+              .anomaly = tg_tape_detect_anomaly(t)};
     *pass_out = w.pass;
     const tg_leaf_use *plan = NULL;
     int64_t flushes_left = accumulate_leaves ? tg_tape_leaf_uses(t, &plan) : 0;
@@ -305,6 +401,7 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         tg_release_collect(w.release, i);
     }
     if (!st && accumulate_leaves) st = flush_roots(&w, n_outputs, outputs);
+    if (!st && accumulate_leaves) st = land(&w);
     tg_tape_set_fusion_depth(t, fusion_depth);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
@@ -330,6 +427,10 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     for (int i = 0; i < n_inputs; i++) {
         grads[i] = NULL;
         if (!inputs[i]) return tg_set_error(TG_ERR_ARG, "tg_grad: input %d is NULL", i);
+        const char *why = tg_tape_check_tensor(t, inputs[i]);
+        if (why)
+            return tg_set_error(tg_tape_is_stale(t, inputs[i]) ? TG_ERR_STATE : TG_ERR_ARG, "tg_grad: input %d %s", i,
+                                why);
         /* no gradient is tracked for it, so zeros could be wrong: refuse (PyTorch too) */
         if (!inputs[i]->requires_grad)
             return tg_set_error(TG_ERR_ARG,

@@ -382,8 +382,8 @@ tg_status tg_dot_graph_build(tg_dot_graph *g, const tg_tape *t, const tg_tensor 
     *g = (tg_dot_graph){.first_top_item = -1, .last_top_item = -1, .first_top_scope = -1, .last_top_scope = -1};
     if (opts) g->opts = *opts;
     if (!t) return tg_set_error(TG_ERR_ARG, "tg_dot_write: tape is NULL");
-    if (root && root->tape && root->tape != t)
-        return tg_set_error(TG_ERR_ARG, "tg_dot_write: root belongs to another tape");
+    const char *why = root ? tg_tape_check_tensor(t, root) : NULL;
+    if (why) return tg_set_error(tg_tape_is_stale(t, root) ? TG_ERR_STATE : TG_ERR_ARG, "tg_dot_write: root %s", why);
     if (root && root->node && !on_tape(t, root->node))
         return tg_set_error(TG_ERR_ARG, "tg_dot_write: root was recorded on another tape (or before a reset)");
     bool show_backward = g->opts.show_backward || (root && root->node && root->node->in_backward);

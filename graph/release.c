@@ -1,10 +1,11 @@
 /* What a backward pass gives back as it goes (see graph/release.h).
  *
- * Two lists: the tensors given a gradient during the pass ("waiting" until
- * their node has run, or their leaf is flushed), and the gradient blocks the
- * pass made ("blocks"). A look, when the pass has taken enough new memory,
- * marks every block a waiting gradient reads (the block itself, or a leaf of
- * its pending fused expression) and releases the others. */
+ * Three lists: the tensors given a gradient during the pass ("waiting" until
+ * their node has run, or their leaf is flushed), the gradient blocks the
+ * pass made ("blocks"), and gradients read at the end of the pass ("held").
+ * A look, when the pass has taken enough new memory, marks every block a
+ * waiting gradient reads (the block itself, or a leaf of its pending fused
+ * expression) and every held one, and releases the others. */
 #include "graph/release.h"
 
 #include <string.h>
@@ -30,7 +31,7 @@ struct tg_release {
     uint64_t visit;       /* numbers for tg_fuse_visit_leaves */
     int n_keep;
     tg_tensor *const *keep;
-    list waiting, blocks;
+    list waiting, blocks, held;
     bool *live;           /* per block, during a look */
     int live_capacity;
     bool broken;          /* memory ran out for the lists: stop releasing */
@@ -86,6 +87,10 @@ void tg_release_consumed(tg_release *r, const tg_tensor *g) {
     if (r && !r->broken && own_block(r, g) && !listed(&r->blocks, g) && !push(r, &r->blocks, g)) r->broken = true;
 }
 
+void tg_release_hold(tg_release *r, const tg_tensor *g) {
+    if (r && !r->broken && own_block(r, g) && !push(r, &r->held, g)) r->broken = true;
+}
+
 /* marks the blocks among r->blocks that y (a computed tensor) is */
 static void mark_block(void *context, const tg_tensor *y) {
     tg_release *r = context;
@@ -131,6 +136,7 @@ void tg_release_collect(tg_release *r, int64_t next) {
     for (int i = 0; i < r->waiting.count; i++)
         if (r->waiting.items[i]->pending_grad)
             tg_fuse_visit_leaves(r->waiting.items[i]->pending_grad, r->visit, mark_block, r);
+    for (int i = 0; i < r->held.count; i++) mark_block(r, r->held.items[i]);
     /* the rest goes back to the arena, each block once (entries for one
      * block, a gradient and its views, are marked alike) */
     for (int j = 0; j < r->blocks.count; j++) {

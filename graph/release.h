@@ -25,6 +25,8 @@ tg_release *tg_release_begin(tg_tape *t, uint64_t pass, int n_keep, tg_tensor *c
 void tg_release_gathered(tg_release *r, tg_tensor *x, const tg_tensor *g, bool first);
 /* A gradient consumed by its node's backward rule: its block may go. */
 void tg_release_consumed(tg_release *r, const tg_tensor *g);
+/* g (a computed gradient) is read when the pass ends: never released. */
+void tg_release_hold(tg_release *r, const tg_tensor *g);
 /* Every node at index >= next has run its backward rule, and every leaf
  * flushed so far has its gradient in ->grad: gives back what nobody needs,
  * when the pass has taken enough new memory since the last look. */

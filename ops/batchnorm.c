@@ -11,17 +11,41 @@
 
 tg_status tg_batchnorm_init(tg_batchnorm_state *bn, tg_params *p, const char *name, tg_dtype dtype,
                             int64_t channels) {
-    if (!bn || !p || !name) return tg_set_error(TG_ERR_ARG, "tg_batchnorm_init: state, store or name is NULL");
-    if (channels < 1) return tg_set_error(TG_ERR_SHAPE, "tg_batchnorm_init: %lld channels", (long long)channels);
-    char full[256];
-    const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+    const char *who = "tg_batchnorm_init";
+    if (!bn || !p || !name || !*name)
+        return tg_set_error(TG_ERR_ARG, "%s: state, store or name is NULL (or the name is empty)", who);
+    if (dtype != TG_F32 && dtype != TG_F64) return tg_set_error(TG_ERR_DTYPE, "%s: unknown dtype %d", who, (int)dtype);
+    if (channels < 1 || channels > TG_MAX_NUMEL)
+        return tg_set_error(TG_ERR_SHAPE, "%s: '%s' with %lld channels", who, name, (long long)channels);
+    static const char *const suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+    char full[4][256];
+    /* check all four against the store before creating any */
+    for (int i = 0; i < 4; i++) {
+        if (snprintf(full[i], sizeof full[i], "%s.%s", name, suffix[i]) >= (int)sizeof full[i])
+            return tg_set_error(TG_ERR_ARG, "%s: name '%.40s...' is longer than %d bytes", who, name,
+                                (int)sizeof full[i] - 14);
+        const tg_tensor *x = tg_params_get(p, full[i]);
+        tg_kind kind = i < 2 ? TG_KIND_PARAM : TG_KIND_BUFFER;
+        if (x && (x->dtype != dtype || x->ndim != 1 || x->shape[0] != channels || x->kind != kind)) {
+            char have[200];
+            return tg_set_error(TG_ERR_SHAPE, "%s: '%s' exists as %s %s; batchnorm '%s' needs a %s %s[%lld]", who,
+                                full[i], x->kind == TG_KIND_PARAM ? "parameter" : "buffer",
+                                tg_tensor_desc(x, have, sizeof have), name,
+                                kind == TG_KIND_PARAM ? "parameter" : "buffer", tg_dtype_name(dtype),
+                                (long long)channels);
+        }
+    }
+    int before = tg_params_count(p);
     tg_tensor *made[4];
     for (int i = 0; i < 4; i++) {
-        snprintf(full, sizeof full, "%s.%s", name, suffix[i]);
         tg_init init = (i == 0 || i == 3) ? TG_INIT_ONES : TG_INIT_ZEROS;
-        made[i] = i < 2 ? tg_param(p, full, dtype, 1, &channels, init, NULL)
-                        : tg_buffer(p, full, dtype, 1, &channels, init, NULL);
-        if (!made[i]) return TG_ERR_ARG;
+        made[i] = i < 2 ? tg_param(p, full[i], dtype, 1, &channels, init, NULL)
+                        : tg_buffer(p, full[i], dtype, 1, &channels, init, NULL);
+        if (!made[i]) { /* out of memory: take back what this call created */
+            tg_status st = tg_last_status();
+            tg_params_truncate(p, before);
+            return st;
+        }
     }
     *bn = (tg_batchnorm_state){made[0], made[1], made[2], made[3], 0.1, 1e-5, 0};
     return TG_OK;
@@ -39,7 +63,10 @@ static void update_running(tg_batchnorm_state *bn, const tg_tensor *mean, const 
     bn->num_batches_tracked++;
 }
 
-static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
+/* y = normalized x; in training also the batch statistics (for the running
+ * update, made only once the whole forward pass succeeded) */
+static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training, tg_tensor **batch_mean,
+                            tg_tensor **batch_var) {
     int axes[TG_MAX_DIMS], n_axes = 0;
     int64_t stat_shape[TG_MAX_DIMS]; /* [1,C,1,...] */
     for (int i = 0; i < x->ndim; i++) {
@@ -52,8 +79,10 @@ static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bo
         tg_tensor *centered = tg_sub(t, x, mean);
         tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
         xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
-        if (xhat && !tg_fuse_realize(t, 2, (tg_tensor *[]){mean, var}))
-            update_running(bn, mean, var, x->numel / x->shape[1]);
+        if (xhat && !tg_fuse_realize(t, 2, (tg_tensor *[]){mean, var})) { /* read by update_running */
+            *batch_mean = mean;
+            *batch_var = var;
+        }
     } else {
         tg_tensor *mean = tg_reshape(t, bn->running_mean, x->ndim, stat_shape);
         tg_tensor *var = tg_reshape(t, bn->running_var, x->ndim, stat_shape);
@@ -87,8 +116,9 @@ tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool t
                      TG_DESC(x));
         return NULL;
     }
-    tg_tensor *y;
-    TG_IN_FUSED_SCOPE(t, "batchnorm", y, normalize(t, x, bn, training));
+    tg_tensor *y, *mean = NULL, *var = NULL;
+    TG_IN_FUSED_SCOPE(t, "batchnorm", y, normalize(t, x, bn, training, &mean, &var));
+    if (y && mean && var) update_running(bn, mean, var, x->numel / x->shape[1]);
     return y;
 }
 
@@ -106,9 +136,9 @@ static tg_status sample_eval(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **i
     return tg_tape_status(t);
 }
 static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training) {
-    if (!in[0]) return NULL;
-    tg_batchnorm_state bn = {in[1], in[2], tg_full(t, in[0]->dtype, TG_SHAPE(3), 0.2),
-                             tg_full(t, in[0]->dtype, TG_SHAPE(3), 1.7), 0.1, 1e-5, 0};
+    tg_dtype dtype = in[0] && !tg_tape_check_tensor(t, in[0]) ? in[0]->dtype : TG_F64; /* tg_batchnorm reports */
+    tg_batchnorm_state bn = {in[1], in[2], tg_full(t, dtype, TG_SHAPE(3), 0.2), tg_full(t, dtype, TG_SHAPE(3), 1.7),
+                             0.1, 1e-5, 0};
     return tg_batchnorm(t, in[0], &bn, training);
 }
 static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true); }

@@ -48,6 +48,8 @@ static tg_status sample_signed(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor *
     in[0] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.1, 1.5);
     return tg_tape_status(t);
 }
-static tg_tensor *apply_cast(tg_tape *t, tg_tensor **in) { return tg_cast(t, in[0], in[0]->dtype); }
+static tg_tensor *apply_cast(tg_tape *t, tg_tensor **in) {
+    return tg_cast(t, in[0], in[0] && !tg_tape_check_tensor(t, in[0]) ? in[0]->dtype : TG_F64); /* tg_cast reports */
+}
 
 const tg_op_spec tg_spec_cast = {"cast(same dtype)", "tg_cast", 1, sample_signed, apply_cast};

@@ -58,7 +58,14 @@ tg_tensor *tg_concat(tg_tape *t, int n, tg_tensor *const *xs, int axis) {
     int64_t shape[TG_MAX_DIMS], outer, inner;
     memcpy(shape, xs[0]->shape, sizeof shape);
     shape[a] = 0;
-    for (int k = 0; k < n; k++) shape[a] += xs[k]->shape[a];
+    for (int k = 0; k < n; k++) {
+        if (xs[k]->shape[a] > TG_MAX_NUMEL - shape[a]) {
+            tg_tape_fail(t, TG_ERR_SHAPE, "tg_concat: joining %d tensors along axis %d gives more than %lld rows", n,
+                         a, (long long)TG_MAX_NUMEL);
+            return NULL;
+        }
+        shape[a] += xs[k]->shape[a];
+    }
     tg_tensor *y = tg_tape_result(t, xs[0]->dtype, xs[0]->ndim, shape);
     if (!y) return NULL;
     tg_axis_view(y->ndim, y->shape, a, &outer, &inner);

@@ -7,19 +7,6 @@
 
 #include "ops/kernel.h"
 
-/* "f64[2,3], f64[4]" (the first four inputs) */
-static const char *describe_inputs(int n, tg_tensor *const *inputs, char *buf, size_t size) {
-    size_t pos = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < n && i < 4 && pos < size; i++) {
-        char desc[96];
-        pos += (size_t)snprintf(buf + pos, size - pos, "%s%s", i ? ", " : "",
-                                tg_tensor_desc(inputs[i], desc, sizeof desc));
-    }
-    if (n > 4 && pos < size) snprintf(buf + pos, size - pos, ", ...");
-    return n ? buf : "no inputs";
-}
-
 tg_tensor *tg_custom(tg_tape *t, const tg_custom_op *op, int n, tg_tensor *const *inputs, const void *attrs,
                      size_t attrs_size) {
     if (!t) {
@@ -42,7 +29,9 @@ tg_tensor *tg_custom(tg_tape *t, const tg_custom_op *op, int n, tg_tensor *const
         tg_tape_fail(t, TG_ERR_ARG, "%s: takes %d input%s, got %d", who, op->op.arity, op->op.arity == 1 ? "" : "s", n);
         return NULL;
     }
-    if (!tg_check_inputs(t, who, n, inputs)) return NULL;
+    bool inputs_ok = tg_check_inputs(t, who, n, inputs);
+    tg_tape_set_op(t, op->op.name); /* `who` lives on this stack frame: the tape keeps the op's own name */
+    if (!inputs_ok) return NULL;
     if (attrs_size && !attrs) {
         tg_tape_fail(t, TG_ERR_ARG, "%s: attrs is NULL but attrs_size is %zu", who, attrs_size);
         return NULL;
@@ -56,7 +45,7 @@ tg_tensor *tg_custom(tg_tape *t, const tg_custom_op *op, int n, tg_tensor *const
         tg_set_error(TG_OK, "%s", "");
         tg_status st = op->shape((const tg_tensor *const *)inputs, n, attrs, &dtype, &ndim, shape);
         if (st) {
-            tg_tape_fail(t, st, "%s: the shape rule refused %s: %s", who, describe_inputs(n, inputs, buf, sizeof buf),
+            tg_tape_fail(t, st, "%s: the shape rule refused %s: %s", who, tg_inputs_desc(n, inputs, buf, sizeof buf),
                          tg_last_error()[0] ? tg_last_error() : "(no reason given)");
             return NULL;
         }

@@ -9,13 +9,15 @@ static bool check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *in
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", op);
         return false;
     }
+    tg_tape_set_op(t, op);
     for (int i = 0; i < n; i++) {
         if (!inputs[i]) {
             tg_tape_fail(t, TG_ERR_ARG, "%s: input %d is NULL", op, i);
             return false;
         }
-        if (inputs[i]->tape && inputs[i]->tape != t) {
-            tg_tape_fail(t, TG_ERR_ARG, "%s: input %d (%s) belongs to another tape", op, i, TG_DESC(inputs[i]));
+        const char *why = tg_tape_check_tensor(t, inputs[i]);
+        if (why) {
+            tg_tape_fail(t, tg_tape_is_stale(t, inputs[i]) ? TG_ERR_STATE : TG_ERR_ARG, "%s: input %d %s", op, i, why);
             return false;
         }
     }
@@ -49,8 +51,13 @@ bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int
 
 bool tg_check_axes(tg_tape *t, const char *op, const tg_tensor *x, const int *axes, int n_axes,
                    bool reduced[TG_MAX_DIMS]) {
-    for (int i = 0; i < TG_MAX_DIMS; i++) reduced[i] = (!axes || n_axes == 0) && i < x->ndim;
-    if (!axes || n_axes == 0) return true;
+    if (n_axes < 0 || (n_axes > 0 && !axes)) {
+        tg_tape_fail(t, TG_ERR_ARG, "%s: %d axes%s for %s (NULL and 0 mean every axis)", op, n_axes,
+                     n_axes < 0 ? " is a negative count" : " given but axes is NULL", TG_DESC(x));
+        return false;
+    }
+    for (int i = 0; i < TG_MAX_DIMS; i++) reduced[i] = n_axes == 0 && i < x->ndim;
+    if (n_axes == 0) return true;
     for (int i = 0; i < n_axes; i++) {
         int a;
         if (!tg_check_axis(t, op, x, axes[i], &a)) return false;

@@ -12,7 +12,9 @@
 
 /* NULL inputs (propagation: the tape already holds the first error), a tensor
  * of another tape, or mixed dtypes: records the error and returns false.
- * Pending inputs (ops/fusion.h) are computed: the op may read every input's data. */
+ * Pending inputs (ops/fusion.h) are computed: the op may read every input's data.
+ * Names `op` as the running op (tg_tape_set_op): a string that outlives the
+ * call, such as a literal. */
 bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs);
 /* The same checks for a pointwise op, leaving pending inputs pending: the op
  * then calls tg_fuse_pointwise, which computes them if the op runs at once. */
@@ -20,7 +22,8 @@ bool tg_check_pointwise_inputs(tg_tape *t, const char *op, int n, tg_tensor *con
 
 /* Normalises axis (negative counts from the end) for an ndim-tensor. */
 bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int *out);
-/* Normalises a list of axes into a mask; NULL/0 means all axes. */
+/* Normalises a list of axes into a mask; n_axes 0 means all axes (axes may
+ * then be NULL); a negative count, or axes NULL with a count, is an error. */
 bool tg_check_axes(tg_tape *t, const char *op, const tg_tensor *x, const int *axes, int n_axes,
                    bool reduced[TG_MAX_DIMS]);
 

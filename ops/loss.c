@@ -35,7 +35,12 @@ static tg_tensor *cross_entropy(tg_tape *t, tg_tensor *logits, int64_t n, const 
 
 tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, int64_t n, const int64_t *labels) {
     if (!tg_check_inputs(t, "tg_cross_entropy", 1, &logits)) return NULL;
-    if (logits->ndim != 2 || n != logits->shape[0] || !labels) {
+    if (!labels && n > 0) {
+        tg_tape_fail(t, TG_ERR_ARG, "tg_cross_entropy: labels is NULL (%lld labels expected for logits %s)",
+                     (long long)n, TG_DESC(logits));
+        return NULL;
+    }
+    if (logits->ndim != 2 || n != logits->shape[0]) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_cross_entropy: logits %s must be [N,C] with N = %lld labels", TG_DESC(logits),
                      (long long)n);
         return NULL;

@@ -12,7 +12,9 @@
 tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b);
 
 /* lambda/2 * sum over the tensors of sum(w^2), so d/dw = lambda * w (the same
- * as SGD's weight_decay = lambda).  Scope "l2_penalty". */
+ * as SGD's weight_decay = lambda).  Scope "l2_penalty". The tensors may mix
+ * f32 and f64: each dtype is summed in its own, and the result is then f64
+ * (PyTorch's type promotion), otherwise of the tensors' dtype. */
 tg_tensor *tg_l2_penalty_of(tg_tape *t, int n, tg_tensor *const *tensors, double lambda);
 /* The same over every trainable parameter of the store. */
 tg_tensor *tg_l2_penalty(tg_tape *t, const tg_params *p, double lambda);

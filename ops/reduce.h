@@ -1,5 +1,6 @@
 /* Reductions over all elements (axes NULL, n_axes 0) or over a list of axes
- * (negative axes count from the end). keepdim keeps reduced axes as size 1.
+ * (negative axes count from the end; each at most once; a negative n_axes is
+ * an error). keepdim keeps reduced axes as size 1.
  * Results are deterministic: each output is summed in a fixed order whatever
  * the thread count. */
 #ifndef TG_OPS_REDUCE_H

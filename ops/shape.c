@@ -22,26 +22,35 @@ static const tg_op reshape_op = {"reshape", 1, reshape_backward};
 
 tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) {
     if (!tg_check_inputs(t, "tg_reshape", 1, &x)) return NULL;
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
+    if (ndim < 0 || ndim > TG_MAX_DIMS) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_reshape: %d dimensions requested for %s (0 to %d allowed)", ndim,
                      TG_DESC(x), TG_MAX_DIMS);
         return NULL;
     }
-    int64_t resolved[TG_MAX_DIMS];
+    if (ndim > 0 && !shape) {
+        tg_tape_fail(t, TG_ERR_ARG, "tg_reshape: shape is NULL for %d dimensions (reshaping %s)", ndim, TG_DESC(x));
+        return NULL;
+    }
+    /* at most one -1 (inferred), other dimensions >= 0; `known` is the
+     * overflow-checked product of the others */
+    int64_t resolved[TG_MAX_DIMS], known;
     int infer = -1;
-    int64_t known = 1;
     char buf[160];
+    bool ok = true;
     for (int i = 0; i < ndim; i++) {
         resolved[i] = shape[i];
         if (shape[i] == -1 && infer < 0) {
             infer = i;
+            resolved[i] = 1;
         } else if (shape[i] < 0) {
-            tg_tape_fail(t, TG_ERR_SHAPE, "tg_reshape: bad target shape %s for %s", tg_shape_str(ndim, shape, buf, sizeof buf),
-                         TG_DESC(x));
-            return NULL;
-        } else {
-            known *= shape[i];
+            ok = false;
         }
+    }
+    if (!ok || !tg_shape_product(ndim, resolved, &known)) {
+        tg_tape_fail(t, TG_ERR_SHAPE, "tg_reshape: bad target shape %s for %s (%s)",
+                     tg_shape_str(ndim, shape, buf, sizeof buf), TG_DESC(x),
+                     ok ? "too many elements" : "dimensions must be >= 0, one of them may be -1");
+        return NULL;
     }
     if (infer >= 0) resolved[infer] = known ? x->numel / known : 0;
     if (tg_shape_numel(ndim, resolved) != x->numel) {
@@ -55,6 +64,7 @@ tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) 
     y->ndim = ndim;
     memcpy(y->shape, resolved, sizeof(int64_t) * (size_t)ndim);
     y->tape = t;
+    y->epoch = tg_tape_epoch(t);
     y->name = NULL;
     y->grad = NULL;
     y->grad_storage = NULL;

@@ -122,6 +122,48 @@ static void test_batchnorm_rejects_wrong_channels_and_single_values(void **state
     assert_error_mentions(tg_tape_error(f->t), "tg_batchnorm_init");
 }
 
+/* it used to create weight, bias and running_mean, then fail with
+ * TG_ERR_ARG on the conflicting running_var */
+static void test_batchnorm_init_over_a_conflicting_tensor_fails_before_creating_any(void **state) {
+    fixture *f = *state;
+    assert_non_null(tg_buffer(f->p, "bn2.running_var", TG_F64, SHAPE(4), TG_INIT_ONES, NULL));
+    int count = tg_params_count(f->p);
+    tg_batchnorm_state bn = {0};
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "bn2", TG_F64, 3), TG_ERR_SHAPE);
+    assert_error_mentions(tg_last_error(), "tg_batchnorm_init: 'bn2.running_var' exists as buffer f64[4]");
+    assert_error_mentions(tg_last_error(), "needs a buffer f64[3]");
+    assert_int_equal(tg_params_count(f->p), count);
+    assert_null(tg_params_get(f->p, "bn2.weight"));
+    assert_null(bn.gamma);
+    /* a parameter where a buffer belongs, and another dtype */
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "bn", TG_F32, 3), TG_ERR_SHAPE);
+    assert_error_mentions(tg_last_error(), "'bn.weight' exists as parameter f64[3]");
+    assert_non_null(tg_param(f->p, "bn3.running_mean", TG_F64, SHAPE(3), TG_INIT_ZEROS, NULL));
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "bn3", TG_F64, 3), TG_ERR_SHAPE);
+    assert_error_mentions(tg_last_error(), "'bn3.running_mean' exists as parameter");
+    assert_int_equal(tg_params_count(f->p), count + 1);
+    /* the same again finds the existing four */
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "bn", TG_F64, 3), TG_OK);
+    assert_ptr_equal(bn.gamma, f->bn.gamma);
+    assert_ptr_equal(bn.running_var, f->bn.running_var);
+}
+
+static void test_batchnorm_init_argument_errors_create_nothing(void **state) {
+    fixture *f = *state;
+    tg_batchnorm_state bn;
+    int count = tg_params_count(f->p);
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "bn4", TG_F64, 0), TG_ERR_SHAPE);
+    assert_error_mentions(tg_last_error(), "0 channels");
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "", TG_F64, 3), TG_ERR_ARG);
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, "bn4", (tg_dtype)7, 3), TG_ERR_DTYPE);
+    char long_name[300];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_int_equal(tg_batchnorm_init(&bn, f->p, long_name, TG_F64, 3), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "is longer than");
+    assert_int_equal(tg_params_count(f->p), count);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batchnorm_init_creates_named_parameters_and_buffers, setup, teardown),
@@ -130,6 +172,9 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_batchnorm_is_recorded_in_its_own_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batchnorm_rejects_wrong_channels_and_single_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batchnorm_init_over_a_conflicting_tensor_fails_before_creating_any, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_batchnorm_init_argument_errors_create_nothing, setup, teardown),
     };
     return cmocka_run_group_tests_name("batchnorm", tests, NULL, NULL);
 }

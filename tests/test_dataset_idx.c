@@ -272,10 +272,36 @@ static void test_fashion_mnist_label_ten_is_out_of_range(void **state) {
                       "label 10 of sample 2 (byte offset 10 of the inflated data) is out of range [0, 10)");
 }
 
+/* found by fuzzing: zero samples of [2^32-1]^8 passed the byte count (0
+ * elements) and the sample size overflowed; nine dimensions made samples a
+ * batch could never hold */
+static void test_idx_samples_a_batch_cannot_hold_are_refused(void **state) {
+    (void)state;
+    unsigned char huge[64], nine[64], one_label[16], no_labels[16];
+    uint32_t dims[9] = {0, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu,
+                        0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu};
+    size_t size = idx_build(huge, 0x08, 9, dims, NULL, 0);
+    size_t lsize = idx_build(no_labels, 0x08, 1, (uint32_t[]){0}, NULL, 0);
+    ASSERT_LOAD_FAILS(tg_dataset_idx(write_file("huge", huge, size), write_file("no-labels", no_labels, lsize)),
+                      "huge has 0 samples of shape [4294967295,", "a batch of them cannot be a tensor");
+    size = idx_build(nine, 0x08, 9, (uint32_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, "\x07", 1);
+    lsize = idx_build(one_label, 0x08, 1, (uint32_t[]){1}, "\x00", 1);
+    ASSERT_LOAD_FAILS(tg_dataset_idx(write_file("nine", nine, size), write_file("one-label", one_label, lsize)),
+                      "nine has 1 samples of shape [1,1,1,1,1,1,1,1]", "at most 8 dimensions");
+    /* eight dimensions (samples of seven) load and gather */
+    size = idx_build(nine, 0x08, 8, (uint32_t[]){1, 1, 1, 1, 1, 1, 1, 2}, "\x00\xff", 2);
+    tg_dataset *ds = tg_dataset_idx(write_file("eight", nine, size), write_file("one-label-2", one_label, lsize));
+    assert_non_null(ds);
+    const double *v = all_values(ds);
+    assert_true(v[0] == 0 && v[1] == 1);
+    tg_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, dataset_setup, dataset_teardown)
         T(test_idx_plain_u8_images_load_with_values_scaled_to_unit_range),
+        T(test_idx_samples_a_batch_cannot_hold_are_refused),
         T(test_idx_gzip_is_recognised_by_its_bytes_not_its_name),
         T(test_idx_two_concatenated_gzip_members_read_as_one_file),
         T(test_idx_signed_and_float_element_types_load_exactly),

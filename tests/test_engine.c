@@ -210,6 +210,21 @@ static void test_root_of_another_tape_is_an_error(void **state) {
     tg_tape_free(other);
 }
 
+/* it used to be reported as an error of tg_mul, the first op of the backward pass */
+static void test_grad_output_of_another_tape_is_named_as_the_grad_output(void **state) {
+    fixture *f = *state;
+    tg_tape *other = tg_tape_new();
+    tg_tensor *y = tg_mul_scalar(f->t, f->w, 2.0); /* [3], not a scalar */
+    tg_tensor *g = tg_ones(other, TG_F64, SHAPE(3));
+    assert_int_equal(tg_backward(f->t, y, &(tg_backward_opts){.grad_output = g}), TG_ERR_ARG);
+    assert_error_mentions(tg_tape_error(f->t), "tg_backward: grad_output belongs to another tape");
+    tg_tape_clear_error(f->t);
+    tg_tensor *grad;
+    assert_int_equal(tg_grad(f->t, 1, &y, &g, 1, &f->w, &grad, NULL), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "tg_grad: grad_output belongs to another tape");
+    tg_tape_free(other);
+}
+
 static void test_backward_refuses_a_tape_with_an_earlier_error_and_repeats_it(void **state) {
     fixture *f = *state;
     tg_tensor *loss = weighted_sum(f);
@@ -440,6 +455,7 @@ int main(void) {
         T(test_root_of_constants_only_is_an_error),
         T(test_null_root_is_an_error),
         T(test_root_of_another_tape_is_an_error),
+        T(test_grad_output_of_another_tape_is_named_as_the_grad_output),
         T(test_backward_refuses_a_tape_with_an_earlier_error_and_repeats_it),
         T(test_grad_returns_gradients_and_leaves_grad_alone),
         T(test_grad_of_an_unused_input_is_an_error_unless_allowed_like_pytorch),

@@ -98,6 +98,16 @@ static void test_loss_errors_name_the_op_and_shapes(void **state) {
     tg_tape_free(t);
 }
 
+/* the labels used to be blamed on the logits: "logits f64[2,3] must be [N,C]" */
+static void test_cross_entropy_with_null_labels_blames_the_labels(void **state) {
+    (void)state;
+    tg_tape *t = tg_tape_new();
+    assert_null(tg_cross_entropy(t, tg_zeros(t, TG_F64, SHAPE(2, 3)), 2, NULL));
+    assert_int_equal(tg_tape_status(t), TG_ERR_ARG);
+    assert_error_mentions(tg_tape_error(t), "tg_cross_entropy: labels is NULL (2 labels expected for logits f64[2,3])");
+    tg_tape_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cross_entropy_matches_pytorch),
@@ -106,6 +116,7 @@ int main(void) {
         cmocka_unit_test(test_mse_matches_pytorch),
         cmocka_unit_test(test_losses_record_their_scope),
         cmocka_unit_test(test_loss_errors_name_the_op_and_shapes),
+        cmocka_unit_test(test_cross_entropy_with_null_labels_blames_the_labels),
     };
     return cmocka_run_group_tests_name("loss", tests, NULL, NULL);
 }

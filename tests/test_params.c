@@ -86,6 +86,21 @@ static void test_param_argument_errors(void **state) {
     tg_params_free(p);
 }
 
+/* fan_in = numel / last dimension used to divide by zero (SIGFPE) */
+static void test_param_with_a_zero_dimension_is_created_empty_by_every_init(void **state) {
+    (void)state;
+    tg_params *p = tg_params_new();
+    tg_rng rng = tg_rng_new(3);
+    const char *names[] = {"zeros", "ones", "uniform", "normal", "xavier", "kaiming"};
+    for (int init = TG_INIT_ZEROS; init <= TG_INIT_KAIMING_UNIFORM; init++) {
+        tg_tensor *w = tg_param(p, names[init], TG_F32, SHAPE(3, 0), (tg_init)init, &rng);
+        assert_shape(w, SHAPE(3, 0));
+        assert_int_equal(w->numel, 0);
+        assert_shape(tg_buffer(p, "empty.last", TG_F64, SHAPE(0), (tg_init)init, &rng), SHAPE(0));
+    }
+    tg_params_free(p);
+}
+
 static void test_buffer_has_no_gradient(void **state) {
     (void)state;
     tg_params *p = tg_params_new();
@@ -300,6 +315,23 @@ static void assert_load_fails_unchanged(const char *path, tg_status expected, co
     tg_params_free(target);
 }
 
+/* loading into an empty store creates each tensor, which initialised it
+ * through fan_in = numel / last dimension */
+static void test_checkpoint_with_an_empty_tensor_loads_into_an_empty_store(void **state) {
+    (void)state;
+    tg_params *saved = tg_params_new();
+    assert_non_null(tg_param(saved, "w", TG_F32, SHAPE(4, 0, 2), TG_INIT_ZEROS, NULL));
+    assert_non_null(tg_buffer(saved, "b", TG_F64, SHAPE(2, 0), TG_INIT_ZEROS, NULL));
+    assert_int_equal(tg_params_save(saved, MODEL_PATH), TG_OK);
+    tg_params *loaded = tg_params_new();
+    assert_int_equal(tg_params_load(loaded, MODEL_PATH), TG_OK);
+    assert_shape(tg_params_get(loaded, "w"), SHAPE(4, 0, 2));
+    assert_shape(tg_params_get(loaded, "b"), SHAPE(2, 0));
+    assert_int_equal(tg_params_get(loaded, "b")->kind, TG_KIND_BUFFER);
+    tg_params_free(saved);
+    tg_params_free(loaded);
+}
+
 static void test_corrupted_checkpoint_fails_with_a_checksum_message(void **state) {
     (void)state;
     tg_params *saved = model(2);
@@ -403,6 +435,7 @@ int main(void) {
         cmocka_unit_test(test_param_is_created_once_then_returned),
         cmocka_unit_test(test_param_with_another_shape_or_dtype_is_an_error),
         cmocka_unit_test(test_param_argument_errors),
+        cmocka_unit_test(test_param_with_a_zero_dimension_is_created_empty_by_every_init),
         cmocka_unit_test(test_buffer_has_no_gradient),
         cmocka_unit_test(test_zeros_and_ones_inits),
         cmocka_unit_test(test_kaiming_uniform_bound_is_one_over_sqrt_fan_in),
@@ -413,6 +446,7 @@ int main(void) {
         WITH_DIR(test_checkpoint_round_trip_is_bit_exact),
         WITH_DIR(test_load_into_a_buffer_of_a_saved_parameter_fails_and_changes_nothing),
         WITH_DIR(test_load_with_a_mismatched_shape_fails_and_changes_nothing),
+        WITH_DIR(test_checkpoint_with_an_empty_tensor_loads_into_an_empty_store),
         WITH_DIR(test_corrupted_checkpoint_fails_with_a_checksum_message),
         WITH_DIR(test_truncated_checkpoint_fails),
         WITH_DIR(test_file_of_another_format_fails),

@@ -133,6 +133,29 @@ static void test_reduction_duplicate_axes_are_an_error(void **state) {
     assert_null(tg_tape_scope(tape));
 }
 
+/* a negative count used to be taken as "no axes" and reduce nothing */
+static void test_a_negative_axis_count_is_an_error_for_every_reduction(void **state) {
+    (void)state;
+    tg_tensor *x = two_by_three();
+    const int axes[] = {0, 1};
+    assert_null(tg_sum(tape, x, axes, -3, false));
+    assert_int_equal(tg_tape_status(tape), TG_ERR_ARG);
+    assert_error("tg_sum: -3 axes is a negative count for f64[2,3]", "NULL and 0 mean every axis");
+    assert_null(tg_mean(tape, x, axes, -1, true));
+    assert_error("tg_mean", "negative count");
+    assert_null(tg_max(tape, x, axes, -1, false));
+    assert_error("tg_max", "negative count");
+    assert_null(tg_min(tape, x, axes, -2, false));
+    assert_error("tg_min", "negative count");
+    assert_null(tg_logsumexp(tape, x, axes, -1, false));
+    assert_error("tg_logsumexp", "negative count");
+    assert_null(tg_var(tape, x, axes, -1, false, true));
+    assert_error("tg_var", "negative count");
+    assert_null(tg_sum(tape, x, NULL, 2, false));
+    assert_error("tg_sum: 2 axes given but axes is NULL", "f64[2,3]");
+    assert_null(tg_tape_scope(tape));
+}
+
 static void test_reductions_of_null_return_null(void **state) {
     (void)state;
     assert_null(tg_sum(tape, NULL, NULL, 0, false));
@@ -431,6 +454,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reduction_axis_out_of_range_is_an_error_naming_the_shape, tape_setup,
                                         tape_teardown),
         cmocka_unit_test_setup_teardown(test_reduction_duplicate_axes_are_an_error, tape_setup, tape_teardown),
+        cmocka_unit_test_setup_teardown(test_a_negative_axis_count_is_an_error_for_every_reduction, tape_setup,
+                                        tape_teardown),
         cmocka_unit_test_setup_teardown(test_reductions_of_null_return_null, tape_setup, tape_teardown),
         cmocka_unit_test_setup_teardown(test_sum_to_sums_leading_and_stretched_axes, tape_setup, tape_teardown),
         cmocka_unit_test_setup_teardown(test_sum_to_a_shape_that_does_not_broadcast_is_an_error, tape_setup, tape_teardown),

@@ -47,6 +47,42 @@ static void test_reshape_rejects_wrong_sizes_and_two_unknowns(void **state) {
     assert_null(tg_reshape(tape, NULL, SHAPE(6)));
 }
 
+/* 2^62 * 4 wraps to 0 in int64: the product must be checked, also when the
+ * tensor is empty (a later slice would compute rows of 2^62 * 4 elements) */
+static void test_reshape_to_a_shape_whose_product_overflows_is_an_error(void **state) {
+    (void)state;
+    tg_tensor *empty = tg_zeros(tape, TG_F32, SHAPE(0));
+    assert_null(tg_reshape(tape, empty, SHAPE(1LL << 62, 4)));
+    assert_error("tg_reshape", "bad target shape [4611686018427387904,4] for f32[0] (too many elements)");
+    assert_null(tg_reshape(tape, empty, SHAPE(0, 1LL << 62, 4)));
+    assert_error("tg_reshape", "too many elements");
+    assert_null(tg_reshape(tape, empty, SHAPE(-1, 1LL << 31, 1LL << 31, 1LL << 31)));
+    assert_error("tg_reshape", "too many elements");
+    assert_null(tg_reshape(tape, iota(TG_F64, SHAPE(2, 3)), SHAPE(-1, INT64_MAX)));
+    assert_error("tg_reshape", "f64[2,3]");
+    assert_shape(tg_reshape(tape, empty, SHAPE(0, TG_MAX_NUMEL)), SHAPE(0, TG_MAX_NUMEL)); /* 2^60 - 1 */
+    assert_null(tg_reshape(tape, empty, SHAPE(0, 1LL << 59, 2)));
+    assert_error("tg_reshape", "too many elements");
+}
+
+static void test_reshape_with_a_null_shape_names_the_shape(void **state) {
+    (void)state;
+    assert_null(tg_reshape(tape, iota(TG_F64, SHAPE(2, 3)), 2, NULL));
+    assert_int_equal(tg_tape_status(tape), TG_ERR_ARG);
+    assert_error("tg_reshape", "shape is NULL for 2 dimensions (reshaping f64[2,3])");
+}
+
+static void test_concat_whose_joined_axis_overflows_is_an_error(void **state) {
+    (void)state;
+    tg_tensor *wide = tg_zeros(tape, TG_F32, SHAPE(0, 1LL << 59));
+    assert_shape(tg_concat(tape, 1, (tg_tensor *[]){wide}, 1), SHAPE(0, 1LL << 59));
+    assert_null(tg_concat(tape, 3, (tg_tensor *[]){wide, wide, wide}, 1));
+    assert_error("tg_concat", "joining 3 tensors along axis 1 gives more than 1152921504606846975 rows");
+    tg_tensor *square = tg_zeros(tape, TG_F32, SHAPE(0, 1LL << 30, 1LL << 29));
+    assert_null(tg_concat(tape, 2, (tg_tensor *[]){square, square}, 2));
+    assert_error("tg_concat", "too large");
+}
+
 static tg_tensor *apply_reshape(tg_tape *t, tg_tensor **in, void *user) {
     (void)user;
     return tg_reshape(t, in[0], SHAPE(3, -1));
@@ -320,6 +356,9 @@ int main(void) {
         T(test_reshape_keeps_row_major_order_and_shares_storage),
         T(test_reshape_infers_one_minus_one_dimension),
         T(test_reshape_rejects_wrong_sizes_and_two_unknowns),
+        T(test_reshape_to_a_shape_whose_product_overflows_is_an_error),
+        T(test_reshape_with_a_null_shape_names_the_shape),
+        T(test_concat_whose_joined_axis_overflows_is_an_error),
         T(test_reshape_gradient_has_the_input_shape),
         T(test_permute_moves_axes),
         T(test_transpose_swaps_two_axes),

@@ -293,6 +293,27 @@ static void test_scratch_is_one_reused_buffer_that_survives_reset(void **state) 
     assert_null(tg_tape_scratch(NULL, 10));
 }
 
+/* rounding SIZE_MAX up to 64 bytes used to wrap to a tiny request */
+static void test_alloc_and_scratch_of_impossible_sizes_fail_with_a_message(void **state) {
+    tg_tape *t = *(tg_tape **)state;
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 63, SIZE_MAX / 2 + 1, (size_t)1 << 62};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        assert_null(tg_tape_alloc(t, sizes[i]));
+        assert_int_equal(tg_tape_status(t), TG_ERR_NOMEM);
+        assert_error_mentions(tg_tape_error(t), "tg_tape_alloc");
+        tg_tape_clear_error(t);
+        assert_null(tg_tape_scratch(t, sizes[i]));
+        assert_int_equal(tg_tape_status(t), TG_ERR_NOMEM);
+        assert_error_mentions(tg_tape_error(t), "tg_tape_scratch");
+        tg_tape_clear_error(t);
+    }
+    /* the tape still works */
+    void *p = tg_tape_alloc(t, 100);
+    assert_non_null(p);
+    memset(p, 1, 100);
+    assert_non_null(tg_tape_scratch(t, 100));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alloc_is_64_byte_aligned, setup, teardown),
@@ -313,6 +334,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reset_clears_the_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_null_tape_is_reported_not_crashed_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scratch_is_one_reused_buffer_that_survives_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_and_scratch_of_impossible_sizes_fail_with_a_message, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("tape", tests, NULL, NULL);
 }

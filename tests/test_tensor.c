@@ -294,8 +294,65 @@ static void test_hash_covers_dtype(void **state) {
     assert_true(tg_tensor_hash(as_f64) != tg_tensor_hash(as_f32));
 }
 
+/* ---- element access is checked ---- */
+static void test_get_and_set_refuse_null_and_out_of_range_indices(void **state) {
+    tg_tape *t = *state;
+    tg_tensor *x = tg_tensor_from(t, TG_F32, SHAPE(2, 2), (const float[]){1, 2, 3, 4});
+    assert_true(isnan(tg_get(NULL, 0)));
+    assert_string_equal(tg_last_error(), "tg_get: tensor is NULL");
+    assert_int_equal(tg_last_status(), TG_ERR_ARG);
+    assert_true(isnan(tg_get(x, 1000000)));
+    assert_string_equal(tg_last_error(), "tg_get: index 1000000 is outside f32[2,2] (4 elements)");
+    assert_true(isnan(tg_get(x, -1)));
+    assert_true(isnan(tg_get(x, 4)));
+    tg_set(NULL, 0, 1.0);
+    assert_string_equal(tg_last_error(), "tg_set: tensor is NULL");
+    tg_set(x, 4, 9.0);
+    assert_string_equal(tg_last_error(), "tg_set: index 4 is outside f32[2,2] (4 elements)");
+    tg_set(x, -7, 9.0);
+    ASSERT_VALUES(x, 0, 1, 2, 3, 4); /* nothing written */
+    tg_set(x, 3, 9.0);
+    assert_true(tg_get(x, 3) == 9.0);
+    assert_true(isnan(tg_item(tg_zeros(t, TG_F64, SHAPE(0)))));
+    assert_true(isnan(tg_item(NULL)));
+}
+
+/* ---- the one checked shape product ---- */
+static void test_shape_product_refuses_overflow_also_next_to_a_zero(void **state) {
+    (void)state;
+    int64_t n = -1;
+    assert_true(tg_shape_product(SHAPE(3, 4), &n));
+    assert_int_equal(n, 12);
+    assert_true(tg_shape_product(0, NULL, &n));
+    assert_int_equal(n, 1);
+    assert_true(tg_shape_product(SHAPE(0, 1LL << 40), &n));
+    assert_int_equal(n, 0);
+    assert_true(tg_shape_product(SHAPE(TG_MAX_NUMEL), &n));
+    assert_int_equal(n, TG_MAX_NUMEL);
+    assert_false(tg_shape_product(SHAPE(TG_MAX_NUMEL, 2), &n));
+    assert_false(tg_shape_product(SHAPE(1LL << 62, 4), &n)); /* wraps to 0 unchecked */
+    assert_false(tg_shape_product(SHAPE(0, 1LL << 62, 4), &n)); /* empty, but a row would overflow */
+    assert_false(tg_shape_product(SHAPE(3, -1), &n));
+    assert_false(tg_shape_product(SHAPE(1LL << 31, 1LL << 31, 1LL << 31), NULL));
+}
+
+static void test_creating_a_tensor_of_an_overflowing_shape_names_the_shape(void **state) {
+    (void)state;
+    assert_null(tg_zeros(tape, TG_F32, SHAPE(0, 1LL << 62, 4)));
+    assert_int_equal(tg_tape_status(tape), TG_ERR_SHAPE);
+    assert_error("tg_zeros", "shape [0,4611686018427387904,4] is too large");
+    /* a valid shape too large for the memory: out of memory, not a crash */
+    assert_null(tg_tensor_empty(tape, TG_F64, SHAPE(1000000, 1000000)));
+    assert_int_equal(tg_tape_status(tape), TG_ERR_NOMEM);
+    assert_error("tg_tape_alloc", "out of memory");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_and_set_refuse_null_and_out_of_range_indices, setup, teardown),
+        cmocka_unit_test(test_shape_product_refuses_overflow_also_next_to_a_zero),
+        cmocka_unit_test_setup_teardown(test_creating_a_tensor_of_an_overflowing_shape_names_the_shape, tape_setup,
+                                        tape_teardown),
         cmocka_unit_test_setup_teardown(test_tensor_from_copies_f64_data_and_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tensor_from_copies_f32_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zeros_ones_and_full_fill_every_element, setup, teardown),

@@ -15,6 +15,22 @@
 
 #include "tapegrad.h"
 
+/* TG_TESTING_SANITIZED: built with AddressSanitizer (GCC or clang) */
+#if defined(__SANITIZE_ADDRESS__)
+#define TG_TESTING_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TG_TESTING_SANITIZED 1
+#endif
+#endif
+
+#ifdef TG_TESTING_SANITIZED
+/* Tests ask for impossible sizes on purpose: let the sanitizer's allocator
+ * return NULL, as the system's does, instead of stopping the program. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+#endif
+
 /* f64 tensor from a literal list: T64(t, SHAPE(2, 2), 1, 2, 3, 4) */
 #define SHAPE(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), ((const int64_t[]){__VA_ARGS__})
 #define T64(tape, ndim_shape, ...) tg_tensor_from((tape), TG_F64, ndim_shape, (const double[]){__VA_ARGS__})

@@ -12,6 +12,7 @@
 #include "tools/bench_engine.h"
 #include "tools/bench_optim.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 
 typedef struct {
     const char *name;
@@ -98,8 +99,12 @@ static double time_matmul(tg_tape *work, tg_tensor *a, tg_tensor *b, bool ta, bo
 }
 
 static int bench_matmul(tg_dtype dtype, double budget, bool json) {
-    tg_tape *data = tg_tape_new(), *work = tg_tape_new();
-    if (!data || !work) return 1;
+    tg_tape *data = tg_tape_new(), *work = data ? tg_tape_new() : NULL;
+    if (!work) {
+        fprintf(stderr, "tg bench: %s\n", tg_last_error());
+        tg_tape_free(data);
+        return 1;
+    }
     tg_rng rng = tg_rng_new(1);
     int status = 0;
     for (size_t i = 0; i < sizeof matmul_cases / sizeof matmul_cases[0]; i++) {
@@ -136,9 +141,15 @@ static int bench_matmul(tg_dtype dtype, double budget, bool json) {
 static int bench_mlp(tg_dtype dtype, double budget, bool json) {
     enum { BATCH = 256, IN = 784, HIDDEN = 512, OUT = 10 };
     tg_params *p = tg_params_new();
-    tg_tape *data = tg_tape_new(), *t = tg_tape_new();
-    tg_optim *opt = p ? tg_sgd_new(p, (tg_sgd_opts){.lr = 0.01}) : NULL;
-    if (!p || !data || !t || !opt) return 1;
+    tg_tape *data = p ? tg_tape_new() : NULL, *t = data ? tg_tape_new() : NULL;
+    tg_optim *opt = t ? tg_sgd_new(p, (tg_sgd_opts){.lr = 0.01}) : NULL;
+    if (!opt) {
+        fprintf(stderr, "tg bench: mlp: %s\n", tg_last_error());
+        tg_tape_free(t);
+        tg_tape_free(data);
+        tg_params_free(p);
+        return 1;
+    }
     tg_rng rng = tg_rng_new(1);
     const int64_t sizes[4] = {IN, HIDDEN, HIDDEN, OUT};
     tg_tensor *w[3], *b[3];
@@ -204,13 +215,15 @@ int tg_cmd_bench(int argc, char **argv) {
         } else if ((v = tg_option(argc, argv, &i, "--dtype"))) {
             dtypes = v;
         } else if ((v = tg_option(argc, argv, &i, "--threads"))) {
-            tg_set_num_threads(atoi(v));
+            int64_t threads;
+            if (!tg_parse_int("tg bench", "--threads", v, 1, 1024, &threads)) return 2;
+            tg_set_num_threads((int)threads);
         } else if ((v = tg_option(argc, argv, &i, "--time"))) {
-            budget = atof(v);
+            if (!tg_parse_number("tg bench", "--time", v, 0.001, 3600, &budget)) return 2;
         } else if (tg_flag(argv[i], "--json")) {
             json = true;
         } else {
-            fprintf(stderr, "tg bench: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "tg bench: unknown option '%s' (or its value is missing)\n", argv[i]);
             usage(stderr);
             return 2;
         }

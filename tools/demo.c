@@ -6,72 +6,90 @@
 
 #include "tapegrad.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 
 static const double TRUE_COEF[3] = {1.5, -2.0, 0.5}; /* a, b, c */
+/* the fit has diverged once the loss exceeds this many times its first value */
+static const double DIVERGED = 1e6;
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg demo [--steps N] [--lr RATE] [--samples N] [--noise STD] [--seed S]\n\n"
+    fprintf(out, "usage: tg demo [--steps N] [--lr RATE] [--samples N] [--noise STD] [--seed S] [--detect-anomaly]\n\n"
                  "Fits y = a x^2 + b x + c (true a=%.1f b=%.1f c=%.1f) to noisy samples,\n"
                  "x uniform in [-2, 2], by full-batch gradient descent on the mean squared error.\n"
-                 "Defaults: --steps 400 --lr 0.05 --samples 512 --noise 0.1 --seed 7\n",
+                 "Defaults: --steps 400 --lr 0.05 --samples 512 --noise 0.1 --seed 7\n"
+                 "--detect-anomaly stops at the first op whose output or gradient is NaN or infinite\n"
+                 "and names it (tg_tape_set_detect_anomaly).\n",
             TRUE_COEF[0], TRUE_COEF[1], TRUE_COEF[2]);
 }
 
 int tg_cmd_demo(int argc, char **argv) {
-    int steps = 400, samples = 512;
+    const char *cmd = "tg demo";
+    int64_t steps = 400, samples = 512;
     double lr = 0.05, noise = 0.1;
-    unsigned long long seed = 7;
+    uint64_t seed = 7;
+    bool detect_anomaly = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
+        bool ok = true;
         if (tg_flag(argv[i], "--help") || tg_flag(argv[i], "-h")) {
             usage(stdout);
             return 0;
         } else if ((v = tg_option(argc, argv, &i, "--steps"))) {
-            steps = atoi(v);
+            ok = tg_parse_int(cmd, "--steps", v, 1, 100000000, &steps);
         } else if ((v = tg_option(argc, argv, &i, "--lr"))) {
-            lr = atof(v);
+            ok = tg_parse_number(cmd, "--lr", v, 1e-12, 1e6, &lr);
         } else if ((v = tg_option(argc, argv, &i, "--samples"))) {
-            samples = atoi(v);
+            ok = tg_parse_int(cmd, "--samples", v, 3, 100000000, &samples);
         } else if ((v = tg_option(argc, argv, &i, "--noise"))) {
-            noise = atof(v);
+            ok = tg_parse_number(cmd, "--noise", v, 0, 1e6, &noise);
         } else if ((v = tg_option(argc, argv, &i, "--seed"))) {
-            seed = strtoull(v, NULL, 10);
+            ok = tg_parse_seed(cmd, "--seed", v, &seed);
+        } else if (tg_flag(argv[i], "--detect-anomaly")) {
+            detect_anomaly = true;
         } else {
-            fprintf(stderr, "tg demo: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "tg demo: unknown option '%s' (or its value is missing)\n", argv[i]);
             usage(stderr);
             return 2;
         }
-    }
-    if (steps < 1 || samples < 3 || !(lr > 0) || !(noise >= 0)) {
-        fprintf(stderr, "tg demo: need --steps >= 1, --samples >= 3, --lr > 0, --noise >= 0\n");
-        return 2;
+        if (!ok) return 2;
     }
 
     tg_rng rng = tg_rng_new(seed);
     double *xs = malloc(sizeof(double) * (size_t)samples), *ys = malloc(sizeof(double) * (size_t)samples);
-    if (!xs || !ys) return 1;
-    for (int i = 0; i < samples; i++) {
+    if (!xs || !ys) {
+        fprintf(stderr, "tg demo: out of memory for %lld samples\n", (long long)samples);
+        free(xs);
+        free(ys);
+        return 1;
+    }
+    for (int64_t i = 0; i < samples; i++) {
         double x = -2.0 + 4.0 * tg_rng_uniform(&rng);
         xs[i] = x;
         ys[i] = TRUE_COEF[0] * x * x + TRUE_COEF[1] * x + TRUE_COEF[2] + noise * tg_rng_normal(&rng);
     }
 
-    tg_params *params = tg_params_new();
+    /* each made only if the one before was, so tg_last_error() is the first failure's */
     const char *names[3] = {"a", "b", "c"};
-    tg_tensor *coef[3];
-    for (int k = 0; k < 3; k++) coef[k] = tg_param(params, names[k], TG_F64, 1, (int64_t[]){1}, TG_INIT_ZEROS, NULL);
-    tg_optim *opt = tg_sgd_new(params, (tg_sgd_opts){.lr = lr, .momentum = 0.9});
-    tg_tape *tape = tg_tape_new();
-    if (!params || !opt || !tape || !coef[0] || !coef[1] || !coef[2]) {
-        fprintf(stderr, "tg demo: %s\n", tg_last_error());
-        return 1;
-    }
-
-    printf("fitting y = a x^2 + b x + c to %d noisy samples (noise std %g), SGD lr %g momentum 0.9\n", samples,
-           noise, lr);
-    int64_t n = samples;
+    tg_params *params = tg_params_new();
+    tg_tape *tape = params ? tg_tape_new() : NULL;
+    tg_tensor *coef[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++)
+        if (tape && (k == 0 || coef[k - 1]))
+            coef[k] = tg_param(params, names[k], TG_F64, 1, (int64_t[]){1}, TG_INIT_ZEROS, NULL);
+    tg_optim *opt = coef[2] ? tg_sgd_new(params, (tg_sgd_opts){.lr = lr, .momentum = 0.9}) : NULL;
     int status = 0;
-    for (int step = 0; step <= steps; step++) {
+    if (!opt) {
+        fprintf(stderr, "tg demo: %s\n", tg_last_error());
+        status = 1;
+        steps = -1; /* skip the loop, free what was made */
+    } else {
+        printf("fitting y = a x^2 + b x + c to %lld noisy samples (noise std %g), SGD lr %g momentum 0.9\n",
+               (long long)samples, noise, lr);
+        tg_tape_set_detect_anomaly(tape, detect_anomaly);
+    }
+    int64_t n = samples;
+    double first_loss = 0;
+    for (int64_t step = 0; step <= steps; step++) {
         tg_tensor *x = tg_tensor_from(tape, TG_F64, 1, &n, xs);
         tg_tensor *y = tg_tensor_from(tape, TG_F64, 1, &n, ys);
         /* pred = a x^2 + b x + c;  loss = mean((pred - y)^2) */
@@ -83,7 +101,18 @@ int tg_cmd_demo(int argc, char **argv) {
             status = 1;
             break;
         }
-        if (step % 40 == 0 || step == steps) printf("step %4d  loss %.6f\n", step, tg_item(loss));
+        double value = tg_item(loss);
+        if (step == 0) first_loss = value;
+        /* too large a step overshoots further each time: the loss grows without bound */
+        if (!isfinite(value) || value > DIVERGED * first_loss) {
+            fprintf(stderr,
+                    "tg demo: diverged: the loss is %g at step %lld (%g at step 0); the learning rate %g is too "
+                    "large for this problem (the default is 0.05)\n",
+                    value, (long long)step, first_loss, lr);
+            status = 1;
+            break;
+        }
+        if (step % 40 == 0 || step == steps) printf("step %4lld  loss %.6f\n", (long long)step, value);
         if (step == steps) break;
         tg_zero_grad(params);
         if (tg_backward(tape, loss, NULL) || tg_optim_step(opt)) {

@@ -8,6 +8,8 @@
 
 # to build, test, render graphs (Graphviz) and draw curves (PLplot)
 TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev zlib1g-dev libgraphviz-dev graphviz libplplot-dev plplot-driver-cairo"
+# clang, its libFuzzer runtime and libomp: the fuzz targets (tools/fuzz.sh)
+TG_DEBIAN_PACKAGES="$TG_DEBIAN_PACKAGES clang libclang-rt-dev libomp-dev"
 # the main job's data: Fashion-MNIST as IDX .gz files in /usr/share/datasets/fashion-mnist
 TG_DEBIAN_DATA="dataset-fashion-mnist"
 

@@ -80,7 +80,7 @@ int tg_cmd_dot(int argc, char **argv) {
         } else if (tg_flag(argv[i], "--tb")) {
             opts.direction = TG_DOT_TB;
         } else {
-            fprintf(stderr, "tg dot: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "tg dot: unknown option '%s' (or its value is missing)\n", argv[i]);
             usage(stderr);
             return 2;
         }

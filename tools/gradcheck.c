@@ -6,6 +6,7 @@
 
 #include "tapegrad.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -64,13 +65,13 @@ int tg_cmd_gradcheck(int argc, char **argv) {
                 return 2;
             }
         } else if ((v = tg_option(argc, argv, &i, "--seed"))) {
-            opts.seed = strtoull(v, NULL, 10);
+            if (!tg_parse_seed("tg gradcheck", "--seed", v, &opts.seed)) return 2;
         } else if (tg_flag(argv[i], "--fast")) {
             opts.fast_mode = true;
         } else if (tg_flag(argv[i], "--list")) {
             list = true;
         } else {
-            fprintf(stderr, "tg gradcheck: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "tg gradcheck: unknown option '%s' (or its value is missing)\n", argv[i]);
             usage(stderr);
             return 2;
         }

@@ -5,8 +5,12 @@
 #   2. build the tests (and tg, which some tests run) again under
 #      AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/ (Debug) and
 #      run them all again;
-#   3. install into a temporary prefix and build a downstream project with
-#      find_package(tapegrad) and with pkg-config, which checks a gradient.
+#   3. install into a temporary prefix, run the installed tg, and build a
+#      downstream project with find_package(tapegrad) and with pkg-config
+#      (seeing no other .pc file), which checks a gradient without
+#      LD_LIBRARY_PATH;
+#   4. when clang can build libFuzzer programs, run every fuzz target a few
+#      seconds (tools/fuzz.sh; each passing target counts as one test).
 # Ends with one line "tests: N passed, M failed" (N cmocka tests over both
 # builds) and exits non-zero if anything failed.
 set -eu
@@ -132,18 +136,23 @@ install_check() {
     fi
     "$work/downstream/downstream" || return 1
 
-    echo "-- downstream program with pkg-config --cflags --libs tapegrad"
+    echo "-- the installed tg program runs"
+    "$prefix/bin/tg" --version || return 1
+
+    # PKG_CONFIG_LIBDIR holds only tapegrad.pc: as on a machine without the
+    # optional dev packages' .pc files (xxHash, Graphviz), which a user's
+    # compile must not need; the program then runs without LD_LIBRARY_PATH
+    echo "-- downstream program with pkg-config --cflags --libs tapegrad (no other .pc file visible)"
     pc=$(find "$prefix" -name tapegrad.pc | head -n 1)
     [ -n "$pc" ] || {
         echo "tapegrad.pc was not installed"
         return 1
     }
-    libdir=$(dirname "$(dirname "$pc")")
-    flags=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs tapegrad) || return 1
+    flags=$(PKG_CONFIG_LIBDIR="$(dirname "$pc")" PKG_CONFIG_PATH="" pkg-config --cflags --libs tapegrad) || return 1
     echo "cc downstream.c $flags"
     # shellcheck disable=SC2086 # flags are meant to split into words
     cc -std=c11 -Wall -Wextra tools/cmake/downstream/downstream.c $flags -o "$work/downstream-pc" || return 1
-    LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/downstream-pc" || return 1
+    env -u LD_LIBRARY_PATH "$work/downstream-pc" || return 1
 }
 
 # ---- 1. normal build ----
@@ -162,6 +171,24 @@ if build_tree build release -DCMAKE_BUILD_TYPE=Release -DTG_WERROR=ON -DTG_BUILD
     else
         failed=$((failed + 1))
         note_failure "install check failed (see above)"
+    fi
+
+    # ---- 4. fuzzing, when clang can build libFuzzer programs ----
+    # about 24 s over every target (at least 5 s each); tools/fuzz.sh runs them for hours
+    targets=$(ls tests/fuzz/fuzz_*.c | wc -l)
+    per_target=$((24 / targets))
+    [ "$per_target" -ge 5 ] || per_target=5
+    section "fuzz: every target for $per_target s (tools/fuzz.sh)"
+    if sh tools/fuzz.sh "$per_target"; then
+        passed=$((passed + targets))
+    else
+        fuzz_status=$?
+        if [ "$fuzz_status" -eq 3 ]; then
+            echo "fuzzing skipped: clang with libFuzzer is not installed"
+        else
+            failed=$((failed + 1))
+            note_failure "fuzz: a target failed (see above; the input is in build-fuzz/crashes/)"
+        fi
     fi
 fi
 

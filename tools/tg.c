@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/matmul.h"
 #include "tools/commands.h"
 
 static const tg_command commands[] = {
@@ -20,7 +21,7 @@ static void usage(FILE *out) {
     fprintf(out, "usage: tg <command> [options]\n\n"
                  "tapegrad: reverse-mode automatic differentiation in C.\n\ncommands:\n");
     for (int i = 0; i < n_commands; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'tg <command> --help' describes a command's options.\n");
+    fprintf(out, "\n'tg <command> --help' describes a command's options; 'tg --version' prints the version.\n");
 }
 
 const char *tg_option(int argc, char **argv, int *i, const char *name) {
@@ -38,6 +39,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || tg_flag(argv[1], "--help") || tg_flag(argv[1], "-h") || tg_flag(argv[1], "help")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (tg_flag(argv[1], "--version") || tg_flag(argv[1], "-V")) {
+        printf("tg %s (tapegrad %s, %s matmul kernel)\n", TG_VERSION, TG_VERSION, tg_matmul_kernel_name());
+        return 0;
     }
     for (int i = 0; i < n_commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);

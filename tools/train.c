@@ -14,6 +14,7 @@
 
 #include "tapegrad.h"
 #include "tools/commands.h"
+#include "tools/options.h"
 
 /* ---- options ---- */
 
@@ -135,23 +136,11 @@ static void usage(FILE *out) {
     }
 }
 
-/* Strict numbers: the whole text, finite, within [min, max]. */
+/* Strict numbers (tools/options.h): the whole text, finite, within [min, max]. */
 static bool parse_number(const option *o, const char *text, train_args *a) {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    bool whole = end != text && *end == '\0' && errno == 0 && isfinite(v);
-    if (!whole || v < o->min || v > o->max || (o->kind == INT && v != floor(v))) {
-        fprintf(stderr, "tg train: %s '%s': expected %s in [%g, %g]\n", o->name, text,
-                o->kind == INT ? "an integer" : "a number", o->min, o->max);
-        return false;
-    }
     void *field = (char *)a + o->offset;
-    if (o->kind == INT)
-        *(int64_t *)field = (int64_t)v;
-    else
-        *(double *)field = v;
-    return true;
+    if (o->kind == INT) return tg_parse_int("tg train", o->name, text, (int64_t)o->min, (int64_t)o->max, field);
+    return tg_parse_number("tg train", o->name, text, o->min, o->max, field);
 }
 
 /* Sets option o from text (NULL for a switch); false + message on bad input. */
