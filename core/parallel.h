@@ -8,7 +8,16 @@
  * microsecond per kernel, which a chain of tiny ops pays on every op.)
  * Static schedules only: the same thread count gives the same partition,
  * hence bit-identical results; kernels whose elements are independent give
- * the same bits for any thread count. */
+ * the same bits for any thread count.
+ *
+ * On a machine other programs keep busy, the other threads of a region can
+ * arrive long after the calling thread has done its share (with libgomp's
+ * default spin-waiting, a time slice of the scheduler: milliseconds instead
+ * of microseconds per region). A region where that happens sends the next
+ * ones to the calling thread alone: 16 regions, doubling while it keeps
+ * happening (up to 4096), back to 16 once a region runs on time. Results do
+ * not change: every kernel of tapegrad gives the same bits for any thread
+ * count. (Setting OMP_WAIT_POLICY=passive avoids most of it.) */
 #ifndef TG_CORE_PARALLEL_H
 #define TG_CORE_PARALLEL_H
 
@@ -20,7 +29,8 @@
 #define TG_PRAGMA(x) _Pragma(#x)
 
 /* True when `work` elements are worth a parallel region: enough of them,
- * more than one thread, and not already inside a parallel region. */
+ * more than one thread, not already inside a parallel region, and the
+ * threads have been arriving on time. */
 #define TG_PARALLEL_WORTH(work) ((work) >= TG_PARALLEL_MIN && tg_parallel_available())
 
 /* for (int64_t i = 0; i < n; i++) body, spread over the threads when n
@@ -34,18 +44,39 @@
     do {                                                                        \
         const int64_t tg_iterations_ = (n);                                     \
         if (TG_PARALLEL_WORTH(work)) {                                          \
-            TG_PRAGMA(omp parallel for schedule(static))                        \
-            for (int64_t i = 0; i < tg_iterations_; i++) __VA_ARGS__            \
+            tg_region tg_region_;                                               \
+            tg_region_start(&tg_region_);                                       \
+            TG_PRAGMA(omp parallel)                                             \
+            {                                                                   \
+                TG_PRAGMA(omp for schedule(static) nowait)                      \
+                for (int64_t i = 0; i < tg_iterations_; i++) __VA_ARGS__        \
+                tg_region_share_done(&tg_region_);                              \
+            }                                                                   \
+            tg_region_end(&tg_region_);                                         \
         } else {                                                                \
             for (int64_t i = 0; i < tg_iterations_; i++) __VA_ARGS__            \
         }                                                                       \
     } while (0)
 
-/* Sets the thread count for tapegrad's kernels (like OMP_NUM_THREADS). */
+/* Sets the thread count for tapegrad's kernels (like OMP_NUM_THREADS), and
+ * ends any back-off. */
 void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
-/* More than one thread and not inside a parallel region already. */
+/* More than one thread, not inside a parallel region already, and not
+ * backing off from late threads (see above). */
 bool tg_parallel_available(void);
+
+/* Timing of one parallel region, for the back-off: start before it, share
+ * done by every thread when its share is done, end after it. */
+typedef struct tg_region {
+    double start, share_done;
+} tg_region;
+void tg_region_start(tg_region *r);
+void tg_region_share_done(tg_region *r);
+void tg_region_end(tg_region *r);
+/* The back-off's rule: a region where the calling thread's share took
+ * `share` seconds and it then waited `wait` seconds for the others. */
+void tg_parallel_note_region(double share, double wait);
 /* The calling thread's number in the current parallel region (0 outside one):
  * for per-thread workspaces, of which a region needs tg_get_num_threads(). */
 int tg_thread_index(void);
