@@ -23,6 +23,7 @@ extern "C" {
 #include "core/params.h"
 #include "core/checkpoint.h"
 #include "core/parallel.h"
+#include "core/replicas.h"
 
 #include "ops/elementwise.h"
 #include "ops/unary.h"
@@ -35,6 +36,7 @@ extern "C" {
 #include "ops/registry.h"
 #include "ops/custom.h"
 #include "ops/fusion.h"
+#include "ops/replica.h"
 
 #include "graph/backward.h"
 #include "graph/dot.h"

@@ -6,6 +6,7 @@
 #include "ops/nn.h"
 #include "ops/reduce.h"
 #include "ops/registry.h"
+#include "ops/replica.h"
 #include "ops/shape.h"
 #include "ops/unary.h"
 
@@ -63,62 +64,140 @@ static void update_running(tg_batchnorm_state *bn, const tg_tensor *mean, const 
     bn->num_batches_tracked++;
 }
 
-/* y = normalized x; in training also the batch statistics (for the running
- * update, made only once the whole forward pass succeeded) */
-static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training, tg_tensor **batch_mean,
-                            tg_tensor **batch_var) {
-    int axes[TG_MAX_DIMS], n_axes = 0;
-    int64_t stat_shape[TG_MAX_DIMS]; /* [1,C,1,...] */
-    for (int i = 0; i < x->ndim; i++) {
-        stat_shape[i] = i == 1 ? x->shape[1] : 1;
+/* [1,C,1,...] for an input of ndim axes; axes[] = every axis but 1 */
+static int statistic_axes(int ndim, int64_t channels, int axes[TG_MAX_DIMS], int64_t stat_shape[TG_MAX_DIMS]) {
+    int n_axes = 0;
+    for (int i = 0; i < ndim; i++) {
+        stat_shape[i] = i == 1 ? channels : 1;
         if (i != 1) axes[n_axes++] = i;
     }
+    return n_axes;
+}
+
+/* The batch statistics of a training step, for the running update (made
+ * only once the whole forward pass succeeded); count = values per channel */
+typedef struct {
+    tg_tensor *mean, *var;
+    int64_t count;
+} batch_stats;
+
+/* (x - mean) / sqrt(var + eps) over this process's batch */
+static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
+    int axes[TG_MAX_DIMS];
+    int64_t stat_shape[TG_MAX_DIMS];
+    int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
+    tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
+    tg_tensor *centered = tg_sub(t, x, mean);
+    tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
+    *stats = (batch_stats){mean, var, x->numel / x->shape[1]};
+    return tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+}
+
+/* s summed over the replicas; a replica whose s is NULL (it failed) still
+ * takes part, so that every replica fails instead of waiting for it */
+static tg_tensor *sum_over_replicas(tg_tape *t, tg_tensor *s, const tg_batchnorm_state *bn) {
+    if (s) return tg_replica_sum(t, s, bn->sync);
+    bn->sync->sum(bn->sync->user, bn->gamma->dtype, NULL, bn->gamma->shape[0], true);
+    return NULL;
+}
+
+/* The same over the global batch, x NULL on a replica that failed before:
+ *   count = sum_r count_r, mean = sum_r sum(x_r) / count,
+ *   var = sum_r sum((x_r - mean)^2) / count  (two passes, like the local path) */
+static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
+    const tg_replicas *r = bn->sync;
+    double count = x ? (double)(x->numel / x->shape[1]) : 0;
+    tg_status st = r->sum(r->user, TG_F64, &count, 1, !x);
+    if (st) {
+        tg_tape_fail(t, st, "tg_batchnorm: synchronised over %d replicas: %s", r->size, tg_last_error());
+        return NULL;
+    }
+    if (count < 2) { /* the same count on every replica: all stop here */
+        tg_tape_fail(t, TG_ERR_SHAPE,
+                     "tg_batchnorm: training needs more than one value per channel, the %d replicas have %g in all",
+                     r->size, count);
+        return NULL;
+    }
+    int axes[TG_MAX_DIMS];
+    int64_t stat_shape[TG_MAX_DIMS];
+    int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
+    tg_tensor *mean = tg_mul_scalar(t, sum_over_replicas(t, tg_sum(t, x, axes, n_axes, true), bn), 1.0 / count);
+    tg_tensor *centered = tg_sub(t, x, mean);
+    tg_tensor *squares = mean ? tg_sum(t, tg_square(t, centered), axes, n_axes, true) : NULL;
+    tg_tensor *var = mean ? tg_mul_scalar(t, sum_over_replicas(t, squares, bn), 1.0 / count) : NULL; /* biased */
+    *stats = (batch_stats){mean, var, (int64_t)count};
+    return tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+}
+
+/* y = normalized x (x NULL: a synchronised replica that failed takes part
+ * in the sums and gives NULL); in training also the batch statistics */
+static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training, batch_stats *stats) {
     tg_tensor *xhat;
-    if (training) {
-        tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
-        tg_tensor *centered = tg_sub(t, x, mean);
-        tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
-        xhat = tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
-        if (xhat && !tg_fuse_realize(t, 2, (tg_tensor *[]){mean, var})) { /* read by update_running */
-            *batch_mean = mean;
-            *batch_var = var;
-        }
+    if (training && bn->sync) {
+        xhat = standardize_synchronised(t, x, bn, stats);
+    } else if (training) {
+        xhat = standardize_local(t, x, bn, stats);
     } else {
+        int axes[TG_MAX_DIMS];
+        int64_t stat_shape[TG_MAX_DIMS];
+        statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
         tg_tensor *mean = tg_reshape(t, bn->running_mean, x->ndim, stat_shape);
         tg_tensor *var = tg_reshape(t, bn->running_var, x->ndim, stat_shape);
         xhat = tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
     }
+    if (!xhat) return NULL;
+    int axes[TG_MAX_DIMS];
+    int64_t stat_shape[TG_MAX_DIMS];
+    statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
     tg_tensor *gamma = tg_reshape(t, bn->gamma, x->ndim, stat_shape);
     tg_tensor *beta = tg_reshape(t, bn->beta, x->ndim, stat_shape);
     return tg_add(t, tg_mul(t, xhat, gamma), beta);
 }
 
-tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
-    if (!tg_check_inputs(t, "tg_batchnorm", 1, &x)) return NULL;
-    if (!bn || !bn->gamma || !bn->beta || !bn->running_mean || !bn->running_var) {
-        tg_tape_fail(t, TG_ERR_ARG, "tg_batchnorm: state is not initialised (tg_batchnorm_init)");
-        return NULL;
-    }
-    tg_tensor *state[4] = {bn->gamma, bn->beta, bn->running_mean, bn->running_var};
+/* The input fits the state; false + tape error if not. */
+static bool check_input(tg_tape *t, tg_tensor *x, const tg_batchnorm_state *bn, bool training) {
+    if (!tg_check_inputs(t, "tg_batchnorm", 1, &x)) return false;
+    const tg_tensor *state[4] = {bn->gamma, bn->beta, bn->running_mean, bn->running_var};
     if (x->ndim < 2) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: input %s must be [N,C] or [N,C,...]", TG_DESC(x));
-        return NULL;
+        return false;
     }
     for (int i = 0; i < 4; i++) {
         if (state[i]->ndim != 1 || state[i]->shape[0] != x->shape[1] || state[i]->dtype != x->dtype) {
             tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: input %s has %lld channels, the state has %s", TG_DESC(x),
                          (long long)x->shape[1], TG_DESC(state[i]));
-            return NULL;
+            return false;
         }
     }
-    if (training && x->numel / (x->shape[1] ? x->shape[1] : 1) < 2) {
+    /* synchronised: the count over every replica decides (standardize_synchronised) */
+    if (training && !bn->sync && x->numel / (x->shape[1] ? x->shape[1] : 1) < 2) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: training needs more than one value per channel, input is %s",
                      TG_DESC(x));
+        return false;
+    }
+    return true;
+}
+
+tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training) {
+    if (!bn || !bn->gamma || !bn->beta || !bn->running_mean || !bn->running_var) {
+        if (!tg_check_inputs(t, "tg_batchnorm", 1, &x)) return NULL;
+        tg_tape_fail(t, TG_ERR_ARG, "tg_batchnorm: state is not initialised (tg_batchnorm_init)");
         return NULL;
     }
-    tg_tensor *y, *mean = NULL, *var = NULL;
-    TG_IN_FUSED_SCOPE(t, "batchnorm", y, normalize(t, x, bn, training, &mean, &var));
-    if (y && mean && var) update_running(bn, mean, var, x->numel / x->shape[1]);
+    bool valid = check_input(t, x, bn, training);
+    bool collective = training && bn->sync;
+    if (!valid && !collective) return NULL;
+    /* a synchronised batchnorm takes part in its sums even when it failed */
+    bool scoped = tg_tape_push_scope(t, "batchnorm") == TG_OK;
+    batch_stats stats = {0};
+    tg_fuse_begin(t); /* one pass for the statistics, one for y (ops/fusion.h) */
+    tg_tensor *y = normalize(t, valid && scoped ? x : NULL, bn, training, &stats);
+    /* update_running reads the statistics: computed now, y when the outermost scope ends */
+    if (y && training && tg_fuse_realize(t, 2, (tg_tensor *[]){stats.mean, stats.var})) y = NULL;
+    if (tg_fuse_end(t, y ? 1 : 0, &y)) y = NULL;
+    if (scoped) tg_tape_pop_scope(t);
+    if (!valid || !scoped || !y) return NULL;
+    if (training) update_running(bn, stats.mean, stats.var, stats.count);
     return y;
 }
 
@@ -135,14 +214,18 @@ static tg_status sample_eval(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **i
     in[2] = tg_sample_signed(t, rng, dt, TG_SHAPE(3), 0.1, 1.0);
     return tg_tape_status(t);
 }
-static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training) {
+static tg_tensor *apply(tg_tape *t, tg_tensor **in, bool training, const tg_replicas *sync) {
     tg_dtype dtype = in[0] && !tg_tape_check_tensor(t, in[0]) ? in[0]->dtype : TG_F64; /* tg_batchnorm reports */
     tg_batchnorm_state bn = {in[1], in[2], tg_full(t, dtype, TG_SHAPE(3), 0.2), tg_full(t, dtype, TG_SHAPE(3), 1.7),
-                             0.1, 1e-5, 0};
+                             0.1, 1e-5, 0, sync};
     return tg_batchnorm(t, in[0], &bn, training);
 }
-static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true); }
-static tg_tensor *apply_eval(tg_tape *t, tg_tensor **in) { return apply(t, in, false); }
+static tg_tensor *apply_train(tg_tape *t, tg_tensor **in) { return apply(t, in, true, NULL); }
+static tg_tensor *apply_eval(tg_tape *t, tg_tensor **in) { return apply(t, in, false, NULL); }
+/* the synchronised composite (the replica sums) of a process alone */
+static tg_tensor *apply_synchronised(tg_tape *t, tg_tensor **in) { return apply(t, in, true, tg_replicas_single()); }
 
 const tg_op_spec tg_spec_batchnorm_train = {"batchnorm(train)", "tg_batchnorm", 3, sample_train, apply_train};
 const tg_op_spec tg_spec_batchnorm_eval = {"batchnorm(eval)", "tg_batchnorm", 3, sample_eval, apply_eval};
+const tg_op_spec tg_spec_batchnorm_synchronised = {"batchnorm(train,synchronised)", "tg_batchnorm", 3, sample_train,
+                                                   apply_synchronised};

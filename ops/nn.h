@@ -6,6 +6,7 @@
 #define TG_OPS_NN_H
 
 #include "core/params.h"
+#include "core/replicas.h"
 #include "core/tape.h"
 
 /* y = x @ W + b.  x [N,in] or [B,N,in], W [in,out], b [out] or NULL.  Scope "linear". */
@@ -33,6 +34,16 @@ typedef struct tg_batchnorm_state {
     double momentum;                       /* 0.1 */
     double eps;                            /* 1e-5 */
     int64_t num_batches_tracked;
+    /* Synchronised batchnorm (PyTorch's SyncBatchNorm), for data-parallel
+     * training: NULL computes the statistics over this process's batch; a
+     * tg_replicas (dist/: tg_dist_replicas) computes them over the global
+     * batch, the union of every replica's: the sums over the local batch go
+     * through tg_replica_sum (ops/replica.h), so the gradient flows back
+     * across replicas and the run computes the same function as one process
+     * with the whole batch. In training it is COLLECTIVE: every replica makes
+     * the same tg_batchnorm calls, also after an earlier op failed (pass the
+     * NULL along; the call then takes part and every replica fails). */
+    const tg_replicas *sync;
 } tg_batchnorm_state;
 
 /* Creates (or finds) "<name>.weight", "<name>.bias" (parameters) and

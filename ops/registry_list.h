@@ -91,6 +91,9 @@ TG_REGISTRY_ENTRY(tg_spec_linear)
 TG_REGISTRY_ENTRY(tg_spec_l2_penalty)
 TG_REGISTRY_ENTRY(tg_spec_batchnorm_train)
 TG_REGISTRY_ENTRY(tg_spec_batchnorm_eval)
+TG_REGISTRY_ENTRY(tg_spec_batchnorm_synchronised)
+/* across replicas (ops/replica.h) */
+TG_REGISTRY_ENTRY(tg_spec_replica_sum)
 /* losses (ops/loss.h) */
 TG_REGISTRY_ENTRY(tg_spec_mse)
 TG_REGISTRY_ENTRY(tg_spec_cross_entropy)

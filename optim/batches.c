@@ -6,6 +6,8 @@
 
 struct tg_batches {
     int64_t n, batch_size, per_epoch, next_batch, epoch;
+    int rank, size;   /* this process deals share `rank` of `size` of every batch */
+    int64_t last_size; /* of the whole batch last dealt */
     tg_rng *rng;
     int64_t *order; /* a permutation of 0..n-1 */
 };
@@ -45,7 +47,8 @@ tg_batches *tg_batches_new(int64_t n_samples, int64_t batch_size, bool drop_last
                       .batch_size = batch_size,
                       .per_epoch = (drop_last || n_samples % batch_size == 0) ? full : full + 1,
                       .rng = rng,
-                      .order = order};
+                      .order = order,
+                      .size = 1};
     if (b->per_epoch == 0) b->per_epoch = 1; /* drop_last with batch_size > n: one smaller batch */
     shuffle(b);
     return b;
@@ -65,14 +68,40 @@ bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count) {
         shuffle(b);
         *indices = NULL;
         *count = 0;
+        b->last_size = 0;
         return false;
     }
     int64_t start = b->next_batch++ * b->batch_size;
     int64_t end = start + b->batch_size < b->n ? start + b->batch_size : b->n;
-    *indices = b->order + start;
-    *count = end - start;
+    int64_t c = end - start;
+    b->last_size = c;
+    *indices = b->order + start + c * b->rank / b->size;
+    *count = c * (b->rank + 1) / b->size - c * b->rank / b->size;
     return true;
 }
+
+/* the smallest batch of an epoch: the last one */
+static int64_t smallest_batch(const tg_batches *b) {
+    int64_t last = b->n - (b->per_epoch - 1) * b->batch_size;
+    return last < b->batch_size ? last : b->batch_size;
+}
+
+tg_status tg_batches_shard(tg_batches *b, int rank, int size) {
+    if (!b) return tg_set_error(TG_ERR_ARG, "tg_batches_shard: iterator is NULL");
+    if (size < 1 || rank < 0 || rank >= size)
+        return tg_set_error(TG_ERR_ARG, "tg_batches_shard: rank %d of %d is not a rank", rank, size);
+    int64_t smallest = smallest_batch(b);
+    if (smallest < size)
+        return tg_set_error(TG_ERR_ARG,
+                            "tg_batches_shard: a batch of %lld samples (of %lld in batches of %lld) cannot be shared "
+                            "by %d ranks; choose another batch size or drop_last",
+                            (long long)smallest, (long long)b->n, (long long)b->batch_size, size);
+    b->rank = rank;
+    b->size = size;
+    return TG_OK;
+}
+
+int64_t tg_batches_last_size(const tg_batches *b) { return b ? b->last_size : 0; }
 
 int64_t tg_batches_epoch(const tg_batches *b) { return b ? b->epoch : 0; }
 int64_t tg_batches_per_epoch(const tg_batches *b) { return b ? b->per_epoch : 0; }

@@ -34,6 +34,19 @@ int64_t tg_batches_epoch(const tg_batches *b);     /* epochs finished */
 int64_t tg_batches_per_epoch(const tg_batches *b); /* batches in one epoch */
 int64_t tg_batches_position(const tg_batches *b);  /* batches dealt in the current epoch */
 
+/* Data parallel: rank `rank` of `size` deals only its share of every batch,
+ * positions [r c / size, (r + 1) c / size) of a batch of c, so the union of
+ * the ranks' shares at each step is exactly the batch one process would deal
+ * (give every rank the same rng seed: the shuffling must agree). The counts
+ * differ by at most one. TG_ERR_ARG when a batch of the epoch would have
+ * fewer samples than ranks (a rank would get none): choose another batch
+ * size or drop_last. Export and import are unchanged (the position and order
+ * are the whole run's), so a run checkpoint resumes on any rank count. */
+tg_status tg_batches_shard(tg_batches *b, int rank, int size);
+/* The size of the whole batch the last tg_batches_next dealt a share of (its
+ * count when not sharded; 0 before the first batch and at an epoch's end). */
+int64_t tg_batches_last_size(const tg_batches *b);
+
 /* Resuming mid-epoch: the iterator's position in the epoch, the epoch count
  * and the current permutation as checkpoint records
  *   batches/position   bytes: 5 int64: samples, batch size, batches per epoch,

@@ -59,7 +59,7 @@ static double now_seconds(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
                  "       tg bench --op %s [--threads N] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
     fprintf(out, 
                  "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
@@ -71,6 +71,9 @@ static void usage(FILE *out) {
                  "and gathering shuffled batches of it (u8) and of f32 arrays onto a tape.\n"
                  "--op optim: times the optimizer step alone (SGD momentum, Adam) over that\n"
                  "MLP's parameters at 784-256-256-10 with batchnorm; median step time.\n"
+                 "--op dist: data-parallel training steps of that MLP on Fashion-MNIST (batch\n"
+                 "128), alone or under mpirun, with the share of the allreduce; median step time\n"
+                 "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n"
                  "--op scalar, mlp-bn, batchnorm, elementwise: the engine's workloads (per-op\n"
                  "overhead, an MLP with batchnorm and L2, batchnorm alone, a 16M elementwise\n"
                  "chain; see tools/bench_engine.c), f32, median step time.\n\n"
@@ -231,13 +234,13 @@ int tg_cmd_bench(int argc, char **argv) {
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
-    bool optim = op && strcmp(op, "optim") == 0;
+    bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
     if (op && tg_bench_engine_has(op) && budget > 0) {
         if (!json) printf("tg bench: %s, %d threads\n\n", op, tg_get_num_threads());
         return tg_bench_engine(op, budget, json);
     }
-    if (!op || (!mlp && !data && !optim && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|%s, --dtype f32|f64|all and --time > 0\n",
+    if (!op || (!mlp && !data && !optim && !dist && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|dist|%s, --dtype f32|f64|all and --time > 0\n",
                 tg_bench_engine_names());
         usage(stderr);
         return 2;
@@ -245,7 +248,11 @@ int tg_cmd_bench(int argc, char **argv) {
     if (!json)
         printf("tg bench: %s, %d threads, %s matmul kernel; best of repeated calls\n\n", op, tg_get_num_threads(),
                tg_matmul_kernel_name());
-    int (*bench)(tg_dtype, double, bool) = mlp ? bench_mlp : data ? tg_bench_data : optim ? tg_bench_optim : bench_matmul;
+    int (*bench)(tg_dtype, double, bool) = mlp     ? bench_mlp
+                                           : data  ? tg_bench_data
+                                           : optim ? tg_bench_optim
+                                           : dist  ? tg_bench_dist
+                                                   : bench_matmul;
     int status = 0;
     if (f32) status |= bench(TG_F32, budget, json);
     if (f64 && !status) status |= bench(TG_F64, budget, json);

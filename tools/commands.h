@@ -21,6 +21,8 @@ int tg_cmd_train(int argc, char **argv);
 
 /* tg bench --op data (tools/bench_data.c) */
 int tg_bench_data(tg_dtype dtype, double budget, bool json);
+/* tg bench --op dist, alone or under mpirun (tools/bench_dist.c) */
+int tg_bench_dist(tg_dtype dtype, double budget, bool json);
 
 /* Option parsing shared by subcommands: "--name=value" or "--name value". */
 const char *tg_option(int argc, char **argv, int *i, const char *name);

@@ -6,8 +6,9 @@
 # only when the build's packages are missing (without the data set, `tg
 # train` says so and trains on a built-in set).
 
-# to build, test, render graphs (Graphviz) and draw curves (PLplot)
-TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev zlib1g-dev libgraphviz-dev graphviz libplplot-dev plplot-driver-cairo"
+# to build, test, render graphs (Graphviz), draw curves (PLplot) and train
+# data-parallel (Open MPI: tapegrad_dist, mpirun for its tests)
+TG_DEBIAN_PACKAGES="build-essential cmake pkg-config libxxhash-dev libcmocka-dev zlib1g-dev libgraphviz-dev graphviz libplplot-dev plplot-driver-cairo libopenmpi-dev openmpi-bin"
 # clang, its libFuzzer runtime and libomp: the fuzz targets (tools/fuzz.sh)
 TG_DEBIAN_PACKAGES="$TG_DEBIAN_PACKAGES clang libclang-rt-dev libomp-dev"
 # the main job's data: Fashion-MNIST as IDX .gz files in /usr/share/datasets/fashion-mnist
@@ -27,7 +28,7 @@ tg_ensure_deps() {
         # Not Debian: check the tools and libraries directly.
         for tool in cc cmake pkg-config; do
             if ! command -v "$tool" >/dev/null 2>&1; then
-                echo "tapegrad: '$tool' not found; install a C compiler, cmake, pkg-config, xxHash, zlib, cmocka (and optionally Graphviz and PLplot)" >&2
+                echo "tapegrad: '$tool' not found; install a C compiler, cmake, pkg-config, xxHash, zlib, cmocka (and optionally Graphviz, PLplot and MPI)" >&2
                 return 1
             fi
         done

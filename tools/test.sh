@@ -11,10 +11,15 @@
 #      LD_LIBRARY_PATH;
 #   4. when clang can build libFuzzer programs, run every fuzz target a few
 #      seconds (tools/fuzz.sh; each passing target counts as one test).
+# With MPI (tapegrad_dist), the data-parallel tests (tests/test_dist_*.c) run
+# under `mpirun -n 2` (the Release build also under -n 3), tg train on 2
+# ranks is checked against tg train alone, and the install check runs a
+# downstream data-parallel program.
 # Ends with one line "tests: N passed, M failed" (N cmocka tests over both
 # builds) and exits non-zero if anything failed.
 set -eu
 cd "$(dirname "$0")/.."
+source_dir=$(pwd)
 . tools/deps.sh
 
 tg_ensure_deps
@@ -44,13 +49,33 @@ section() {
     printf '\n======== %s ========\n' "$1"
 }
 
-# Runs a command with a time limit when coreutils' timeout is available.
+# Runs a command with a time limit when coreutils' timeout is available:
+# with_time_limit SECONDS COMMAND...
 with_time_limit() {
+    limit=$1
+    shift
     if command -v timeout >/dev/null 2>&1; then
-        timeout 600 "$@"
+        timeout "$limit" "$@"
     else
         "$@"
     fi
+}
+
+# MPI programs: as root (CI), Open MPI wants to be told that is intended;
+# --oversubscribe: more ranks than cores; no single-copy transfers between
+# processes (containers often forbid the ptrace they need); the sanitizers'
+# leak check skips Open MPI's own allocations (tools/lsan-mpi.supp).
+# A data-parallel test that hangs in a collective is stopped after 300 s.
+with_mpirun() { # RANKS COMMAND...
+    ranks=$1
+    shift
+    if [ "$(id -u)" = 0 ]; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    fi
+    OMPI_MCA_btl_vader_single_copy_mechanism=none \
+        ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" \
+        LSAN_OPTIONS="suppressions=$source_dir/tools/lsan-mpi.supp:print_suppressions=0" \
+        with_time_limit 300 mpirun -n "$ranks" --oversubscribe "$@"
 }
 
 # Configures and builds one tree: build_tree DIR LABEL CMAKE-ARGS...
@@ -79,38 +104,70 @@ run_tests() {
         if [ ! -f "$program" ] || [ ! -x "$program" ] || [ ! -f "tests/$name.c" ]; then
             continue
         fi
-        programs=$((programs + 1))
-        log="$work/$label-$name.log"
-        section "$label: $name"
-        if (cd "$dir/tests" && with_time_limit "./$name") >"$log" 2>&1; then
-            status=0
-        else
-            status=$?
-        fi
-        cat "$log"
-        # cmocka's group summaries: "[  PASSED  ] N test(s)." and
-        # "[  FAILED  ] M test(s), listed below:" (summed over groups)
-        counts=$(awk '/^\[  PASSED  \] [0-9]+ test/ { p += $4 }
-                      /^\[  FAILED  \] [0-9]+ test\(s\), listed below/ { f += $4 }
-                      END { print p + 0, f + 0 }' "$log")
-        group_passed=${counts% *}
-        group_failed=${counts#* }
-        passed=$((passed + group_passed))
-        failed=$((failed + group_failed))
-        if [ "$group_failed" -gt 0 ]; then
-            note_failure "$label: $name: $group_failed test(s) failed"
-        elif [ "$status" -ne 0 ]; then
-            # a crash, a sanitizer report or a leak after the summary
-            failed=$((failed + 1))
-            note_failure "$label: $name: exited with status $status (see its output above)"
-        elif [ "$group_passed" -eq 0 ]; then
-            failed=$((failed + 1))
-            note_failure "$label: $name: ran no tests"
-        fi
+        case $name in
+        test_dist_*) # data parallel: under mpirun, Release also on 3 ranks
+            rank_counts=2
+            [ "$label" = release ] && rank_counts="2 3"
+            ;;
+        *) rank_counts=1 ;;
+        esac
+        for ranks in $rank_counts; do
+            run_program "$dir" "$label" "$name" "$ranks"
+        done
     done
     if [ "$programs" -eq 0 ]; then
         failed=$((failed + 1))
         note_failure "$label: no test programs in $dir/tests"
+    fi
+}
+
+# Runs one test program (RANKS > 1: under mpirun) and adds cmocka's counts:
+# run_program DIR LABEL NAME RANKS
+run_program() {
+    dir=$1
+    label=$2
+    name=$3
+    ranks=$4
+    programs=$((programs + 1))
+    log="$work/$label-$name-$ranks.log"
+    if [ "$ranks" -gt 1 ]; then
+        section "$label: $name ($ranks ranks)"
+        name_ranks="$name ($ranks ranks)"
+        if (cd "$dir/tests" && with_mpirun "$ranks" "./$name") >"$log" 2>&1; then
+            status=0
+        else
+            status=$?
+        fi
+    else
+        section "$label: $name"
+        name_ranks=$name
+        if (cd "$dir/tests" && with_time_limit 600 "./$name") >"$log" 2>&1; then
+            status=0
+        else
+            status=$?
+        fi
+    fi
+    cat "$log"
+    # cmocka's group summaries: "[  PASSED  ] N test(s)." and
+    # "[  FAILED  ] M test(s), listed below:" (summed over groups; a
+    # data-parallel test prints them from rank 0 only)
+    counts=$(awk '/^\[  PASSED  \] [0-9]+ test/ { p += $4 }
+                  /^\[  FAILED  \] [0-9]+ test\(s\), listed below/ { f += $4 }
+                  END { print p + 0, f + 0 }' "$log")
+    group_passed=${counts% *}
+    group_failed=${counts#* }
+    passed=$((passed + group_passed))
+    failed=$((failed + group_failed))
+    if [ "$group_failed" -gt 0 ]; then
+        note_failure "$label: $name_ranks: $group_failed test(s) failed"
+    elif [ "$status" -ne 0 ]; then
+        # a crash, a sanitizer report or a leak after the summary, a failure
+        # on another rank, or a data-parallel test stopped by the time limit
+        failed=$((failed + 1))
+        note_failure "$label: $name_ranks: exited with status $status (see its output above)"
+    elif [ "$group_passed" -eq 0 ]; then
+        failed=$((failed + 1))
+        note_failure "$label: $name_ranks: ran no tests"
     fi
 }
 
@@ -153,6 +210,55 @@ install_check() {
     # shellcheck disable=SC2086 # flags are meant to split into words
     cc -std=c11 -Wall -Wextra tools/cmake/downstream/downstream.c $flags -o "$work/downstream-pc" || return 1
     env -u LD_LIBRARY_PATH "$work/downstream-pc" || return 1
+
+    # data parallel (built with MPI): the same two ways, run on 2 ranks; MPI
+    # is a public dependency (a user's program includes mpi.h), so its .pc
+    # file may be seen
+    [ -f "$(dirname "$pc")/tapegrad-dist.pc" ] || return 0
+    echo "-- downstream data-parallel program (find_package, then pkg-config tapegrad-dist), 2 ranks"
+    [ -x "$work/downstream/downstream_dist" ] || {
+        echo "tapegrad-dist.pc is installed but find_package(tapegrad) gave no tapegrad::tapegrad_dist"
+        return 1
+    }
+    with_mpirun 2 "$work/downstream/downstream_dist" || return 1
+    flags=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs tapegrad-dist) || return 1
+    echo "cc downstream_dist.c $flags"
+    # shellcheck disable=SC2086 # flags are meant to split into words
+    cc -std=c11 -Wall -Wextra tools/cmake/downstream/downstream_dist.c $flags -o "$work/downstream-dist-pc" ||
+        return 1
+    (
+        unset LD_LIBRARY_PATH
+        with_mpirun 2 "$work/downstream-dist-pc"
+    ) || return 1
+}
+
+# `mpirun -n 2 build/tg train` and `build/tg train` (f64, a built-in set, two
+# epochs) log the same losses and accuracies (to the 9 digits of the log); a
+# rank whose setup fails stops both ranks with its message.
+tg_train_data_parallel_check() {
+    section "data parallel: mpirun -n 2 build/tg train = build/tg train"
+    args="--data spiral --samples 1000 --epochs 2 --hidden 32,32 --dtype f64 --batch 100 --quiet"
+    # shellcheck disable=SC2086 # args are meant to split into words
+    build/tg train $args --log "$work/alone.csv" >/dev/null || return 1
+    # shellcheck disable=SC2086
+    with_mpirun 2 build/tg train $args --log "$work/ranks.csv" || return 1
+    cut -d, -f1-8 "$work/alone.csv" >"$work/alone.cut"
+    cut -d, -f1-8 "$work/ranks.csv" >"$work/ranks.cut"
+    diff "$work/alone.cut" "$work/ranks.cut" || return 1
+
+    echo "-- rank 1 cannot load its data: both ranks stop (no wait in a collective), rank 0 names rank 1"
+    # shellcheck disable=SC2016 # expanded by each rank's shell
+    if with_mpirun 2 sh -c 'data=spiral; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && data=/nonexistent
+        exec build/tg train --data "$data" --samples 300 --epochs 1 --quiet' >"$work/failing.log" 2>&1; then
+        cat "$work/failing.log"
+        echo "tg train succeeded although rank 1 had no data"
+        return 1
+    fi
+    grep -q 'rank 1 of 2' "$work/failing.log" || {
+        cat "$work/failing.log"
+        echo "the failure was not reported as rank 1's"
+        return 1
+    }
 }
 
 # ---- 1. normal build ----
@@ -163,6 +269,16 @@ if build_tree build release -DCMAKE_BUILD_TYPE=Release -DTG_WERROR=ON -DTG_BUILD
     if build_tree build-asan asan -DCMAKE_BUILD_TYPE=Debug -DTG_SANITIZE=ON -DTG_WERROR=ON \
         -DTG_BUILD_TESTS=ON -DTG_BUILD_TOOLS=ON; then
         run_tests build-asan asan
+    fi
+
+    # ---- data parallel: tg train on 2 ranks follows tg train alone ----
+    if [ -f build/libtapegrad_dist.a ]; then
+        if tg_train_data_parallel_check; then
+            echo "tg train on 2 ranks matches tg train alone"
+        else
+            failed=$((failed + 1))
+            note_failure "tg train under mpirun differs from tg train alone (see above)"
+        fi
     fi
 
     # ---- 3. install ----

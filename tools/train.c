@@ -15,6 +15,14 @@
 #include "tapegrad.h"
 #include "tools/commands.h"
 #include "tools/options.h"
+#ifdef TG_HAVE_MPI
+#include "tapegrad_dist.h"
+#endif
+
+/* Under mpirun (tg_train_data_parallel): the ranks' collectives, else NULL;
+ * rank 0 alone writes the log, the curves and the graph. */
+static const tg_replicas *data_parallel;
+static bool writes_files = true;
 
 /* ---- options ---- */
 
@@ -82,7 +90,9 @@ static const option options[] = {
     {"--no-decay", TEXT, AT(no_decay), RUN, 0, 0,
      "parameters without weight decay, by name pattern, e.g. '*.bias|bn*' (a parameter group)"},
     {"--l2", REAL, AT(l2), RUN, 0, 1e3, "lambda of the L2 penalty lambda/2 sum w^2 added to the loss"},
-    {"--batch", INT, AT(batch), RUN, 1, 1e9, "mini-batch size (the training set size: batch gradient descent)"},
+    {"--batch", INT, AT(batch), RUN, 1, 1e9,
+     "mini-batch size (the training set size: batch gradient descent); under mpirun the global batch, split over "
+     "the ranks"},
     {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step"},
     {"--min-lr", REAL, AT(min_lr), RUN, 0, 1e6, "cosine: the final learning rate"},
     {"--step-epochs", INT, AT(step_epochs), RUN, 1, 1e6, "step: decay every this many epochs"},
@@ -90,7 +100,8 @@ static const option options[] = {
     {"--warmup", INT, AT(warmup), RUN, 0, 1e9, "linear warm-up over this many steps"},
     {"--seed", INT, AT(seed), RUN, 0, 9e15, "initialisation, splits and shuffling"},
     {"--epochs", INT, AT(epochs), DEFAULT, 1, 1e6, "epochs of the whole run"},
-    {"--threads", INT, AT(threads), LOCAL, 1, 1024, "OpenMP threads (default: OMP_NUM_THREADS or all)"},
+    {"--threads", INT, AT(threads), LOCAL, 1, 1024,
+     "OpenMP threads (default: OMP_NUM_THREADS or all; under mpirun per rank, the cores over the machine's ranks)"},
     {"--max-steps", INT, AT(max_steps), LOCAL, 1, 1e12, "stop after this many steps in all (and save)"},
     {"--save", TEXT, AT(save), LOCAL, 0, 0, "a run checkpoint, written after each epoch and on Ctrl-C"},
     {"--resume", TEXT, AT(resume), LOCAL, 0, 0, "continue the run saved in FILE exactly"},
@@ -337,7 +348,7 @@ static bool load_data(train_args *a, data_sets *d) {
 /* ---- model and optimizer ---- */
 
 static tg_model *make_mlp(const train_args *a, const tg_dataset *train) {
-    tg_mlp_opts m = {.inputs = tg_dataset_features(train), .batchnorm = a->batchnorm != 0};
+    tg_mlp_opts m = {.inputs = tg_dataset_features(train), .batchnorm = a->batchnorm != 0, .replicas = data_parallel};
     m.outputs = tg_dataset_task(train) == TG_TASK_CLASSIFICATION ? tg_dataset_classes(train) : tg_dataset_targets(train);
     if (!tg_activation_parse(a->activation, &m.activation)) {
         fprintf(stderr, "tg train: --activation '%s': expected relu, tanh, sigmoid, gelu or leaky_relu\n",
@@ -464,7 +475,7 @@ static bool export_graph(const char *path, tg_model *model, const tg_dataset *tr
         tg_zero_grad(p);
         st = tg_backward(t, loss, NULL);
     }
-    if (!st) {
+    if (!st && writes_files) {
         tg_dot_opts opts = {.show_grads = true, .title = model->description};
         if (ends_with(path, ".dot")) {
             FILE *f = fopen(path, "w");
@@ -500,7 +511,71 @@ static void on_interrupt(int signal) {
 
 static int64_t count_parameters(const tg_params *p) { return tg_params_numel(p); }
 
+/* ---- data parallel: tg train under mpirun ---- */
+
+static int train(int argc, char **argv);
+static bool setup_agreed; /* this rank took part in the setup agreement */
+
+/* Every rank's setup (options, data, model, trainer) went well, or all
+ * stop: the first collective of a run. A rank whose train() returned before
+ * it takes part from train_data_parallel, so no rank waits for it. */
+static int agree_on_setup(int status) {
+    tg_status local = status ? (tg_last_status() ? tg_last_status() : TG_ERR_ARG) : TG_OK;
+    tg_status st = data_parallel->agree(data_parallel->user, local);
+    setup_agreed = true;
+    if (st && !status && data_parallel->rank == 0) fprintf(stderr, "tg train: %s\n", tg_last_error());
+    return st ? 1 : status;
+}
+
+/* From here on every error is agreed by all ranks (the status is the same
+ * everywhere) and reported by rank 0, and mpirun's SIGTERM (its Ctrl-C)
+ * stops training after the step like SIGINT does. */
+static int data_parallel_ready(int status, const struct sigaction *action) {
+    if (data_parallel->rank != 0 && !freopen("/dev/null", "w", stderr)) status = 1;
+    sigaction(SIGTERM, action, NULL);
+    return status;
+}
+
+#ifdef TG_HAVE_MPI
+/* N ranks of the same tg train: rank 0 prints and writes; each rank takes
+ * the cores of its machine divided among its ranks unless told otherwise. A
+ * rank that fails before training tells the others in the setup agreement:
+ * all stop with its message, none waits in a collective. */
+static int train_data_parallel(int argc, char **argv) {
+    tg_dist *dist = tg_dist_init(NULL, NULL, NULL);
+    if (!dist) {
+        fprintf(stderr, "tg train: %s\n", tg_last_error());
+        return 1;
+    }
+    data_parallel = tg_dist_replicas(dist);
+    writes_files = tg_dist_rank(dist) == 0;
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE"); /* ranks on this machine */
+    int64_t local_ranks;
+    if (!getenv("OMP_NUM_THREADS") && local &&
+        tg_parse_int("tg train", "OMPI_COMM_WORLD_LOCAL_SIZE", local, 1, 1 << 20, &local_ranks)) {
+        int share = tg_get_num_threads() / (int)local_ranks;
+        tg_set_num_threads(share > 0 ? share : 1);
+    }
+    if (!writes_files && !freopen("/dev/null", "w", stdout)) return 1;
+    printf("data parallel: %d ranks (each trains on its share of every batch)\n", tg_dist_size(dist));
+    int status = train(argc, argv);
+    if (status && !setup_agreed) { /* stopped before the agreement (its message is above): take part */
+        tg_set_error(TG_ERR_ARG, "tg train stopped before training (see that rank's message)");
+        agree_on_setup(status);
+    }
+    tg_dist_finalize(dist);
+    return status;
+}
+#endif
+
 int tg_cmd_train(int argc, char **argv) {
+#ifdef TG_HAVE_MPI
+    if (tg_dist_launched()) return train_data_parallel(argc, argv);
+#endif
+    return train(argc, argv);
+}
+
+static int train(int argc, char **argv) {
     train_args a = defaults();
     bool given[N_OPTIONS] = {0};
     int rc = parse_args(argc, argv, &a, given);
@@ -528,7 +603,7 @@ int tg_cmd_train(int argc, char **argv) {
     }
 
     FILE *log = NULL;
-    if (*a.log) {
+    if (*a.log && writes_files) {
         log = fopen(a.log, *a.resume ? "a" : "w");
         if (!log) fprintf(stderr, "tg train: cannot write the log '%s': %s\n", a.log, strerror(errno));
         else if (!*a.resume || ftell(log) == 0) tg_log_header(log);
@@ -548,10 +623,16 @@ int tg_cmd_train(int argc, char **argv) {
                        .log = log,
                        .progress = a.quiet ? NULL : tg_progress_print,
                        .progress_user = &printer,
-                       .settings = settings};
+                       .settings = settings,
+                       .replicas = data_parallel};
     tg_trainer *tr = tg_trainer_new(model, opt, data.train, data.test, &fit);
     int status = 0;
-    if (!tr || (*a.resume && tg_trainer_resume(tr, a.resume))) {
+    if (!tr) {
+        fprintf(stderr, "tg train: %s\n", tg_last_error());
+        status = 1;
+    }
+    if (data_parallel) status = agree_on_setup(status);
+    if (!status && *a.resume && tg_trainer_resume(tr, a.resume)) { /* agreed by every rank */
         fprintf(stderr, "tg train: %s\n", tg_last_error());
         status = 1;
     }
@@ -568,6 +649,7 @@ int tg_cmd_train(int argc, char **argv) {
     struct sigaction action = {.sa_handler = on_interrupt}, previous;
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &previous);
+    if (data_parallel) status = data_parallel_ready(status, &action);
     if (!status && tg_trainer_fit(tr)) {
         fprintf(stderr, "\ntg train: %s\n", tg_last_error());
         status = 1;
@@ -612,7 +694,7 @@ int tg_cmd_train(int argc, char **argv) {
             status = 1;
         }
     }
-    if (tr && *a.plot && tg_trainer_history(tr)->n_steps) {
+    if (tr && *a.plot && writes_files && tg_trainer_history(tr)->n_steps) {
         char title[256];
         snprintf(title, sizeof title, "%s on %s", model->description, tg_dataset_name(data.train));
         if (tg_plot_history(tg_trainer_history(tr), tr ? (tg_dataset_len(data.train) + a.batch - 1) / a.batch : 0,

@@ -51,19 +51,20 @@ static tg_tensor *activate(tg_tape *t, tg_activation a, tg_tensor *x) {
 /* x [N, ...] -> [N, outputs]; each layer in its own scope "layer<k>" */
 static tg_tensor *forward(tg_tape *t, tg_model *base, tg_tensor *x, bool training) {
     mlp *m = (mlp *)base;
-    if (!x) return NULL;
-    int64_t flat[2] = {x->ndim ? x->shape[0] : 1, m->opts.inputs};
-    tg_tensor *h = x->ndim == 2 ? x : tg_reshape(t, x, 2, flat);
+    int64_t flat[2] = {x && x->ndim ? x->shape[0] : 1, m->opts.inputs};
+    tg_tensor *h = !x || x->ndim == 2 ? x : tg_reshape(t, x, 2, flat);
     char scope[32];
-    for (int k = 0; k < m->n_layers && h; k++) {
+    /* every layer even after a failure (h NULL): a synchronised batchnorm
+     * must take part in its sums on every rank */
+    for (int k = 0; k < m->n_layers; k++) {
         snprintf(scope, sizeof scope, "layer%d", k + 1);
-        if (tg_tape_push_scope(t, scope)) return NULL;
-        h = tg_linear(t, h, m->weight[k], m->bias[k]);
+        bool scoped = tg_tape_push_scope(t, scope) == TG_OK;
+        h = tg_linear(t, scoped ? h : NULL, m->weight[k], m->bias[k]);
         if (k < m->n_layers - 1) {
             if (m->opts.batchnorm) h = tg_batchnorm(t, h, &m->bn[k], training);
             h = activate(t, m->opts.activation, h);
         }
-        tg_tape_pop_scope(t);
+        if (scoped) tg_tape_pop_scope(t);
     }
     return h;
 }
@@ -126,6 +127,7 @@ tg_model *tg_mlp_new(const tg_mlp_opts *opts, uint64_t seed) {
         if (k < opts->n_hidden && opts->batchnorm) {
             snprintf(name, sizeof name, "bn%d", k + 1);
             if (tg_batchnorm_init(&m->bn[k], p, name, opts->dtype, out)) goto fail;
+            m->bn[k].sync = opts->replicas;
         }
         if (pos < (int)sizeof m->base.description)
             pos += snprintf(m->base.description + pos, sizeof m->base.description - (size_t)pos, "-%lld",

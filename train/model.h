@@ -10,13 +10,16 @@
 #define TG_TRAIN_MODEL_H
 
 #include "core/params.h"
+#include "core/replicas.h"
 #include "core/tape.h"
 
 typedef struct tg_model tg_model;
 struct tg_model {
     tg_params *params;    /* every parameter and buffer (checkpointed) */
     /* x [N, ...] -> outputs [N, classes] (logits) or [N, targets]; training
-     * selects batch statistics (batchnorm) over running ones. */
+     * selects batch statistics (batchnorm) over running ones. In data-parallel
+     * training it makes the same synchronised batchnorm calls on every rank,
+     * also when x is NULL or an op failed (ops pass the NULL along). */
     tg_tensor *(*forward)(tg_tape *t, tg_model *m, tg_tensor *x, bool training);
     void (*free)(tg_model *m); /* frees the model and its store */
     char description[160];     /* "mlp 784-256-256-10 relu batchnorm" */
@@ -46,6 +49,9 @@ typedef struct tg_mlp_opts {
     tg_activation activation;
     bool batchnorm;                      /* linear -> batchnorm -> activation in every hidden layer */
     tg_dtype dtype;
+    /* Data parallel: batchnorm statistics over the global batch of these
+     * replicas (synchronised batchnorm, ops/nn.h); NULL: this process's batch. */
+    const tg_replicas *replicas;
 } tg_mlp_opts;
 
 /* Layers "fc1", "fc2", ... ("fc<k>.weight" [in,out], "fc<k>.bias" [out]) and

@@ -65,9 +65,9 @@ static tg_epoch_metrics unpack_epoch(const double v[EPOCH_FIELDS]) {
     return (tg_epoch_metrics){(int64_t)v[0], (int64_t)v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
 }
 
-tg_status tg_trainer_save(const tg_trainer *tr, const char *path) {
+/* Writes the run checkpoint from this process. */
+static tg_status save(const tg_trainer *tr, const char *path) {
     const char *who = "tg_trainer_save";
-    if (!tr || !path) return tg_set_error(TG_ERR_ARG, "%s: trainer or path is NULL", who);
     slot state[STATE_SLOTS];
     pack_state(&tr->state, state);
     double *epochs = malloc(sizeof(double) * EPOCH_FIELDS * (size_t)(tr->history.n_epochs + 1));
@@ -86,6 +86,13 @@ tg_status tg_trainer_save(const tg_trainer *tr, const char *path) {
     tg_checkpoint_free(c);
     free(epochs);
     return st;
+}
+
+/* Data parallel: rank 0 writes, every rank learns how it went. */
+tg_status tg_trainer_save(const tg_trainer *tr, const char *path) {
+    if (!tr || !path) return tg_set_error(TG_ERR_ARG, "tg_trainer_save: trainer or path is NULL");
+    if (!tr->replicas) return save(tr, path);
+    return tr->replicas->agree(tr->replicas->user, tr->replicas->rank == 0 ? save(tr, path) : TG_OK);
 }
 
 /* The run's own records, checked; history arrays malloc'd into *h. */
@@ -129,10 +136,9 @@ tg_status tg_trainer_resume(tg_trainer *tr, const char *path) {
     const char *who = "tg_trainer_resume";
     if (!tr || !path) return tg_set_error(TG_ERR_ARG, "%s: trainer or path is NULL", who);
     tg_checkpoint *c = tg_checkpoint_read_as(path, who);
-    if (!c) return tg_last_status();
     tg_run_state s = tr->state;
     tg_history h = {0};
-    tg_status st = read_run(who, c, &s, &h);
+    tg_status st = c ? read_run(who, c, &s, &h) : tg_last_status();
     if (!st && s.batches_per_epoch != tr->state.batches_per_epoch)
         st = tg_set_error(TG_ERR_STATE,
                           "%s: '%s' was made with %lld batches per epoch, this run has %lld (another data set "
@@ -142,13 +148,15 @@ tg_status tg_trainer_resume(tg_trainer *tr, const char *path) {
     if (!st) st = tg_params_check_checkpoint(tr->model->params, c, true);
     if (!st) st = tg_optim_check_import(tr->opt, c);
     if (!st) st = tg_batches_check_import(tr->batches, c);
+    if (tr->replicas) st = tr->replicas->agree(tr->replicas->user, st); /* every rank loads, or none */
     if (!st) st = tg_params_load_checkpoint(tr->model->params, c, true, NULL);
     if (!st) st = tg_optim_import(tr->opt, c);
     if (!st) st = tg_batches_import(tr->batches, c);
     tg_checkpoint_free(c);
     if (st) {
         tg_history_free(&h);
-        if (strncmp(tg_last_error(), who, strlen(who)) == 0) return st;
+        /* named already, or agreed over ranks ("rank 1 of 2: ...") */
+        if (strncmp(tg_last_error(), who, strlen(who)) == 0 || strncmp(tg_last_error(), "rank ", 5) == 0) return st;
         char why[900]; /* copied: tg_last_error() is about to be rewritten */
         snprintf(why, sizeof why, "%s", tg_last_error());
         return tg_set_error(st, "%s: %s", who, why);

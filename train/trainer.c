@@ -86,6 +86,22 @@ tg_trainer *tg_trainer_new(tg_model *model, tg_optim *opt, const tg_dataset *tra
         return NULL;
     }
     tr->state.batches_per_epoch = tg_batches_per_epoch(tr->batches);
+    const tg_replicas *r = opts->replicas;
+    if (r && r->size > 1) {
+        if (!r->sum || !r->agree || !r->broadcast_params || !r->average_grads || r->rank < 0 || r->rank >= r->size) {
+            tg_set_error(TG_ERR_ARG, "tg_trainer_new: the replicas are incomplete (rank %d of %d)", r->rank, r->size);
+            tg_trainer_free(tr);
+            return NULL;
+        }
+        if (tg_batches_shard(tr->batches, r->rank, r->size)) {
+            char why[600];
+            snprintf(why, sizeof why, "%s", tg_last_error());
+            tg_set_error(TG_ERR_ARG, "tg_trainer_new: %s", why);
+            tg_trainer_free(tr);
+            return NULL;
+        }
+        tr->replicas = r;
+    }
     return tr;
 }
 
@@ -138,30 +154,62 @@ static tg_status tape_error(tg_tape *t, const char *where) {
                         st ? tg_tape_error(t) : tg_last_error());
 }
 
-/* One optimizer step on the batch `indices`. */
-static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t count) {
+/* Data parallel: every rank's outcome of a part of the step (one message for all) */
+static tg_status agree(tg_trainer *tr, tg_status local) {
+    return tr->replicas ? tr->replicas->agree(tr->replicas->user, local) : local;
+}
+
+/* This rank's share of the loss's gradient: the global loss is
+ * sum_r (count_r / global) loss_r and the ranks' gradients are averaged
+ * (divided by size), so rank r seeds backward with count_r size / global
+ * (1 when the shares are equal). */
+static tg_status backward(tg_trainer *tr, tg_tensor *loss, int64_t count, int64_t global) {
+    double seed = tr->replicas ? (double)count * tr->replicas->size / (double)global : 1.0;
+    if (seed == 1.0) return tg_backward(tr->tape, loss, NULL);
+    tg_tensor *g = tg_full(tr->tape, loss->dtype, loss->ndim, loss->shape, seed);
+    return g ? tg_backward(tr->tape, loss, &(tg_backward_opts){.grad_output = g}) : tg_tape_status(tr->tape);
+}
+
+/* One optimizer step on the batch `indices` (data parallel: this rank's
+ * share of a batch of `global` samples). */
+static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t count, int64_t global) {
     tg_tape *t = tr->tape;
     tg_tape_reset(t);
     tg_batch batch;
-    if (tg_dataset_gather(t, tr->train, tr->opts.dtype, count, indices, &batch)) return tape_error(t, "gather");
+    tg_status st = tg_dataset_gather(t, tr->train, tr->opts.dtype, count, indices, &batch);
+    if (agree(tr, st ? tape_error(t, "gather") : TG_OK)) return tg_last_status();
     tg_tensor *out = tr->model->forward(t, tr->model, batch.x, true);
     tg_tensor *loss = data_loss(t, tr->classification, out, &batch);
     if (loss && tr->opts.l2 > 0) loss = tg_add(t, loss, tg_l2_penalty(t, tr->model->params, tr->opts.l2));
-    if (!loss) return tape_error(t, "forward");
+    /* the step's loss, accuracy and stop requests over every rank; the sum
+     * also tells every rank whether one failed */
+    double totals[3] = {loss ? (double)count * tg_item(loss) : 0,
+                        loss && tr->classification ? (double)count_correct(out, batch.labels) : 0,
+                        tr->opts.stop && *tr->opts.stop ? 1 : 0};
+    if (tr->replicas) {
+        st = tr->replicas->sum(tr->replicas->user, TG_F64, totals, 3, !loss);
+        if (st) return agree(tr, loss ? st : tape_error(t, "forward"));
+        tr->stop_agreed = totals[2] > 0;
+    } else if (!loss) {
+        return tape_error(t, "forward");
+    }
     tg_zero_grad(tr->model->params);
-    if (tg_backward(t, loss, NULL)) return tape_error(t, "backward");
+    st = backward(tr, loss, count, global) ? tape_error(t, "backward") : TG_OK;
+    if (tr->replicas && !(st = agree(tr, st))) st = tr->replicas->average_grads(tr->replicas->user, tr->model->params);
+    if (st) return st;
     double lr = tg_trainer_lr_at(tr, tr->state.steps);
     if (tg_optim_set_lr(tr->opt, lr) || tg_optim_step(tr->opt)) return tape_error(t, "optimizer step");
-    double value = tg_item(loss);
+    double value = tr->replicas ? totals[0] / (double)global : tg_item(loss);
     tr->state.steps++;
     tr->state.loss_sum += value;
-    tr->state.seen += count;
+    tr->state.seen += global;
     tr->state.batches_done++;
-    if (tr->classification) tr->state.correct += count_correct(out, batch.labels);
+    tr->state.correct += (int64_t)totals[1];
     tr->last_lr = lr;
     tr->last_outputs = out;
     tr->last_loss = loss;
-    tg_log_step(tr->opts.log, tr->state.epochs_done + 1, tr->state.steps, lr, value);
+    if (!tr->replicas || tr->replicas->rank == 0)
+        tg_log_step(tr->opts.log, tr->state.epochs_done + 1, tr->state.steps, lr, value);
     return tg_history_add_step(&tr->history, value);
 }
 
@@ -212,7 +260,7 @@ tg_status tg_evaluate(tg_model *model, const tg_dataset *ds, tg_dtype dtype, int
 }
 
 static void report_progress(tg_trainer *tr, bool epoch_end, double epoch_start, const tg_epoch_metrics *m) {
-    if (!tr->opts.progress) return;
+    if (!tr->opts.progress || (tr->replicas && tr->replicas->rank != 0)) return;
     double elapsed = tg_now_seconds() - epoch_start + tr->state.epoch_seconds;
     int64_t done = tr->state.batches_done, total = tr->state.batches_per_epoch;
     tg_progress p = {.epoch_end = epoch_end,
@@ -267,25 +315,38 @@ static tg_status finish_epoch(tg_trainer *tr, double epoch_start) {
     tr->state.epoch_seconds = 0;
     tg_status st = tg_history_add_epoch(&tr->history, &m);
     if (st) return st;
-    tg_log_epoch(tr->opts.log, &m);
-    if (tr->opts.log) fflush(tr->opts.log);
+    if (tr->opts.log && (!tr->replicas || tr->replicas->rank == 0)) {
+        tg_log_epoch(tr->opts.log, &m);
+        fflush(tr->opts.log);
+    }
     report_progress(tr, true, tg_now_seconds(), &m);
     return tr->opts.checkpoint_path ? tg_trainer_save(tr, tr->opts.checkpoint_path) : TG_OK;
+}
+
+/* A stop request: this process's flag, or data parallel the flag any rank raised during the last step */
+static bool stop_requested(const tg_trainer *tr) {
+    return tr->replicas ? tr->stop_agreed : tr->opts.stop && *tr->opts.stop;
 }
 
 tg_status tg_trainer_fit(tg_trainer *tr) {
     if (!tr) return tg_set_error(TG_ERR_ARG, "tg_trainer_fit: trainer is NULL");
     tr->stopped = false;
+    tr->stop_agreed = false;
+    if (tr->replicas && tr->replicas->broadcast_params(tr->replicas->user, tr->model->params)) {
+        char why[900];
+        snprintf(why, sizeof why, "%s", tg_last_error());
+        return tg_set_error(tg_last_status(), "tg_trainer_fit: %s", why);
+    }
     while (tr->state.epochs_done < tr->opts.epochs) {
         double epoch_start = tg_now_seconds();
         const int64_t *indices;
         int64_t count;
         while (tg_batches_next(tr->batches, &indices, &count)) {
-            tg_status st = train_step(tr, indices, count);
+            tg_status st = train_step(tr, indices, count, tg_batches_last_size(tr->batches));
             if (st) return st;
             report_progress(tr, false, epoch_start, NULL);
             bool limit = tr->opts.max_steps && tr->state.steps >= tr->opts.max_steps;
-            if ((limit || (tr->opts.stop && *tr->opts.stop)) && tr->state.batches_done < tr->state.batches_per_epoch) {
+            if ((limit || stop_requested(tr)) && tr->state.batches_done < tr->state.batches_per_epoch) {
                 tr->stopped = true;
                 tr->state.epoch_seconds += tg_now_seconds() - epoch_start;
                 return tr->opts.checkpoint_path ? tg_trainer_save(tr, tr->opts.checkpoint_path) : TG_OK;
@@ -293,7 +354,7 @@ tg_status tg_trainer_fit(tg_trainer *tr) {
         }
         tg_status st = finish_epoch(tr, epoch_start);
         if (st) return st;
-        if ((tr->opts.max_steps && tr->state.steps >= tr->opts.max_steps) || (tr->opts.stop && *tr->opts.stop)) {
+        if ((tr->opts.max_steps && tr->state.steps >= tr->opts.max_steps) || stop_requested(tr)) {
             tr->stopped = !tg_trainer_finished(tr);
             return TG_OK;
         }

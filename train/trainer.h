@@ -52,7 +52,8 @@ typedef struct tg_progress {
      * output: tg_scope_output(p->tape, "layer2"), train/inspect.h), the
      * batch's model outputs and loss, and the model, whose parameters' ->grad
      * hold this step's gradients (the optimizer has already updated the
-     * values). All NULL at epoch_end. */
+     * values). All NULL at epoch_end. Data parallel: rank 0's share (its
+     * tape, outputs and loss; the gradients are the ranks' average). */
     const tg_tape *tape;
     const tg_tensor *step_outputs, *step_loss;
     const tg_model *model;
@@ -74,6 +75,14 @@ typedef struct tg_fit_opts {
     void (*progress)(const tg_progress *p, void *user);
     void *progress_user;
     const char *settings;       /* text saved with the run (e.g. the command line), read by tg_run_settings */
+    /* Data parallel (dist/: tg_dist_replicas): every rank runs the same
+     * trainer (same model with synchronised batchnorm, optimizer, data, seed
+     * and options) and trains on its share of each batch of batch_size
+     * (tg_batches_shard); gradients are averaged over the ranks, so the run
+     * follows the single-process one with the same batch_size. Rank 0 alone
+     * reports progress, writes the log and the checkpoints; an error on one
+     * rank stops every rank with its message. NULL: alone. */
+    const tg_replicas *replicas;
 } tg_fit_opts;
 
 typedef struct tg_trainer tg_trainer;
@@ -86,7 +95,11 @@ tg_trainer *tg_trainer_new(tg_model *model, tg_optim *opt, const tg_dataset *tra
 void tg_trainer_free(tg_trainer *tr);
 
 /* Trains from where the trainer is to opts.epochs, or until max_steps or a
- * stop request (then it saves the run when checkpoint_path is set). */
+ * stop request (then it saves the run when checkpoint_path is set). Data
+ * parallel: every rank calls it; it begins by setting every rank's
+ * parameters and buffers to rank 0's, a stop request on any rank stops all
+ * after the same step, and an error on any rank is returned on every rank as
+ * "rank R of N: message". */
 tg_status tg_trainer_fit(tg_trainer *tr);
 bool tg_trainer_finished(const tg_trainer *tr);   /* every epoch ran */
 bool tg_trainer_stopped(const tg_trainer *tr);    /* the last fit stopped early (max_steps or stop) */
@@ -97,7 +110,10 @@ const tg_history *tg_trainer_history(const tg_trainer *tr);
 /* A run checkpoint: the model's parameters and buffers, the optimizer's
  * state, the shuffling generator and the mini-batch position, the step and
  * epoch, the history and the settings text; atomic, checksummed. Resuming
- * checks all of it against this trainer before changing anything. */
+ * checks all of it against this trainer before changing anything. Data
+ * parallel, both are collective: rank 0 writes, every rank reads `path` (a
+ * file every rank can see) and checks it, then all load or none does. A run
+ * saved on one rank count resumes on any other with the same batch size. */
 tg_status tg_trainer_save(const tg_trainer *tr, const char *path);
 tg_status tg_trainer_resume(tg_trainer *tr, const char *path);
 /* The settings text saved in a run checkpoint (to rebuild its model first). */

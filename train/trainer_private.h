@@ -32,6 +32,8 @@ struct tg_trainer {
     tg_tape *tape;
     tg_batches *batches;
     tg_history history;
+    const tg_replicas *replicas; /* data parallel over more than one rank, else NULL */
+    bool stop_agreed;            /* data parallel: some rank asked to stop during the last step */
 };
 
 double tg_now_seconds(void); /* a monotonic clock */
