@@ -320,6 +320,9 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
                          t->op ? t->op : "tg_tape_scratch", bytes);
             return NULL;
         }
+        /* touched now: parts that only some threads use (per-thread
+         * workspaces) must not fault in the first step that reaches them */
+        memset(fresh, 0, size);
         free(t->scratch);
         t->capacity += size - t->scratch_size;
         t->scratch = fresh;

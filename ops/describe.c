@@ -59,6 +59,13 @@ void tg_text_axes(tg_text *s, int ndim, const bool *reduced, bool keepdim) {
     if (keepdim) tg_text_printf(s, "%skeepdim", count < ndim ? " " : "");
 }
 
+void tg_text_pair(tg_text *s, const char *name, const int64_t pair[2]) {
+    if (pair[0] == pair[1])
+        tg_text_printf(s, "%s=%lld", name, (long long)pair[0]);
+    else
+        tg_text_printf(s, "%s=%lldx%lld", name, (long long)pair[0], (long long)pair[1]);
+}
+
 void tg_text_index(tg_text *s, int64_t n, const int64_t *index) {
     XXH3_state_t state;
     XXH3_64bits_reset(&state);

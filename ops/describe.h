@@ -34,6 +34,9 @@ void tg_text_number(tg_text *s, double v);
  * when every axis is reduced; then " keepdim" if kept ("keepdim" alone). */
 void tg_text_axes(tg_text *s, int ndim, const bool *reduced, bool keepdim);
 
+/* A (height, width) pair: "stride=2" when both are equal, "stride=2x1" when not. */
+void tg_text_pair(tg_text *s, const char *name, const int64_t pair[2]);
+
 /* n index values as "index[n]#" and 8 hex digits of their XXH3 hash (of the
  * values as little-endian int64): the same indices give the same text on
  * every run, wherever the array lives. */

@@ -18,6 +18,16 @@ static tg_tensor *gather_labels(tg_tape *t, tg_tensor *x, int v) {
     return y;
 }
 
+/* x as one 3x3 image, convolved with a 2x2 kernel of ones or max-pooled 2x2 */
+static tg_tensor *image_of(tg_tape *t, tg_tensor *x) { return tg_reshape(t, x, 4, (const int64_t[]){1, 1, 3, 3}); }
+static tg_tensor *conv_padding(tg_tape *t, tg_tensor *x, int v) {
+    return tg_conv2d(t, image_of(t, x), tg_ones(t, TG_F64, SHAPE(1, 1, 2, 2)), NULL,
+                     (tg_conv2d_opts){.padding = {v, v}});
+}
+static tg_tensor *pool_stride(tg_tape *t, tg_tensor *x, int v) {
+    return tg_max_pool2d(t, image_of(t, x), (tg_pool2d_opts){.kernel = {2, 2}, .stride = {v + 1, v + 1}});
+}
+
 static char *variant_dot(variant_fn op, int variant) {
     tg_tape *t = tg_tape_new();
     tg_tensor *x = T64(t, SHAPE(3, 3), 1, -2, 3, -4, 5, -6, 7, -8, 9);
@@ -39,6 +49,12 @@ static void test_models_differing_only_in_an_attribute_export_differently(void *
         {slice_range, {"[label=\"slice\\naxis=1 0:2\\nf64[3,2]\"", "[label=\"slice\\naxis=1 1:3\\nf64[3,2]\""}},
         {sum_axis, {"[label=\"sum\\naxis=0\\nf64[3]\"", "[label=\"sum\\naxis=1\\nf64[3]\""}},
         {gather_labels, {"[label=\"gather\\naxis=1 index[3]#", "[label=\"gather\\naxis=1 index[3]#"}},
+        {conv_padding,
+         {"[label=\"conv2d\\nkernel=2x2 stride=1 pad=0\\nf64[1,1,2,2]\"",
+          "[label=\"conv2d\\nkernel=2x2 stride=1 pad=1\\nf64[1,1,4,4]\""}},
+        {pool_stride,
+         {"[label=\"max_pool2d\\nkernel=2x2 stride=1 pad=0\\nf64[1,1,2,2]\"",
+          "[label=\"max_pool2d\\nkernel=2x2 stride=2 pad=0\\nf64[1,1,1,1]\""}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char *text[2] = {variant_dot(cases[k].op, 0), variant_dot(cases[k].op, 1)};

@@ -1,6 +1,6 @@
 /* Random-API property test: seeded random sequences of calls over every
  * public op (every registry entry, and each op called directly with random
- * attributes), tensor creation, element access, scopes, the engine
+ * attributes, convolutions and pooling among them), tensor creation, element access, scopes, the engine
  * (tg_backward, tg_grad, create_graph), the optimizers, mini-batches,
  * checkpoints (save, load, parse of mutated bytes), data sets and DOT, with random
  * dtypes, shapes (broadcasting, empty, invalid, overflowing), NULLs, tensors
@@ -453,6 +453,73 @@ static void gen_nn(world *w) {
     check_op(w, y);
 }
 
+/* ---- convolutions, pooling, dropout ---- */
+
+/* An image batch [N, C, H, W] of small sizes (some empty), or any argument. */
+static tg_tensor *image(world *w, tg_dtype dt, int64_t channels) {
+    if (chance(w, 0.15)) return arg(w);
+    int64_t shape[4] = {chance(w, 0.08) ? 0 : (int64_t)below(w, 3) + 1, channels, (int64_t)below(w, 7),
+                        (int64_t)below(w, 7)};
+    return tg_uniform(w->t, &w->rng, dt, 4, shape, -2, 2);
+}
+
+/* A size option: mostly small, sometimes zero, negative or near INT64_MAX. */
+static int64_t size_option(world *w, int64_t small) {
+    double u = tg_rng_uniform(&w->rng);
+    if (u < 0.04) return -1 - (int64_t)below(w, 3);
+    if (u < 0.08) return INT64_MAX - (int64_t)below(w, 2);
+    if (u < 0.11) return (int64_t)1 << (40 + below(w, 22));
+    return (int64_t)below(w, (uint64_t)small + 1);
+}
+
+static void gen_conv(world *w) {
+    int k = (int)below(w, 6);
+    tg_dtype dt = random_dtype(w);
+    int64_t groups = chance(w, 0.7) ? 1 : (int64_t)below(w, 4);
+    int64_t cin = groups * ((int64_t)below(w, 3) + 1), cout = groups * ((int64_t)below(w, 3) + 1);
+    tg_conv2d_opts o = {.stride = {size_option(w, 2), size_option(w, 2)},
+                        .padding = {size_option(w, 2), size_option(w, 2)},
+                        .dilation = {size_option(w, 2), size_option(w, 2)},
+                        .groups = chance(w, 0.05) ? size_option(w, 4) : groups};
+    tg_pool2d_opts po = {.kernel = {size_option(w, 3), size_option(w, 3)},
+                         .stride = {size_option(w, 2), size_option(w, 2)},
+                         .padding = {size_option(w, 1), size_option(w, 1)}};
+    int64_t kh = size_option(w, 3), kw = size_option(w, 3);
+    begin(w, "conv op %d (stride %lld,%lld pad %lld,%lld dil %lld,%lld groups %lld; kernel %lld,%lld)", k,
+          (long long)o.stride[0], (long long)o.stride[1], (long long)o.padding[0], (long long)o.padding[1],
+          (long long)o.dilation[0], (long long)o.dilation[1], (long long)o.groups, (long long)kh, (long long)kw);
+    tg_tensor *y = NULL;
+    switch (k) {
+    case 0:
+    case 1: { /* conv2d, conv_transpose2d: weights [C_out, C_in/G, kh, kw] / [C_in, C_out/G, kh, kw] */
+        int64_t rows = k == 0 ? cout : cin, cols = (k == 0 ? cin : cout) / (groups ? groups : 1);
+        int64_t kernel[2] = {kh >= 0 && kh < 4 ? kh : 3, kw >= 0 && kw < 4 ? kw : 1};
+        tg_tensor *wt = chance(w, 0.9) ? tg_uniform(w->t, &w->rng, dt, 4, (int64_t[]){rows, cols, kernel[0], kernel[1]},
+                                                    -1, 1)
+                                       : arg(w);
+        tg_tensor *b = chance(w, 0.5) ? NULL : chance(w, 0.9) ? tg_zeros(w->t, dt, 1, (int64_t[]){cout}) : arg(w);
+        if (k == 1) o.output_padding[0] = size_option(w, 1), o.output_padding[1] = size_option(w, 1);
+        y = (k == 0 ? tg_conv2d : tg_conv_transpose2d)(w->t, image(w, dt, cin), wt, b, o);
+        break;
+    }
+    case 2: {
+        tg_tensor *x = image(w, dt, cin);
+        tg_tensor *g = image(w, dt, cout);
+        y = tg_conv2d_weight_grad(w->t, x, g, kh, kw, o);
+        break;
+    }
+    case 3: y = (chance(w, 0.5) ? tg_max_pool2d : tg_avg_pool2d)(w->t, image(w, dt, cin), po); break;
+    case 4: y = chance(w, 0.5) ? tg_global_avg_pool2d(w->t, image(w, dt, cin)) : tg_flatten(w->t, arg(w)); break;
+    case 5: {
+        tg_rng rng = tg_rng_new(below(w, 1000));
+        double p = chance(w, 0.9) ? tg_rng_uniform(&w->rng) : chance(w, 0.5) ? 1.0 : -0.5;
+        y = tg_dropout(w->t, arg(w), p, chance(w, 0.8), chance(w, 0.95) ? &rng : NULL);
+        break;
+    }
+    }
+    check_op(w, y);
+}
+
 /* A custom op: elementwise square with its backward. */
 static void square_forward(const tg_tensor *const *in, int n, tg_tensor *out, const void *attrs) {
     (void)n, (void)attrs;
@@ -741,7 +808,7 @@ static generator generators[] = {
     {"access", gen_access, 3},    {"scope", gen_scope, 2},        {"backward", gen_backward, 6},
     {"optim", gen_optim, 3},      {"batches", gen_batches, 1},    {"checkpoint", gen_checkpoint, 2},
     {"dot", gen_dot, 1},          {"params", gen_params, 2},      {"reset", gen_reset, 2},
-    {"dataset", gen_dataset, 2},
+    {"dataset", gen_dataset, 2},  {"conv", gen_conv, 4},
 };
 
 /* Runs `calls` random calls from `seed`; returns the violations. */

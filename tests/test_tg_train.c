@@ -1,7 +1,7 @@
 /* The `tg train` command as a user runs it: a stopped and resumed run ends
  * with the same model as an unbroken one, Ctrl-C saves the run and exits
  * with 130, settings that would change a saved run are refused, bad numbers
- * are refused. Runs the tg program of the same build (skipped when the build
+ * are refused, the cnn trains on image files. Runs the tg program of the same build (skipped when the build
  * has no tools). */
 #include "scratch_dir.h" /* kill, waitpid too */
 
@@ -111,6 +111,57 @@ static void test_ctrl_c_saves_the_run_and_exits_130(void **state) {
     assert_int_equal(run_tg((const char *[]){"train", "--resume", path, "--epochs", "1", "--threads", "1", NULL}), 0);
 }
 
+/* dir/<split>-images-idx3-ubyte and -labels-idx1-ubyte (plain IDX): n 8x8
+ * images of a horizontal bar (label 0), a vertical bar (1) or a diagonal (2) */
+static void write_bars(const char *split, int n, uint64_t seed) {
+    char path[320];
+    tg_rng rng = tg_rng_new(seed);
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", scratch_dir, split);
+    FILE *images = fopen(path, "wb");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", scratch_dir, split);
+    FILE *labels = fopen(path, "wb");
+    assert_true(images && labels);
+    const unsigned char image_header[16] = {0, 0, 8, 3, 0, 0, (unsigned char)(n >> 8), (unsigned char)n, 0, 0, 0, 8,
+                                            0, 0, 0, 8};
+    const unsigned char label_header[8] = {0, 0, 8, 1, 0, 0, (unsigned char)(n >> 8), (unsigned char)n};
+    fwrite(image_header, 1, sizeof image_header, images);
+    fwrite(label_header, 1, sizeof label_header, labels);
+    for (int i = 0; i < n; i++) {
+        unsigned char label = (unsigned char)tg_rng_below(&rng, 3), pixels[64];
+        int where = 1 + (int)tg_rng_below(&rng, 6);
+        for (int r = 0; r < 8; r++)
+            for (int c = 0; c < 8; c++) {
+                bool on = label == 0 ? r == where : label == 1 ? c == where : r == c;
+                pixels[r * 8 + c] = (unsigned char)((on ? 160 : 20) + tg_rng_below(&rng, 80));
+            }
+        fwrite(pixels, 1, sizeof pixels, images);
+        fwrite(&label, 1, 1, labels);
+    }
+    assert_int_equal(fclose(images), 0);
+    assert_int_equal(fclose(labels), 0);
+}
+
+static void test_the_cnn_trains_on_image_files_and_refuses_other_data(void **state) {
+    (void)state;
+    need_tg();
+    write_bars("train", 240, 1);
+    write_bars("t10k", 120, 2);
+    assert_int_equal(run_tg((const char *[]){"train", "--model", "cnn", "--data", scratch_dir, "--channels", "4,4",
+                                             "--epochs", "3", "--batch", "20", "--threads", "1", NULL}),
+                     0);
+    char *out = output();
+    assert_non_null(strstr(out, "model: cnn 1x8x8 conv4-4 fc128-10 batchnorm dropout 0.25")); /* the cnn's default */
+    char *accuracy = strstr(out, "test accuracy ");
+    assert_non_null(accuracy);
+    assert_true(atof(accuracy + strlen("test accuracy ")) > 90);
+    assert_int_equal(run_tg((const char *[]){"train", "--model", "cnn", "--data", "spiral", NULL}), 1);
+    assert_non_null(strstr(output(), "--model cnn classifies images ([H,W] or [C,H,W] samples); spiral"));
+    assert_int_equal(run_tg((const char *[]){"train", "--model", "cnn", "--data", scratch_dir, "--channels", "4,0",
+                                             NULL}),
+                     1);
+    assert_non_null(strstr(output(), "--channels '4,0': expected up to 6 sizes"));
+}
+
 int main(void) {
 #define WITH_DIR(test) cmocka_unit_test_setup_teardown(test, scratch_setup, scratch_teardown)
     const struct CMUnitTest tests[] = {
@@ -118,6 +169,7 @@ int main(void) {
         WITH_DIR(test_resume_refuses_settings_that_change_the_run),
         WITH_DIR(test_bad_numbers_and_unknown_options_are_refused),
         WITH_DIR(test_ctrl_c_saves_the_run_and_exits_130),
+        WITH_DIR(test_the_cnn_trains_on_image_files_and_refuses_other_data),
     };
     return cmocka_run_group_tests_name("tg train", tests, NULL, NULL);
 }

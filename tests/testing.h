@@ -97,6 +97,22 @@ static inline uint64_t store_fingerprint(const tg_params *p) {
     return h;
 }
 
+/* Asserts |x[i] - expected[i]| <= rtol max(|expected[i]|, 1) for every element:
+ * relative where values are large, absolute near zero. `what` names x in the message. */
+static inline void assert_relative(const tg_tensor *x, const double *expected, int64_t n, double rtol,
+                                   const char *what) {
+    assert_non_null(x);
+    assert_int_equal(x->numel, n);
+    for (int64_t i = 0; i < n; i++) {
+        double got = tg_get(x, i), scale = fabs(expected[i]) > 1 ? fabs(expected[i]) : 1;
+        if (!(fabs(got - expected[i]) <= rtol * scale)) {
+            print_error("%s element %lld: got %.17g, expected %.17g (rtol %g)\n", what, (long long)i, got,
+                        expected[i], rtol);
+            fail();
+        }
+    }
+}
+
 /* Asserts the tape's error message contains every given fragment. */
 static inline void assert_error_mentions(const char *message, const char *fragment) {
     if (!strstr(message, fragment)) {

@@ -52,14 +52,14 @@ static const matmul_case matmul_cases[] = {
     {"square 1024 aT bT", 1024, 1024, 1024, true, true},
 };
 
-static double now_seconds(void) {
+double tg_bench_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
                  "       tg bench --op %s [--threads N] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
     fprintf(out, 
                  "--op matmul: times tg_matmul_ex on the shapes of an MLP 784-512-512-10 at batch\n"
@@ -74,6 +74,9 @@ static void usage(FILE *out) {
                  "--op dist: data-parallel training steps of that MLP on Fashion-MNIST (batch\n"
                  "128), alone or under mpirun, with the share of the allreduce; median step time\n"
                  "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n"
+                 "--op conv: times conv2d and max_pool2d on the layers of a small CNN at batch\n"
+                 "128 (forward alone, then forward and backward), then whole training steps of that\n"
+                 "CNN (tg train --model cnn's network), and prints the best times.\n"
                  "--op scalar, mlp-bn, batchnorm, elementwise: the engine's workloads (per-op\n"
                  "overhead, an MLP with batchnorm and L2, batchnorm alone, a 16M elementwise\n"
                  "chain; see tools/bench_engine.c), f32, median step time.\n\n"
@@ -86,14 +89,14 @@ static void usage(FILE *out) {
 /* Best seconds of one tg_matmul_ex call, timed for about `budget` seconds
  * (a and b live on another tape: each repetition views them on `work`). */
 static double time_matmul(tg_tape *work, tg_tensor *a, tg_tensor *b, bool ta, bool tb, double budget) {
-    double best = 1e30, start = now_seconds();
+    double best = 1e30, start = tg_bench_now();
     for (int rep = 0;; rep++) {
         tg_tape_reset(work);
         tg_tape_set_grad_enabled(work, false);
         tg_tensor *wa = tg_detach(work, a), *wb = tg_detach(work, b);
-        double t0 = now_seconds();
+        double t0 = tg_bench_now();
         tg_tensor *c = tg_matmul_ex(work, wa, wb, ta, tb);
-        double t1 = now_seconds();
+        double t1 = tg_bench_now();
         if (!c) return -1;
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0; /* the first calls warm up */
         if (rep >= 13 && t1 - start > budget) break;
@@ -166,10 +169,10 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
     tg_tensor *x_data = tg_uniform(data, &rng, dtype, 2, (int64_t[]){BATCH, IN}, 0, 1);
     int64_t labels[BATCH];
     for (int i = 0; i < BATCH; i++) labels[i] = (int64_t)(tg_rng_uniform(&rng) * OUT) % OUT;
-    double best = 1e30, start = now_seconds(), loss = 0;
+    double best = 1e30, start = tg_bench_now(), loss = 0;
     int status = 0;
     for (int rep = 0;; rep++) {
-        double t0 = now_seconds();
+        double t0 = tg_bench_now();
         tg_tensor *h = tg_detach(t, x_data);
         for (int l = 0; l < 3; l++) {
             h = tg_linear(t, h, w[l], b[l]);
@@ -184,7 +187,7 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
         }
         loss = tg_get(l, 0);
         tg_tape_reset(t);
-        double t1 = now_seconds();
+        double t1 = tg_bench_now();
         if (rep >= 3 && t1 - t0 < best) best = t1 - t0;
         if (rep >= 13 && t1 - start > budget) break;
     }
@@ -235,12 +238,14 @@ int tg_cmd_bench(int argc, char **argv) {
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
     bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
+    bool conv = op && strcmp(op, "conv") == 0;
     if (op && tg_bench_engine_has(op) && budget > 0) {
         if (!json) printf("tg bench: %s, %d threads\n\n", op, tg_get_num_threads());
         return tg_bench_engine(op, budget, json);
     }
-    if (!op || (!mlp && !data && !optim && !dist && strcmp(op, "matmul") != 0) || !(f32 || f64) || !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|dist|%s, --dtype f32|f64|all and --time > 0\n",
+    if (!op || (!mlp && !data && !optim && !dist && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) ||
+        !(budget > 0)) {
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv|dist|%s, --dtype f32|f64|all and --time > 0\n",
                 tg_bench_engine_names());
         usage(stderr);
         return 2;
@@ -252,6 +257,7 @@ int tg_cmd_bench(int argc, char **argv) {
                                            : data  ? tg_bench_data
                                            : optim ? tg_bench_optim
                                            : dist  ? tg_bench_dist
+                                           : conv  ? tg_bench_conv
                                                    : bench_matmul;
     int status = 0;
     if (f32) status |= bench(TG_F32, budget, json);

@@ -24,6 +24,10 @@ int tg_bench_data(tg_dtype dtype, double budget, bool json);
 /* tg bench --op dist, alone or under mpirun (tools/bench_dist.c) */
 int tg_bench_dist(tg_dtype dtype, double budget, bool json);
 
+/* tg bench: a monotonic clock in seconds; the conv and pooling cases (tools/bench_conv.c) */
+double tg_bench_now(void);
+int tg_bench_conv(tg_dtype dtype, double budget, bool json);
+
 /* Option parsing shared by subcommands: "--name=value" or "--name value". */
 const char *tg_option(int argc, char **argv, int *i, const char *name);
 bool tg_flag(const char *arg, const char *name);

@@ -1,4 +1,4 @@
-/* tg train: trains an MLP on Fashion-MNIST, a CSV file or a built-in set,
+/* tg train: trains an MLP or a CNN on Fashion-MNIST, a CSV file or a built-in set,
  * with evaluation each epoch, progress, checkpoints that resume exactly, a
  * CSV log, curves and a picture of the graph. */
 #define _POSIX_C_SOURCE 200809L /* sigaction */
@@ -37,6 +37,8 @@ typedef struct train_args {
     /* model */
     char model[16];
     char hidden[256];
+    char channels[128];
+    double dropout;
     char activation[32];
     int64_t batchnorm;
     char dtype[8];
@@ -78,8 +80,11 @@ static const option options[] = {
     {"--samples", INT, AT(samples), RUN, 10, 1e8, "built-in sets: how many samples"},
     {"--standardize", SWITCH, AT(standardize), RUN, 0, 0,
      "per-feature mean/std from the training split (--no-standardize: off)"},
-    {"--model", TEXT, AT(model), RUN, 0, 0, "mlp"},
-    {"--hidden", TEXT, AT(hidden), RUN, 0, 0, "mlp: hidden layer sizes, e.g. 256,256 (empty: a linear model)"},
+    {"--model", TEXT, AT(model), RUN, 0, 0, "mlp, or cnn (image data: 3x3 convolutions and max pooling first)"},
+    {"--hidden", TEXT, AT(hidden), RUN, 0, 0,
+     "hidden linear layer sizes, e.g. 256,256 (empty: none; the cnn's default is 128)"},
+    {"--channels", TEXT, AT(channels), RUN, 0, 0, "cnn: output channels of its conv 3x3 -> max pool 2x2 blocks"},
+    {"--dropout", REAL, AT(dropout), RUN, 0, 0.99, "cnn: dropout probability before the last linear layer"},
     {"--activation", TEXT, AT(activation), RUN, 0, 0, "relu, tanh, sigmoid, gelu or leaky_relu"},
     {"--batchnorm", SWITCH, AT(batchnorm), RUN, 0, 0, "batchnorm after each hidden linear layer (--no-batchnorm)"},
     {"--dtype", TEXT, AT(dtype), RUN, 0, 0, "f32 or f64"},
@@ -93,7 +98,7 @@ static const option options[] = {
     {"--batch", INT, AT(batch), RUN, 1, 1e9,
      "mini-batch size (the training set size: batch gradient descent); under mpirun the global batch, split over "
      "the ranks"},
-    {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step"},
+    {"--schedule", TEXT, AT(schedule), RUN, 0, 0, "constant, cosine or step (the cnn's default is cosine)"},
     {"--min-lr", REAL, AT(min_lr), RUN, 0, 1e6, "cosine: the final learning rate"},
     {"--step-epochs", INT, AT(step_epochs), RUN, 1, 1e6, "step: decay every this many epochs"},
     {"--gamma", REAL, AT(gamma), RUN, 1e-9, 1e3, "step: the decay factor"},
@@ -121,6 +126,8 @@ static train_args defaults(void) {
     strcpy(a.task, "classify");
     strcpy(a.model, "mlp");
     strcpy(a.hidden, "256,256");
+    strcpy(a.channels, "32,64");
+    a.dropout = 0.25;
     strcpy(a.activation, "relu");
     strcpy(a.dtype, "f32");
     strcpy(a.optimizer, "momentum");
@@ -130,9 +137,10 @@ static train_args defaults(void) {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: tg train [options]\n\n"
-                 "Trains a multi-layer perceptron by mini-batch gradient descent and evaluates it on the\n"
-                 "test split after every epoch. Without --data: Fashion-MNIST from %s\n"
-                 "(Debian package dataset-fashion-mnist), or the built-in spiral set when it is absent.\n"
+                 "Trains a multi-layer perceptron (or, with --model cnn, a convolutional network) by\n"
+                 "mini-batch gradient descent and evaluates it on the test split after every epoch.\n"
+                 "Without --data: Fashion-MNIST from %s (Debian package\n"
+                 "dataset-fashion-mnist), or the built-in spiral set when it is absent.\n"
                  "Ctrl-C stops after the current step (saving the run when --save is given).\n\n",
             DEFAULT_FASHION_MNIST);
     train_args d = defaults();
@@ -347,6 +355,33 @@ static bool load_data(train_args *a, data_sets *d) {
 
 /* ---- model and optimizer ---- */
 
+/* Up to max comma-separated sizes in [1, 1000000] into sizes; false + message naming the option. */
+static bool parse_sizes(const char *name, const char *text, int64_t *sizes, int max, int *count) {
+    *count = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        errno = 0;
+        long long units = strtoll(p, &end, 10);
+        if (end == p || errno || units < 1 || units > 1000000 || (*end && *end != ',') || *count == max) {
+            fprintf(stderr, "tg train: %s '%s': expected up to %d sizes in [1, 1000000], e.g. 256,256\n", name,
+                    text, max);
+            return false;
+        }
+        sizes[(*count)++] = units;
+        p = *end ? end + 1 : end;
+    }
+    return true;
+}
+
+static bool parse_dtype(const train_args *a, tg_dtype *dtype) {
+    if (strcmp(a->dtype, "f32") == 0 || strcmp(a->dtype, "f64") == 0) {
+        *dtype = a->dtype[1] == '6' ? TG_F64 : TG_F32;
+        return true;
+    }
+    fprintf(stderr, "tg train: --dtype '%s': expected f32 or f64\n", a->dtype);
+    return false;
+}
+
 static tg_model *make_mlp(const train_args *a, const tg_dataset *train) {
     tg_mlp_opts m = {.inputs = tg_dataset_features(train), .batchnorm = a->batchnorm != 0, .replicas = data_parallel};
     m.outputs = tg_dataset_task(train) == TG_TASK_CLASSIFICATION ? tg_dataset_classes(train) : tg_dataset_targets(train);
@@ -355,26 +390,38 @@ static tg_model *make_mlp(const train_args *a, const tg_dataset *train) {
                 a->activation);
         return NULL;
     }
-    if (strcmp(a->dtype, "f32") == 0 || strcmp(a->dtype, "f64") == 0) {
-        m.dtype = a->dtype[1] == '6' ? TG_F64 : TG_F32;
-    } else {
-        fprintf(stderr, "tg train: --dtype '%s': expected f32 or f64\n", a->dtype);
+    if (!parse_dtype(a, &m.dtype) || !parse_sizes("--hidden", a->hidden, m.hidden, TG_MLP_MAX_HIDDEN, &m.n_hidden))
+        return NULL;
+    tg_model *model = tg_mlp_new(&m, (uint64_t)a->seed);
+    if (!model) fprintf(stderr, "tg train: %s\n", tg_last_error());
+    return model;
+}
+
+/* The cnn on image samples: [H,W] (one channel) or [C,H,W]. */
+static tg_model *make_cnn(const train_args *a, const tg_dataset *train) {
+    if (data_parallel) { /* its batchnorm layers have no synchronised statistics yet */
+        fprintf(stderr, "tg train: --model cnn trains in one process (not under mpirun)\n");
         return NULL;
     }
-    for (const char *p = a->hidden; *p;) {
-        char *end;
-        errno = 0;
-        long long units = strtoll(p, &end, 10);
-        if (end == p || errno || units < 1 || units > 1000000 || (*end && *end != ',') ||
-            m.n_hidden == TG_MLP_MAX_HIDDEN) {
-            fprintf(stderr, "tg train: --hidden '%s': expected up to %d sizes in [1, 1000000], e.g. 256,256\n",
-                    a->hidden, TG_MLP_MAX_HIDDEN);
-            return NULL;
-        }
-        m.hidden[m.n_hidden++] = units;
-        p = *end ? end + 1 : end;
+    int64_t shape[TG_MAX_DIMS];
+    int ndim = tg_dataset_sample_shape(train, shape);
+    if (tg_dataset_task(train) != TG_TASK_CLASSIFICATION || (ndim != 2 && ndim != 3)) {
+        char dims[64];
+        fprintf(stderr, "tg train: --model cnn classifies images ([H,W] or [C,H,W] samples); %s has samples %s%s\n",
+                tg_dataset_name(train), tg_shape_str(ndim, shape, dims, sizeof dims),
+                tg_dataset_task(train) == TG_TASK_CLASSIFICATION ? "" : " and regression targets");
+        return NULL;
     }
-    tg_model *model = tg_mlp_new(&m, (uint64_t)a->seed);
+    tg_cnn_opts c = {.channels = ndim == 3 ? shape[0] : 1, .height = shape[ndim - 2], .width = shape[ndim - 1],
+                     .outputs = tg_dataset_classes(train), .batchnorm = a->batchnorm != 0, .dropout = a->dropout};
+    if (strcmp(a->activation, "relu") != 0) {
+        fprintf(stderr, "tg train: --model cnn uses relu (--activation '%s')\n", a->activation);
+        return NULL;
+    }
+    if (!parse_dtype(a, &c.dtype) || !parse_sizes("--channels", a->channels, c.conv, TG_CNN_MAX_CONV, &c.n_conv) ||
+        !parse_sizes("--hidden", a->hidden, c.hidden, TG_MLP_MAX_HIDDEN, &c.n_hidden))
+        return NULL;
+    tg_model *model = tg_cnn_new(&c, (uint64_t)a->seed);
     if (!model) fprintf(stderr, "tg train: %s\n", tg_last_error());
     return model;
 }
@@ -435,7 +482,8 @@ static bool make_schedule(const train_args *a, tg_lr_schedule *s) {
 /* The models --model names. */
 static tg_model *make_model(const train_args *a, const tg_dataset *train) {
     if (strcmp(a->model, "mlp") == 0) return make_mlp(a, train);
-    fprintf(stderr, "tg train: --model '%s': expected mlp\n", a->model);
+    if (strcmp(a->model, "cnn") == 0) return make_cnn(a, train);
+    fprintf(stderr, "tg train: --model '%s': expected mlp or cnn\n", a->model);
     return NULL;
 }
 
@@ -585,6 +633,12 @@ static int train(int argc, char **argv) {
     }
     if (rc) return rc;
     if (*a.resume && !resume_settings(a.resume, &a, given)) return 2;
+    /* the cnn's own defaults: one hidden layer of 128, a cosine schedule (a resumed run keeps its saved ones) */
+    for (int k = 0; k < N_OPTIONS && !*a.resume && strcmp(a.model, "cnn") == 0; k++) {
+        if (given[k]) continue;
+        if (strcmp(options[k].name, "--hidden") == 0) strcpy(a.hidden, "128");
+        if (strcmp(options[k].name, "--schedule") == 0) strcpy(a.schedule, "cosine");
+    }
     if (a.threads) tg_set_num_threads((int)a.threads);
 
     double load_start = now_seconds();
@@ -611,8 +665,12 @@ static int train(int argc, char **argv) {
     char settings[4096];
     settings_text(&a, settings, sizeof settings);
     tg_progress_printer printer = tg_progress_printer_for(stdout);
+    /* the cnn's activations are large: it evaluates in training-sized batches, so that evaluation fits in
+     * the memory a training step already holds (the trainer evaluates on the training tape) */
+    int64_t eval_batch = strcmp(a.model, "cnn") == 0 ? a.batch : 1000;
     tg_fit_opts fit = {.epochs = a.epochs,
                        .batch_size = a.batch,
+                       .eval_batch_size = eval_batch,
                        .dtype = strcmp(a.dtype, "f64") == 0 ? TG_F64 : TG_F32,
                        .l2 = a.l2,
                        .seed = (uint64_t)a.seed,
@@ -670,7 +728,7 @@ static int train(int argc, char **argv) {
         for (int64_t e = 0; e < h->n_epochs; e++) seconds += h->epochs[e].train_seconds;
         tg_evaluation eval;
         tg_tape *t = tg_tape_new();
-        if (t && !tg_evaluate(model, data.test, fit.dtype, 1000, t, &eval)) {
+        if (t && !tg_evaluate(model, data.test, fit.dtype, eval_batch, t, &eval)) {
             if (tg_dataset_task(data.test) == TG_TASK_CLASSIFICATION) {
                 if (!a.quiet) {
                     printf("\nconfusion matrix on the test split (rows: true class, columns: predicted)\n");

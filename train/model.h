@@ -60,4 +60,30 @@ typedef struct tg_mlp_opts {
  * NULL + tg_last_error() on bad options. */
 tg_model *tg_mlp_new(const tg_mlp_opts *opts, uint64_t seed);
 
+enum { TG_CNN_MAX_CONV = 6 };
+
+typedef struct tg_cnn_opts {
+    int64_t channels, height, width;     /* one input sample [C,H,W] (the input is reshaped to [N,C,H,W]) */
+    int64_t conv[TG_CNN_MAX_CONV];       /* output channels of the 3x3 convolutions, e.g. 32, 64 */
+    int n_conv;
+    int64_t hidden[TG_MLP_MAX_HIDDEN];   /* sizes of the hidden linear layers after them, e.g. 128 */
+    int n_hidden;
+    int64_t outputs;                     /* classes */
+    bool batchnorm;                      /* conv -> batchnorm -> relu in every block */
+    double dropout;                      /* before the last linear layer, in training; 0: none */
+    tg_dtype dtype;
+} tg_cnn_opts;
+
+/* A convolutional network for images: n_conv blocks "conv<k>" of conv 3x3
+ * (padding 1; a bias only without batchnorm) -> [batchnorm "bn<k>"] -> relu
+ * -> max pool 2x2, which halve the height and width; then flatten, linear
+ * "fc<k>" -> relu for each hidden size, dropout, and the linear output layer. With conv 32, 64, hidden 128
+ * on 28x28 images: 28 -> 14 -> 7, 64 x 7 x 7 = 3136 -> 128 -> outputs.
+ * Initialised like torch.nn.Conv2d and Linear (weights and biases
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in))) from a generator seeded with `seed`;
+ * the dropout masks come from that seed and a step counter kept as the
+ * buffer "dropout.steps", so a resumed run draws the same masks.
+ * NULL + tg_last_error() on bad options. */
+tg_model *tg_cnn_new(const tg_cnn_opts *opts, uint64_t seed);
+
 #endif
