@@ -61,7 +61,9 @@ static void test_the_second_step_allocates_nothing_and_takes_no_page_fault(void 
         training_step(t, &m);
         long taken = minor_faults() - faults;
         if (taken > 0) print_error("step %d took %ld page faults\n", step, taken);
+#ifndef TG_TESTING_SANITIZED /* the sanitizer maps pages of its own (shadow, allocator) as it goes */
         assert_int_equal(taken, 0);
+#endif
         assert_int_equal(tg_tape_system_allocations(t), allocations);
         assert_int_equal(tg_tape_arena_capacity(t), capacity);
     }
