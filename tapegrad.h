@@ -38,6 +38,7 @@ extern "C" {
 #include "ops/loss.h"
 #include "ops/registry.h"
 #include "ops/custom.h"
+#include "ops/fusion.h"
 #include "ops/replica.h"
 
 #include "graph/backward.h"

@@ -1,21 +1,93 @@
-/* OpenMP helpers. Loops below TG_PARALLEL_MIN elements run serially, so tiny
- * tensors never pay for forking a parallel region. Static schedules only:
- * the same thread count gives the same partition, hence bit-identical results. */
+/* OpenMP helpers: the one place that decides whether work runs on several
+ * threads.
+ *
+ * Work below TG_PARALLEL_MIN elements, work on a single thread, and work
+ * already inside a parallel region run as a plain loop on the calling thread:
+ * no parallel region at all. (An OpenMP `if` clause is not enough: with libgomp
+ * a false `if` still builds a one-thread team and makes a system call, about a
+ * microsecond per kernel, which a chain of tiny ops pays on every op.)
+ * Static schedules only: the same thread count gives the same partition,
+ * hence bit-identical results; kernels whose elements are independent give
+ * the same bits for any thread count.
+ *
+ * On a machine other programs keep busy, the other threads of a region can
+ * arrive long after the calling thread has done its share (with libgomp's
+ * default spin-waiting, a time slice of the scheduler: milliseconds instead
+ * of microseconds per region). A region where that happens sends the next
+ * ones to the calling thread alone: 16 regions, doubling while it keeps
+ * happening (up to 4096), back to 16 once a region runs on time. Results do
+ * not change: every kernel of tapegrad gives the same bits for any thread
+ * count. (Setting OMP_WAIT_POLICY=passive avoids most of it.) */
 #ifndef TG_CORE_PARALLEL_H
 #define TG_CORE_PARALLEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TG_PARALLEL_MIN 32768
 
 #define TG_PRAGMA(x) _Pragma(#x)
-/* Put before a `for` over n independent elements. */
-#define TG_PARALLEL_FOR(n) TG_PRAGMA(omp parallel for schedule(static) if ((n) >= TG_PARALLEL_MIN))
-/* Same, for loops whose iterations each cost `work` elements. */
-#define TG_PARALLEL_FOR_WORK(work) TG_PRAGMA(omp parallel for schedule(static) if ((work) >= TG_PARALLEL_MIN))
 
-/* Sets the thread count for tapegrad's kernels (like OMP_NUM_THREADS). */
+/* True when `work` elements are worth a parallel region: enough of them,
+ * more than one thread, not already inside a parallel region, and the
+ * threads have been arriving on time. */
+#define TG_PARALLEL_WORTH(work) ((work) >= TG_PARALLEL_MIN && tg_parallel_available())
+
+/* for (int64_t i = 0; i < n; i++) body, spread over the threads when n
+ * elements are worth it:
+ *
+ *     TG_PARALLEL_FOR(k, n, { a[k] += b[k]; });
+ */
+#define TG_PARALLEL_FOR(i, n, ...) TG_PARALLEL_FOR_WORK(i, n, n, __VA_ARGS__)
+/* The same for loops whose n iterations together cost `work` elements. */
+#define TG_PARALLEL_FOR_WORK(i, n, work, ...)                                   \
+    do {                                                                        \
+        const int64_t tg_iterations_ = (n);                                     \
+        if (TG_PARALLEL_WORTH(work)) {                                          \
+            tg_region tg_region_;                                               \
+            tg_region_start(&tg_region_);                                       \
+            TG_PRAGMA(omp parallel)                                             \
+            {                                                                   \
+                TG_PRAGMA(omp for schedule(static) nowait)                      \
+                for (int64_t i = 0; i < tg_iterations_; i++) __VA_ARGS__        \
+                tg_region_share_done(&tg_region_);                              \
+            }                                                                   \
+            tg_region_end(&tg_region_);                                         \
+        } else {                                                                \
+            for (int64_t i = 0; i < tg_iterations_; i++) __VA_ARGS__            \
+        }                                                                       \
+    } while (0)
+
+/* Sets the thread count for tapegrad's kernels (like OMP_NUM_THREADS), and
+ * ends any back-off. */
 void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
+/* More than one thread, not inside a parallel region already, and not
+ * backing off from late threads (see above). */
+bool tg_parallel_available(void);
+
+/* Timing of one parallel region, for the back-off: start before it, share
+ * done by every thread when its share is done, end after it. */
+typedef struct tg_region {
+    double start, share_done;
+} tg_region;
+void tg_region_start(tg_region *r);
+void tg_region_share_done(tg_region *r);
+void tg_region_end(tg_region *r);
+/* The back-off's rule: a region where the calling thread's share took
+ * `share` seconds and it then waited `wait` seconds for the others. */
+void tg_parallel_note_region(double share, double wait);
+/* The calling thread's number in the current parallel region (0 outside one):
+ * for per-thread workspaces, of which a region needs tg_get_num_threads(). */
+int tg_thread_index(void);
+
+/* Work over several arrays at once (every parameter's gradient, say) in ONE
+ * parallel region: segment s has sizes[s] elements; the concatenation of all
+ * segments is cut into one contiguous range per thread, and `piece` is called
+ * for every part of a segment that falls in a range:
+ *     piece(context, s, begin, end)   with 0 <= begin < end <= sizes[s].
+ * Serial (one call per segment) when the total is below TG_PARALLEL_MIN. */
+typedef void (*tg_segment_fn)(void *context, int segment, int64_t begin, int64_t end);
+void tg_parallel_segments(int count, const int64_t *sizes, tg_segment_fn piece, void *context);
 
 #endif

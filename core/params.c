@@ -7,9 +7,14 @@
 
 #include "core/checkpoint.h"
 
+#include "core/parallel.h"
+
 struct tg_params {
     tg_tensor **tensors;
     int count, capacity;
+    /* tg_params_parallel's segments: store indices and sizes (capacity entries) */
+    int *segment_index;
+    int64_t *segment_sizes;
 };
 
 tg_params *tg_params_new(void) {
@@ -28,10 +33,12 @@ static void tensor_free(tg_tensor *x) {
 void tg_params_free(tg_params *p) {
     if (!p) return;
     for (int i = 0; i < p->count; i++) {
-        tensor_free(p->tensors[i]->grad);
+        tensor_free(p->tensors[i]->grad_storage);
         tensor_free(p->tensors[i]);
     }
     free(p->tensors);
+    free(p->segment_index);
+    free(p->segment_sizes);
     free(p);
 }
 
@@ -92,8 +99,12 @@ static tg_status add_tensor(tg_params *p, tg_tensor *x) {
     if (p->count == p->capacity) {
         int cap = p->capacity ? p->capacity * 2 : 16;
         tg_tensor **grown = realloc(p->tensors, (size_t)cap * sizeof *grown);
-        if (!grown) return TG_ERR_NOMEM;
-        p->tensors = grown;
+        if (grown) p->tensors = grown;
+        int *index = grown ? realloc(p->segment_index, (size_t)cap * sizeof *index) : NULL;
+        if (index) p->segment_index = index;
+        int64_t *sizes = index ? realloc(p->segment_sizes, (size_t)cap * sizeof *sizes) : NULL;
+        if (!sizes) return TG_ERR_NOMEM; /* arrays that grew are kept; capacity stays */
+        p->segment_sizes = sizes;
         p->capacity = cap;
     }
     p->tensors[p->count++] = x;
@@ -150,7 +161,7 @@ static tg_tensor *create(const char *who, tg_params *p, const char *name, tg_dty
     x->kind = trainable ? TG_KIND_PARAM : TG_KIND_BUFFER;
     x->requires_grad = trainable;
     x->keeps_grad = trainable;
-    x->grad = grad;
+    x->grad = x->grad_storage = grad;
     initialise(x, init, rng);
     return x;
 }
@@ -178,12 +189,47 @@ void tg_params_truncate(tg_params *p, int count) {
 }
 tg_tensor *tg_params_at(const tg_params *p, int i) { return p && i >= 0 && i < p->count ? p->tensors[i] : NULL; }
 
-void tg_zero_grad(tg_params *p) {
-    if (!p) return;
+/* tg_params_parallel: the segments are the parameters that have a gradient */
+typedef struct {
+    const tg_params *p;
+    tg_param_piece_fn piece;
+    void *context;
+} params_pieces;
+
+static void param_piece(void *context, int segment, int64_t begin, int64_t end) {
+    const params_pieces *pp = context;
+    int index = pp->p->segment_index[segment];
+    pp->piece(pp->context, index, pp->p->tensors[index], begin, end);
+}
+
+void tg_params_parallel(tg_params *p, tg_param_piece_fn piece, void *context) {
+    if (!p || !piece) return;
+    int n = 0;
     for (int i = 0; i < p->count; i++) {
-        tg_tensor *g = p->tensors[i]->grad;
-        if (g) memset(g->data, 0, (size_t)g->numel * tg_dtype_size(g->dtype));
+        tg_tensor *x = p->tensors[i];
+        if (x->kind != TG_KIND_PARAM || !x->grad) continue;
+        p->segment_index[n] = i;
+        p->segment_sizes[n++] = x->numel;
     }
+    params_pieces pp = {p, piece, context};
+    tg_parallel_segments(n, p->segment_sizes, param_piece, &pp);
+}
+
+static void zero_piece(void *context, int index, tg_tensor *x, int64_t begin, int64_t end) {
+    (void)context, (void)index;
+    size_t es = tg_dtype_size(x->dtype);
+    memset((char *)x->grad->data + (size_t)begin * es, 0, (size_t)(end - begin) * es); /* all-zero bits are 0.0 */
+}
+
+void tg_zero_grad(tg_params *p) {
+    for (int i = 0; p && i < p->count; i++)
+        if (p->tensors[i]->grad_storage) p->tensors[i]->grad = p->tensors[i]->grad_storage;
+    tg_params_parallel(p, zero_piece, NULL);
+}
+
+void tg_set_grad_to_none(tg_params *p) {
+    for (int i = 0; p && i < p->count; i++)
+        if (p->tensors[i]->grad_storage) p->tensors[i]->grad = NULL;
 }
 
 int64_t tg_params_numel(const tg_params *p) {

@@ -3,6 +3,12 @@
  * tg_backward accumulates into; buffers (batchnorm running statistics) are
  * stored and checkpointed but never trained.
  *
+ * ->grad of a parameter is NULL after tg_set_grad_to_none until a backward
+ * pass reaches the parameter (which then WRITES its gradient instead of adding
+ * it to zeros); optimizers and gradient clipping skip a parameter whose ->grad
+ * is NULL. The gradient's memory stays with the parameter either way, so a
+ * training loop allocates nothing.
+ *
  *   tg_params *p = tg_params_new();
  *   tg_rng rng = tg_rng_new(1);
  *   tg_tensor *w = tg_param(p, "fc1.weight", TG_F32, 2, (int64_t[]){784, 128},
@@ -46,8 +52,24 @@ tg_tensor *tg_params_get(const tg_params *p, const char *name); /* NULL if absen
 void tg_params_truncate(tg_params *p, int count);
 int tg_params_count(const tg_params *p);
 tg_tensor *tg_params_at(const tg_params *p, int index);         /* in creation order */
-/* Sets every trainable parameter's ->grad to zero. */
+/* Sets every trainable parameter's ->grad to zero (a zero tensor also where
+ * it was NULL). One pass over all the gradients' memory. */
 void tg_zero_grad(tg_params *p);
+/* Sets every trainable parameter's ->grad to NULL, like PyTorch's
+ * zero_grad(set_to_none=True): no pass over memory at all, and the next
+ * backward pass writes each gradient once instead of adding it to zeros. A
+ * parameter the next backward pass does not reach keeps ->grad NULL (and an
+ * optimizer step leaves it alone, where zeros would still decay it through
+ * momentum or weight decay). */
+void tg_set_grad_to_none(tg_params *p);
+/* One parallel region over every trainable parameter that has a gradient
+ * (->grad not NULL): piece(context, i, param, begin, end) for the elements
+ * [begin, end) of parameter i (tg_params_at order); the parameters' elements
+ * laid end to end are cut into one range per thread, so a store of many
+ * small parameters costs one region, not one per parameter. Serial below
+ * TG_PARALLEL_MIN elements in all. Optimizers and gradient clipping use it. */
+typedef void (*tg_param_piece_fn)(void *context, int index, tg_tensor *param, int64_t begin, int64_t end);
+void tg_params_parallel(tg_params *p, tg_param_piece_fn piece, void *context);
 /* Number of scalar values in trainable parameters. */
 int64_t tg_params_numel(const tg_params *p);
 

@@ -30,6 +30,7 @@
 
 enum {
     TG_ALIGN = 64,
+    TG_REUSE_MIN = 4096,       /* released blocks smaller than this are not worth keeping */
     TG_FIRST_CHUNK = 1 << 20,  /* 1 MiB; doubles as needed */
     TG_TAPE_ERROR_MAX = 1024,
     TG_SCOPE_PATH_MAX = 512
@@ -49,15 +50,24 @@ typedef struct tg_chunk {
     struct tg_chunk *next;
     size_t size;
     size_t used;
+    size_t position;     /* where it starts in the arena's order: the sizes of the older chunks */
     unsigned char *base; /* 64-byte aligned */
 } tg_chunk;
+
+/* A block given back with tg_tape_release, reused before the chunks grow;
+ * the list lives in the blocks themselves. */
+typedef struct tg_free_block {
+    struct tg_free_block *next;
+    size_t size;
+} tg_free_block;
 
 struct tg_tape {
     tg_chunk *chunks;          /* newest first */
     uint64_t epoch;            /* tag of the current epoch (never 0) */
     uint64_t resets;
     size_t capacity;
-    size_t used_total;
+    size_t in_use, peak;       /* bytes handed out and not released; the most at once */
+    tg_free_block *free_blocks;
     uint64_t system_allocations;
 
     void *scratch;             /* tg_tape_scratch's buffer, kept across resets */
@@ -65,9 +75,17 @@ struct tg_tape {
 
     tg_node **nodes;           /* persistent array, capacity kept across resets */
     int64_t n_nodes, cap_nodes;
+    /* the leaves' first uses, and the set of leaves listed (open addressing,
+     * a power of two): arena memory, forgotten by reset */
+    tg_leaf_use *leaf_uses;
+    int64_t n_leaf_uses, cap_leaf_uses;
+    tg_tensor **leaf_set;
+    int64_t leaf_set_size;
 
     bool grad_enabled;
     bool in_backward;
+    int fusion_depth;          /* open fusion scopes (ops/fusion.h) */
+    void *fusion_state;        /* ops/fusion.c's, in the arena */
 
     char scope_path[TG_SCOPE_PATH_MAX]; /* "a/b/c" */
     size_t scope_len[32];      /* path length before each push */
@@ -94,6 +112,7 @@ static tg_chunk *chunk_new(tg_tape *t, size_t size) {
     c->size = size;
     c->used = 0;
     c->next = NULL;
+    c->position = t->chunks ? t->chunks->position + t->chunks->size : 0;
     t->capacity += size;
     t->system_allocations++;
     return c;
@@ -103,6 +122,17 @@ static void chunk_free(tg_chunk *c) {
     UNPOISON(c->base, c->size);
     free(c->base);
     free(c);
+}
+
+/* Writes a byte in every page of a new chunk, so that it is mapped now. The
+ * chunk is poisoned until handed out: the writes go around the sanitizer
+ * (unpoisoning and poisoning it again would make the sanitizer give its
+ * shadow pages back, to be faulted in again by the next step). */
+#ifdef TG_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static void touch_pages(unsigned char *base, size_t size) {
+    for (size_t page = 0; page < size; page += 4096) ((volatile unsigned char *)base)[page] = 0;
 }
 
 /* A fresh, non-zero tag for every tape and every reset (splitmix64 of a
@@ -157,9 +187,13 @@ void tg_tape_reset(tg_tape *t) {
             c = next;
         }
         t->capacity = t->scratch_size; /* the chunks are counted again below */
+        t->chunks = NULL;
         t->chunks = chunk_new(t, total);
         /* if the merged chunk is refused, start small again; alloc reports later */
         if (!t->chunks) t->chunks = chunk_new(t, TG_FIRST_CHUNK);
+        /* touch every page now, so the next step (as large as this one) takes
+         * no page fault either: a steady loop is quiet from its second step */
+        if (t->chunks) touch_pages(t->chunks->base, t->chunks->size);
     }
     t->epoch = new_epoch();
     t->resets++;
@@ -168,11 +202,18 @@ void tg_tape_reset(tg_tape *t) {
         POISON(c->base, c->used);
         c->used = (t->resets & 1) && c->size > TG_ALIGN ? TG_ALIGN : 0;
     }
-    t->used_total = 0;
+    t->in_use = t->peak = 0;
+    t->free_blocks = NULL;
+    t->leaf_uses = NULL;
+    t->n_leaf_uses = t->cap_leaf_uses = 0;
+    t->leaf_set = NULL;
+    t->leaf_set_size = 0;
     t->n_nodes = 0;
     t->in_backward = false;
     t->backward_node = NULL;
     t->grad_enabled = true;
+    t->fusion_depth = 0;
+    t->fusion_state = NULL;
     t->scope_depth = 0;
     t->scope_path[0] = '\0';
     t->scope_interned = NULL;
@@ -189,6 +230,13 @@ static tg_status too_large(tg_tape *t, const char *who, size_t bytes) {
                         bytes, TG_MAX_REQUEST, t->op ? " in " : "", t->op ? t->op : "");
 }
 
+#define ROUND16(bytes) (((bytes) + 15) & ~(size_t)15)
+
+static void count_in_use(tg_tape *t, size_t bytes) {
+    t->in_use += bytes;
+    if (t->in_use > t->peak) t->peak = t->in_use;
+}
+
 void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     if (!t) return NULL;
     if (bytes > TG_MAX_REQUEST) {
@@ -197,6 +245,24 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     }
     size_t need = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
     if (need == 0) need = TG_ALIGN;
+    /* a released block first (the first that fits, split if larger); small
+     * allocations (headers, nodes) stay on the bump pointer */
+    for (tg_free_block **link = need >= TG_REUSE_MIN ? &t->free_blocks : NULL; link && *link; link = &(*link)->next) {
+        tg_free_block *b = *link;
+        if (b->size < need) continue;
+        if (b->size - need >= TG_ALIGN) {
+            tg_free_block *rest = (tg_free_block *)((unsigned char *)b + need);
+            UNPOISON(rest, sizeof *rest);
+            *rest = (tg_free_block){b->next, b->size - need};
+            *link = rest;
+        } else {
+            need = b->size;
+            *link = b->next;
+        }
+        UNPOISON(b, need);
+        count_in_use(t, need);
+        return b;
+    }
     tg_chunk *c = t->chunks;
     if (!c || c->size - c->used < need) {
         size_t size = c && c->size <= TG_MAX_REQUEST ? c->size * 2 : TG_FIRST_CHUNK;
@@ -213,8 +279,29 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) {
     void *p = c->base + c->used;
     UNPOISON(p, bytes);
     c->used += need;
-    t->used_total += need;
+    count_in_use(t, need);
     return p;
+}
+
+void tg_tape_release(tg_tape *t, void *block, size_t bytes) {
+    size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
+    if (!t || !block || size < TG_REUSE_MIN) return;
+    tg_free_block *b = block;
+    *b = (tg_free_block){t->free_blocks, size};
+    POISON((unsigned char *)b + sizeof *b, size - sizeof *b);
+    t->free_blocks = b;
+    t->in_use -= size;
+}
+
+uint64_t tg_tape_arena_mark(const tg_tape *t) {
+    return t && t->chunks ? t->chunks->position + t->chunks->used : 0;
+}
+
+bool tg_tape_arena_since(const tg_tape *t, uint64_t mark, const void *p) {
+    const unsigned char *q = p;
+    for (const tg_chunk *c = t ? t->chunks : NULL; c; c = c->next)
+        if (q >= c->base && q < c->base + c->size) return c->position + (size_t)(q - c->base) >= mark;
+    return false; /* not arena memory: a parameter's, or the caller's (tg_tensor_wrap) */
 }
 
 char *tg_tape_strdup(tg_tape *t, const char *s) {
@@ -240,6 +327,9 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
                          t->op ? t->op : "tg_tape_scratch", bytes);
             return NULL;
         }
+        /* touched now: parts that only some threads use (per-thread
+         * workspaces) must not fault in the first step that reaches them */
+        memset(fresh, 0, size);
         free(t->scratch);
         t->capacity += size - t->scratch_size;
         t->scratch = fresh;
@@ -277,7 +367,8 @@ bool tg_tape_is_stale(const tg_tape *t, const tg_tensor *x) {
 }
 
 size_t tg_tape_arena_capacity(const tg_tape *t) { return t ? t->capacity : 0; }
-size_t tg_tape_arena_used(const tg_tape *t) { return t ? t->used_total : 0; }
+size_t tg_tape_arena_used(const tg_tape *t) { return t ? t->in_use : 0; }
+size_t tg_tape_arena_peak(const tg_tape *t) { return t ? t->peak : 0; }
 uint64_t tg_tape_system_allocations(const tg_tape *t) { return t ? t->system_allocations : 0; }
 
 bool tg_tape_grad_enabled(const tg_tape *t) { return t && t->grad_enabled; }
@@ -418,6 +509,62 @@ static tg_status forward_anomaly(tg_tape *t, const tg_op *op, int n_inputs, tg_t
                         tg_inputs_desc(n_inputs, inputs, ins, sizeof ins));
 }
 
+tg_tensor *tg_tape_pending_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape) {
+    tg_tensor *x = tg_tape_alloc(t, sizeof *x);
+    if (!x) return NULL;
+    *x = (tg_tensor){.dtype = dtype, .ndim = ndim, .numel = tg_shape_numel(ndim, shape), .tape = t,
+                     .epoch = t->epoch, .kind = TG_KIND_RESULT};
+    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
+    return x;
+}
+
+int tg_tape_fusion_depth(const tg_tape *t) { return t ? t->fusion_depth : 0; }
+void tg_tape_set_fusion_depth(tg_tape *t, int depth) {
+    if (t) t->fusion_depth = depth;
+}
+void *tg_tape_fusion_state(const tg_tape *t) { return t ? t->fusion_state : NULL; }
+void tg_tape_set_fusion_state(tg_tape *t, void *state) {
+    if (t) t->fusion_state = state;
+}
+
+static int64_t leaf_slot(tg_tensor *const *set, int64_t size, const tg_tensor *x) {
+    uint64_t h = ((uint64_t)(uintptr_t)x >> 4) * 0x9E3779B97F4A7C15ull;
+    int64_t i = (int64_t)(h >> 32) & (size - 1);
+    while (set[i] && set[i] != x) i = (i + 1) & (size - 1);
+    return i;
+}
+
+/* Lists x's first use (node `index`) unless it is listed already. */
+static bool note_leaf(tg_tape *t, int64_t index, tg_tensor *x) {
+    if (t->leaf_set_size == 0 || 2 * (t->n_leaf_uses + 1) > t->leaf_set_size) { /* grow the set */
+        int64_t size = t->leaf_set_size ? 2 * t->leaf_set_size : 64;
+        tg_tensor **set = tg_tape_alloc(t, sizeof *set * (size_t)size);
+        if (!set) return false;
+        memset(set, 0, sizeof *set * (size_t)size);
+        for (int64_t k = 0; k < t->n_leaf_uses; k++) set[leaf_slot(set, size, t->leaf_uses[k].leaf)] = t->leaf_uses[k].leaf;
+        t->leaf_set = set;
+        t->leaf_set_size = size;
+    }
+    int64_t slot = leaf_slot(t->leaf_set, t->leaf_set_size, x);
+    if (t->leaf_set[slot]) return true;
+    if (t->n_leaf_uses == t->cap_leaf_uses) {
+        int64_t cap = t->cap_leaf_uses ? 2 * t->cap_leaf_uses : 32;
+        tg_leaf_use *grown = tg_tape_alloc(t, sizeof *grown * (size_t)cap);
+        if (!grown) return false;
+        if (t->n_leaf_uses) memcpy(grown, t->leaf_uses, sizeof *grown * (size_t)t->n_leaf_uses);
+        t->leaf_uses = grown;
+        t->cap_leaf_uses = cap;
+    }
+    t->leaf_set[slot] = x;
+    t->leaf_uses[t->n_leaf_uses++] = (tg_leaf_use){index, x};
+    return true;
+}
+
+int64_t tg_tape_leaf_uses(const tg_tape *t, const tg_leaf_use **uses) {
+    *uses = t ? t->leaf_uses : NULL;
+    return t ? t->n_leaf_uses : 0;
+}
+
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size) {
     if (!t || !out) return NULL;
@@ -446,14 +593,20 @@ tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *
         t->cap_nodes = cap;
         t->system_allocations++;
     }
-    tg_node *node = tg_tape_alloc(t, sizeof *node);
-    tg_tensor **ins = tg_tape_alloc(t, sizeof(tg_tensor *) * (size_t)(n_inputs ? n_inputs : 1));
-    uint64_t *versions = tg_tape_alloc(t, sizeof(uint64_t) * (size_t)(n_inputs ? n_inputs : 1));
-    void *attr_copy = attrs_size ? tg_tape_alloc(t, attrs_size) : NULL;
-    if (!node || !ins || !versions || (attrs_size && !attr_copy)) return NULL;
+    /* the node, its inputs, their versions and the attributes: one block */
+    size_t n = (size_t)(n_inputs ? n_inputs : 1);
+    size_t node_bytes = ROUND16(sizeof(tg_node)), inputs_bytes = ROUND16(sizeof(tg_tensor *) * n);
+    size_t versions_bytes = ROUND16(sizeof(uint64_t) * n);
+    unsigned char *block = tg_tape_alloc(t, node_bytes + inputs_bytes + versions_bytes + ROUND16(attrs_size));
+    if (!block) return NULL;
+    tg_node *node = (tg_node *)block;
+    tg_tensor **ins = (tg_tensor **)(block + node_bytes);
+    uint64_t *versions = (uint64_t *)(block + node_bytes + inputs_bytes);
+    void *attr_copy = attrs_size ? block + node_bytes + inputs_bytes + versions_bytes : NULL;
     for (int i = 0; i < n_inputs; i++) {
         ins[i] = inputs[i];
         versions[i] = inputs[i]->version;
+        if (!inputs[i]->node && !note_leaf(t, t->n_nodes, inputs[i])) return NULL;
     }
     if (attrs_size) memcpy(attr_copy, attrs, attrs_size);
     *node = (tg_node){.op = op,

@@ -51,7 +51,8 @@ tg_tape *tg_tape_new(void);                 /* NULL if out of memory */
 void tg_tape_free(tg_tape *t);              /* NULL is fine */
 /* Forgets nodes, tensors, scopes and the error, and switches recording back
  * on; keeps the memory. After the first step of a steady loop the arena is
- * large enough: no more allocation. */
+ * large enough, in one block whose pages are already mapped: from the second
+ * step on, no allocation and no page fault. */
 void tg_tape_reset(tg_tape *t);
 
 /* ---- recording on/off (no-grad scope) ---- */
@@ -123,7 +124,17 @@ char *tg_tape_strdup(tg_tape *t, const char *s);
  * NULL + tape error if the system refuses memory. */
 void *tg_tape_scratch(tg_tape *t, size_t bytes);
 size_t tg_tape_arena_capacity(const tg_tape *t); /* bytes reserved from the system (arena + scratch) */
-size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset */
+size_t tg_tape_arena_used(const tg_tape *t);     /* bytes handed out since reset and not released */
+size_t tg_tape_arena_peak(const tg_tape *t);     /* the most bytes in use at once since reset */
+/* Gives back a block tg_tape_alloc returned (`bytes` as asked) that nothing
+ * will read again: later allocations of 4 KiB or more reuse it before the
+ * arena grows (smaller blocks are not worth keeping and stay where they are).
+ * The engine releases gradients a backward pass is done with. */
+void tg_tape_release(tg_tape *t, void *block, size_t bytes);
+/* A position in the arena: blocks handed out after it was taken (and never
+ * released) are "since" it; memory outside the arena never is. */
+uint64_t tg_tape_arena_mark(const tg_tape *t);
+bool tg_tape_arena_since(const tg_tape *t, uint64_t mark, const void *p);
 uint64_t tg_tape_system_allocations(const tg_tape *t); /* malloc calls so far */
 
 /* ---- for operation authors (built-in and custom) ---- */
@@ -142,7 +153,25 @@ tg_tensor *tg_tape_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *s
 tg_tensor *tg_tape_record(tg_tape *t, const tg_op *op, int n_inputs, tg_tensor *const *inputs,
                           tg_tensor *out, const void *attrs, size_t attrs_size);
 
+/* A result whose values are not computed yet (->data NULL): a fused pass
+ * computes it later (ops/fusion.h). Same errors as tg_tape_result. */
+tg_tensor *tg_tape_pending_result(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape);
+
+/* ---- fusion scopes (ops/fusion.h opens and closes them) ---- */
+int tg_tape_fusion_depth(const tg_tape *t);           /* 0: ops compute their values at once */
+void tg_tape_set_fusion_depth(tg_tape *t, int depth);
+/* ops/fusion.c's bookkeeping for this step: arena memory, NULL again after reset */
+void *tg_tape_fusion_state(const tg_tape *t);
+void tg_tape_set_fusion_state(tg_tape *t, void *state);
+
 /* Engine support (graph/ uses these) */
+/* Where each leaf (a tensor no recorded op made) was first used on this tape
+ * since reset: (index of the first node reading it, leaf), in node order. */
+typedef struct tg_leaf_use {
+    int64_t index;
+    tg_tensor *leaf;
+} tg_leaf_use;
+int64_t tg_tape_leaf_uses(const tg_tape *t, const tg_leaf_use **uses);
 /* Marks node `index` as released by a backward pass (see tg_backward_opts). */
 void tg_tape_release_node(tg_tape *t, int64_t index);
 bool tg_tape_in_backward(const tg_tape *t);

@@ -77,35 +77,55 @@ static tg_status check_dtype(const char *who, tg_dtype dtype) {
     return TG_OK;
 }
 
-/* tensor_new's `who` for op results: the message names the running op */
+/* `who` for op results: the message names the running op */
 static const char RESULT[] = "tg_tape_result";
 
-/* One allocation path for every tape tensor. */
-static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
+/* Every tape tensor is made here: its arguments checked (errors on the tape),
+ * then its header alone (tg_tensor_wrap points it at the caller's memory) or
+ * its header and data in one block (data 64-byte aligned after the header). */
+static bool valid(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
     if (!t) {
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
-        return NULL;
+        return false;
     }
     if (who != RESULT) tg_tape_set_op(t, NULL); /* tg_zeros etc. are not part of an op */
     else if (tg_tape_op(t)) who = tg_tape_op(t);
     tg_status st = check_dtype(who, dtype);
     if (!st) st = tg_check_shape(who, ndim, shape);
-    if (st) {
-        tg_tape_fail(t, st, "%s", tg_last_error());
+    if (st) tg_tape_fail(t, st, "%s", tg_last_error());
+    return st == TG_OK;
+}
+
+enum { HEADER_BYTES = (sizeof(tg_tensor) + 63) / 64 * 64 };
+
+static tg_tensor *tensor_block(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape,
+                               bool with_data) {
+    if (!valid(t, who, dtype, ndim, shape)) return NULL;
+    int64_t numel = tg_shape_numel(ndim, shape);
+    unsigned char *block = tg_tape_alloc(t, HEADER_BYTES + (with_data ? (size_t)numel * tg_dtype_size(dtype) : 0));
+    if (!block) return NULL;
+    tg_tensor *x = (tg_tensor *)block;
+    *x = (tg_tensor){.dtype = dtype, .ndim = ndim, .numel = numel, .tape = t, .epoch = tg_tape_epoch(t),
+                     .kind = TG_KIND_CONSTANT, .data = with_data ? block + HEADER_BYTES : NULL};
+    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
+    return x;
+}
+
+static tg_tensor *tensor_new(tg_tape *t, const char *who, tg_dtype dtype, int ndim, const int64_t *shape) {
+    return tensor_block(t, who, dtype, ndim, shape, true);
+}
+
+tg_tensor *tg_tensor_wrap(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape, void *data) {
+    tg_tensor *x = tensor_block(t, "tg_tensor_wrap", dtype, ndim, shape, false);
+    if (!x) return NULL;
+    if (!data || (uintptr_t)data % tg_dtype_size(dtype) != 0) {
+        char buf[160];
+        tg_tape_fail(t, TG_ERR_ARG, "tg_tensor_wrap: data for %s%s is %s", tg_dtype_name(dtype),
+                     tg_shape_str(ndim, shape, buf, sizeof buf),
+                     data ? "not aligned for its dtype" : "NULL");
         return NULL;
     }
-    tg_tensor *x = tg_tape_alloc(t, sizeof *x);
-    if (!x) return NULL;
-    memset(x, 0, sizeof *x);
-    x->dtype = dtype;
-    x->ndim = ndim;
-    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
-    x->numel = tg_shape_numel(ndim, shape);
-    x->data = tg_tape_alloc(t, (size_t)x->numel * tg_dtype_size(dtype));
-    if (!x->data) return NULL;
-    x->tape = t;
-    x->epoch = tg_tape_epoch(t);
-    x->kind = TG_KIND_CONSTANT;
+    x->data = data;
     return x;
 }
 

@@ -44,11 +44,17 @@ typedef struct tg_tensor {
     tg_kind kind;
     bool requires_grad;            /* a gradient flows back to (or through) it */
     bool keeps_grad;               /* backward accumulates into ->grad */
-    struct tg_tensor *grad;        /* accumulated gradient, same shape, or NULL */
+    /* accumulated gradient, same shape, or NULL: NULL before the first
+     * backward pass reaches a tape tensor, and for a parameter after
+     * tg_set_grad_to_none until a backward pass gives it a gradient */
+    struct tg_tensor *grad;
     tg_node *node;                 /* the node that produced it, NULL for leaves */
     tg_tape *tape;                 /* owning tape, NULL for stored tensors */
     const char *name;              /* parameter name or user label, may be NULL */
     uint64_t version;              /* bumped by every in-place update */
+    /* a parameter's own gradient tensor, kept while ->grad is NULL (set to
+     * none) so the next backward pass writes into it without allocating */
+    struct tg_tensor *grad_storage;
     /* engine-private: gradient gathered during the backward pass `grad_pass` */
     struct tg_tensor *pending_grad;
     uint64_t pending_pass;
@@ -68,6 +74,16 @@ tg_tensor *tg_uniform(tg_tape *t, struct tg_rng *rng, tg_dtype dtype, int ndim,
                       const int64_t *shape, double low, double high);
 tg_tensor *tg_normal(tg_tape *t, struct tg_rng *rng, tg_dtype dtype, int ndim,
                      const int64_t *shape, double mean, double std);
+/* A tensor on tape t over YOUR memory, without copying it (tg_tensor_from
+ * copies): `data` holds numel elements of dtype, aligned for the dtype.
+ * Lifetime: the memory must stay valid until the tape is reset or freed (the
+ * tensor itself is forgotten then); tapegrad never frees it and never writes
+ * it. Versions: it is a constant leaf at version 0 (tg_requires_grad to
+ * differentiate it). If you change the values after ops used it and before
+ * their backward pass, call tg_tensor_bump_version(x): the backward pass then
+ * reports the stale value instead of computing wrong gradients. NULL + tape
+ * error for a bad shape or dtype, NULL data, or misaligned data. */
+tg_tensor *tg_tensor_wrap(tg_tape *t, tg_dtype dtype, int ndim, const int64_t *shape, void *data);
 /* A copy of x on tape t, not connected to x's graph (like torch's detach().clone()). */
 tg_tensor *tg_detach(tg_tape *t, const tg_tensor *x);
 

@@ -115,13 +115,11 @@ static void unpack_mean(tg_params *p, const int *order, const tg_bucket *b, cons
         if (x->grad && b->dtype == TG_F32) {
             float *g = x->grad->data;
             const float *s = (const float *)buf + at;
-            TG_PARALLEL_FOR(n)
-            for (int64_t i = 0; i < n; i++) g[i] = s[i] / (float)ranks;
+            TG_PARALLEL_FOR(i, n, { g[i] = s[i] / (float)ranks; });
         } else if (x->grad) {
             double *g = x->grad->data;
             const double *s = (const double *)buf + at;
-            TG_PARALLEL_FOR(n)
-            for (int64_t i = 0; i < n; i++) g[i] = s[i] / (double)ranks;
+            TG_PARALLEL_FOR(i, n, { g[i] = s[i] / (double)ranks; });
         }
         at += n;
     }

@@ -29,21 +29,19 @@ static void add_in_rank_order(tg_dtype dtype, void *out, const void *in, int64_t
     if (dtype == TG_F32) {
         float *y = out;
         const float *x = in;
-        TG_PARALLEL_FOR(n)
-        for (int64_t i = 0; i < n; i++) {
+        TG_PARALLEL_FOR(i, n, {
             float acc = x[i];
             for (int r = 1; r < ranks; r++) acc += x[r * stride + i];
             y[i] = acc;
-        }
+        });
     } else {
         double *y = out;
         const double *x = in;
-        TG_PARALLEL_FOR(n)
-        for (int64_t i = 0; i < n; i++) {
+        TG_PARALLEL_FOR(i, n, {
             double acc = x[i];
             for (int r = 1; r < ranks; r++) acc += x[r * stride + i];
             y[i] = acc;
-        }
+        });
     }
 }
 

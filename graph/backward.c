@@ -12,87 +12,212 @@
 
 #include "core/parallel.h"
 #include "ops/elementwise.h"
+#include "graph/release.h"
+#include "ops/fusion.h"
 
 static _Atomic uint64_t pass_counter;
+
+typedef struct {
+    tg_tensor *grad;
+    const tg_tensor *g;
+    bool add;
+} flush;
+
+/* A leaf whose gradient is complete, waiting for the end of the pass:
+ * x->grad = grad (a first gradient, already written), or x->grad += g. */
+typedef struct {
+    tg_tensor *x;
+    flush f;
+} landing;
 
 typedef struct {
     tg_tape *t;
     const char *who;
     uint64_t pass;
-    bool anomaly; /* tg_tape_detect_anomaly: check every gradient */
+    bool anomaly;         /* tg_tape_detect_anomaly: check every gradient */
+    tg_release *release;  /* what the pass gives back as it goes, or NULL */
+    landing *landings;    /* leaves flushed so far, applied by land() */
+    int n_landings, cap_landings;
 } walk;
 
 /* pending(x) += g */
 static tg_status gather(walk *w, tg_tensor *x, tg_tensor *g) {
-    if (x->pending_pass != w->pass) {
+    bool first = x->pending_pass != w->pass;
+    if (first) {
         x->pending_pass = w->pass;
         x->pending_grad = g;
-        return TG_OK;
-    }
-    x->pending_grad = tg_add(w->t, x->pending_grad, g);
-    return x->pending_grad ? TG_OK : tg_tape_status(w->t);
-}
-
-static void add_into(tg_tensor *acc, const tg_tensor *g);
-
-/* x->grad += g, in place (values only: ->grad is not part of any graph) */
-static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
-    if (!x->grad) {
-        x->grad = tg_zeros(w->t, x->dtype, x->ndim, x->shape);
-        if (!x->grad) return tg_tape_status(w->t);
-    }
-    add_into(x->grad, g);
-    return TG_OK;
-}
-
-/* Flushes the pass's gradients into ->grad of every leaf that keeps one
- * (parameters, marked inputs; each once). The missing ->grad tensors are all
- * made before any is added to: running out of memory leaves every gradient
- * as it was. */
-static tg_status flush_leaves(walk *w, int n_outputs, tg_tensor *const *outputs, int64_t top) {
-    int64_t slots = n_outputs;
-    for (int64_t i = 0; i <= top; i++) slots += tg_tape_node(w->t, i)->n_inputs;
-    tg_tensor **leaves = tg_tape_alloc(w->t, 2 * sizeof(tg_tensor *) * (size_t)(slots ? slots : 1));
-    if (!leaves) return tg_tape_status(w->t);
-    tg_tensor **fresh = leaves + slots; /* fresh[k]: a new ->grad for leaves[k], or NULL */
-    int64_t n = 0;
-    for (int64_t i = 0; i <= top + n_outputs; i++) {
-        const tg_node *node = i <= top ? tg_tape_node(w->t, i) : NULL;
-        for (int j = 0; j < (node ? node->n_inputs : 1); j++) {
-            tg_tensor *x = node ? node->inputs[j] : outputs[i - top - 1];
-            if (x->node || !x->keeps_grad || x->pending_pass != w->pass) continue;
-            x->pending_pass = 0; /* listed once */
-            leaves[n++] = x;
-        }
-    }
-    for (int64_t k = 0; k < n; k++) {
-        tg_tensor *x = leaves[k];
-        fresh[k] = x->grad ? NULL : tg_zeros(w->t, x->dtype, x->ndim, x->shape);
-        if (!x->grad && !fresh[k]) return tg_tape_status(w->t);
-    }
-    for (int64_t k = 0; k < n; k++) {
-        if (fresh[k]) leaves[k]->grad = fresh[k];
-        add_into(leaves[k]->grad, leaves[k]->pending_grad);
-    }
-    return TG_OK;
-}
-
-/* acc += g */
-static void add_into(tg_tensor *acc, const tg_tensor *g) {
-    int64_t n = acc->numel;
-    /* step() and check_output() already refused gradients of another dtype or shape */
-    TG_INVARIANT(acc->dtype == g->dtype && n == g->numel);
-    if (acc->dtype == TG_F32) {
-        float *a = acc->data;
-        const float *b = g->data;
-        TG_PARALLEL_FOR(n)
-        for (int64_t i = 0; i < n; i++) a[i] += b[i];
     } else {
-        double *a = acc->data;
-        const double *b = g->data;
-        TG_PARALLEL_FOR(n)
-        for (int64_t i = 0; i < n; i++) a[i] += b[i];
+        x->pending_grad = tg_add(w->t, x->pending_grad, g);
+        if (!x->pending_grad) return tg_tape_status(w->t);
     }
+    tg_release_gathered(w->release, x, g, first);
+    return TG_OK;
+}
+
+/* Leaf gradients: x->grad += g, or x->grad = g for the first gradient x gets
+ * (no zeros to add to). Values only: ->grad is not part of any graph. */
+static void flush_piece(void *context, int segment, int64_t begin, int64_t end) {
+    const flush *f = (const flush *)context + segment;
+    if (!f->g) return;
+    if (!f->add) {
+        size_t es = tg_dtype_size(f->g->dtype);
+        memmove((char *)f->grad->data + (size_t)begin * es, (const char *)f->g->data + (size_t)begin * es,
+                (size_t)(end - begin) * es);
+    } else if (f->g->dtype == TG_F32) {
+        float *restrict a = f->grad->data;
+        const float *restrict b = f->g->data;
+        for (int64_t i = begin; i < end; i++) a[i] += b[i];
+    } else {
+        double *restrict a = f->grad->data;
+        const double *restrict b = f->g->data;
+        for (int64_t i = begin; i < end; i++) a[i] += b[i];
+    }
+}
+
+/* Prepares x->grad to receive g: the existing gradient (added to), or the
+ * parameter's kept storage after tg_set_grad_to_none, or a new tensor on the
+ * tape (written). A new ->grad is
+ * attached by the caller. */
+static tg_status flush_of(walk *w, tg_tensor *x, const tg_tensor *g, flush *f) {
+    /* step() and check_output() already refused gradients of another dtype or shape */
+    TG_INVARIANT(x->dtype == g->dtype && x->numel == g->numel);
+    f->add = x->grad != NULL;
+    f->grad = x->grad ? x->grad
+              : x->grad_storage ? x->grad_storage
+                                : tg_tensor_empty(w->t, x->dtype, x->ndim, x->shape);
+    f->g = g;
+    return f->grad ? TG_OK : tg_tape_status(w->t);
+}
+
+/* Pending gradients (a fused expression not computed yet) are computed
+ * straight into their destination, written or added, when the pass records
+ * nothing; recording (create_graph) computes them as tape values first. The
+ * others are copied or added in one parallel region. */
+static tg_status flush_all(walk *w, int count, flush *flushes, int64_t *sizes) {
+    bool recording = tg_tape_grad_enabled(w->t);
+    tg_tensor **pending = tg_tape_alloc(w->t, sizeof(tg_tensor *) * (size_t)(count ? count : 1));
+    void **dsts = tg_tape_alloc(w->t, sizeof(void *) * (size_t)(count ? count : 1));
+    bool *adds = tg_tape_alloc(w->t, sizeof(bool) * (size_t)(count ? count : 1));
+    if (!pending || !dsts || !adds) return tg_tape_status(w->t);
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        if (!tg_is_pending(flushes[i].g)) continue;
+        pending[n] = (tg_tensor *)flushes[i].g;
+        dsts[n] = flushes[i].grad->data;
+        adds[n++] = flushes[i].add;
+        if (!recording) flushes[i].g = NULL; /* done by the pass */
+    }
+    tg_status st = recording ? tg_fuse_realize(w->t, n, pending) : tg_fuse_realize_into(w->t, n, pending, dsts, adds);
+    if (st) return st;
+    for (int i = 0; i < count; i++) sizes[i] = flushes[i].g ? flushes[i].g->numel : 0;
+    tg_parallel_segments(count, sizes, flush_piece, flushes);
+    return TG_OK;
+}
+
+/* x->grad (+)= g for one tensor at once (intermediates marked with
+ * tg_requires_grad) */
+static tg_status accumulate(walk *w, tg_tensor *x, const tg_tensor *g) {
+    flush f;
+    int64_t size;
+    tg_status st = flush_of(w, x, g, &f);
+    if (!st) st = flush_all(w, 1, &f, &size);
+    if (!st) x->grad = f.grad;
+    return st;
+}
+
+/* A leaf's gradient is complete once the walk has passed the first node that
+ * uses it: no node below can add to it. The tape lists each leaf's first use
+ * as ops record (tg_tape_leaf_uses, in node order): the walk takes them from
+ * the end. There a first gradient is written into the memory ->grad will be
+ * (kept storage, or a new tensor), and the gradient's own memory can go
+ * before the pass ends. A gradient added to an existing ->grad is kept (as a
+ * computed tape value) until the pass is through. Only then do the leaves
+ * see anything (land()): a pass that fails, say out of memory, leaves every
+ * ->grad as it was. */
+static tg_status add_landing(walk *w, tg_tensor *x, const flush *f) {
+    if (w->n_landings == w->cap_landings) {
+        int cap = w->cap_landings ? 2 * w->cap_landings : 32;
+        landing *grown = tg_tape_alloc(w->t, sizeof *grown * (size_t)cap);
+        if (!grown) return tg_tape_status(w->t);
+        if (w->n_landings) memcpy(grown, w->landings, sizeof *grown * (size_t)w->n_landings);
+        w->landings = grown;
+        w->cap_landings = cap;
+    }
+    w->landings[w->n_landings++] = (landing){x, *f};
+    return TG_OK;
+}
+
+/* Flushes leaves[0..n) (each with a complete gradient): first gradients
+ * written in one parallel region, the others computed and held. */
+static tg_status flush_leaves(walk *w, int n, tg_tensor *const *leaves) {
+    if (n == 0) return TG_OK;
+    flush *firsts = tg_tape_alloc(w->t, sizeof *firsts * (size_t)n);
+    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)n);
+    tg_tensor **added = tg_tape_alloc(w->t, sizeof *added * (size_t)n);
+    if (!firsts || !sizes || !added) return tg_tape_status(w->t);
+    int n_firsts = 0, n_added = 0;
+    for (int k = 0; k < n; k++) {
+        tg_tensor *x = leaves[k];
+        flush f;
+        tg_status st = flush_of(w, x, x->pending_grad, &f);
+        if (!st) st = add_landing(w, x, &f);
+        if (st) return st;
+        if (f.add) added[n_added++] = x->pending_grad;
+        else firsts[n_firsts++] = f;
+    }
+    tg_status st = flush_all(w, n_firsts, firsts, sizes);
+    if (!st) st = tg_fuse_realize(w->t, n_added, added);
+    for (int k = 0; k < n_added && !st; k++) tg_release_hold(w->release, added[k]);
+    return st;
+}
+
+static void land_piece(void *context, int segment, int64_t begin, int64_t end) {
+    flush_piece(&((landing *)context)[segment].f, 0, begin, end);
+}
+
+/* The pass went through: the held gradients are added (one parallel
+ * region), the first ones attached. */
+static tg_status land(walk *w) {
+    int64_t *sizes = tg_tape_alloc(w->t, sizeof *sizes * (size_t)(w->n_landings ? w->n_landings : 1));
+    if (!sizes) return tg_tape_status(w->t);
+    for (int k = 0; k < w->n_landings; k++) sizes[k] = w->landings[k].f.add ? w->landings[k].f.g->numel : 0;
+    tg_parallel_segments(w->n_landings, sizes, land_piece, w->landings);
+    for (int k = 0; k < w->n_landings; k++) w->landings[k].x->grad = w->landings[k].f.grad;
+    return TG_OK;
+}
+
+/* Flushes the leaves whose first use is node `index` (the tail of the first
+ * *left uses). */
+static tg_status flush_at(walk *w, int64_t index, const tg_leaf_use *plan, int64_t *left) {
+    int n = 0;
+    while (*left - n > 0 && plan[*left - n - 1].index == index) n++;
+    if (n == 0) return TG_OK;
+    tg_tensor **leaves = tg_tape_alloc(w->t, sizeof *leaves * (size_t)n);
+    if (!leaves) return tg_tape_status(w->t);
+    int count = 0;
+    for (int64_t k = *left - n; k < *left; k++) {
+        tg_tensor *x = plan[k].leaf;
+        if (!x->keeps_grad || x->pending_pass != w->pass) continue; /* no gradient kept or reached */
+        x->pending_pass = 0;
+        leaves[count++] = x;
+    }
+    *left -= n;
+    return flush_leaves(w, count, leaves);
+}
+
+/* The roots that are leaves themselves (every other leaf is an input of a
+ * node, flushed after its first use). */
+static tg_status flush_roots(walk *w, int n_outputs, tg_tensor *const *outputs) {
+    tg_tensor **leaves = tg_tape_alloc(w->t, sizeof *leaves * (size_t)n_outputs);
+    if (!leaves) return tg_tape_status(w->t);
+    int count = 0;
+    for (int k = 0; k < n_outputs; k++) {
+        tg_tensor *x = outputs[k];
+        if (x->node || !x->keeps_grad || x->pending_pass != w->pass) continue;
+        x->pending_pass = 0;
+        leaves[count++] = x;
+    }
+    return flush_leaves(w, count, leaves);
 }
 
 static const char *label(const tg_tensor *x, char *buf, size_t size) {
@@ -154,6 +279,7 @@ static tg_status step(walk *w, const tg_node *node) {
     tg_status st = node->op->backward(w->t, node, node->output->pending_grad, gi);
     if (w->anomaly) {
         tg_tape_set_backward_node(w->t, NULL);
+        if (!st) st = tg_fuse_realize(w->t, node->n_inputs, gi); /* fused gradients, computed to be read */
         if (!st) st = check_gradients(w, node, gi);
     }
     if (st) return st;
@@ -203,17 +329,19 @@ static tg_status check_output(tg_tape *t, const char *who, tg_tensor *root, tg_t
  * caller reads pending gradients of its inputs (tg_grad). */
 static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *const *outputs,
                      tg_tensor *const *grad_outputs, bool create_graph, bool retain_graph, bool accumulate_leaves,
-                     uint64_t *pass_out) {
+                     int n_keep, tg_tensor *const *keep, uint64_t *pass_out) {
     if (!t) return tg_set_error(TG_ERR_ARG, "%s: tape is NULL", who);
     if (tg_tape_status(t))
         return tg_set_error(tg_tape_status(t), "%s: the tape holds an earlier error: %s", who, tg_tape_error(t));
     if (tg_tape_in_backward(t)) return tg_tape_fail(t, TG_ERR_STATE, "%s: a backward pass is already running", who);
-    int64_t top = -1;
     for (int k = 0; k < n_outputs; k++) {
         tg_status st = check_output(t, who, outputs[k], grad_outputs ? grad_outputs[k] : NULL);
         if (st) return st;
-        if (outputs[k]->node && outputs[k]->node->index > top) top = outputs[k]->node->index;
     }
+    if (tg_fuse_realize(t, n_outputs, outputs)) return tg_tape_status(t); /* roots left pending by a fusion scope */
+    int64_t top = -1;
+    for (int k = 0; k < n_outputs; k++)
+        if (outputs[k]->node && outputs[k]->node->index > top) top = outputs[k]->node->index;
     for (int k = 0; k < n_outputs; k++)
         if (outputs[k]->node && outputs[k]->node->released)
             return tg_tape_fail(t, TG_ERR_STATE,
@@ -221,10 +349,19 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
                                 "(or create_graph) to the first one to run backward twice",
                                 who);
 
-    walk w = {t, who, atomic_fetch_add(&pass_counter, 1) + 1, tg_tape_detect_anomaly(t)};
+    walk w = {.t = t, .who = who, .pass = atomic_fetch_add(&pass_counter, 1) + 1,
+              .anomaly = tg_tape_detect_anomaly(t)};
     *pass_out = w.pass;
+    const tg_leaf_use *plan = NULL;
+    int64_t flushes_left = accumulate_leaves ? tg_tape_leaf_uses(t, &plan) : 0;
+    while (flushes_left > 0 && plan[flushes_left - 1].index > top) flushes_left--; /* used above the root only */
+    if (!create_graph && !retain_graph) w.release = tg_release_begin(t, w.pass, n_keep, keep);
     bool was_enabled = tg_tape_set_grad_enabled(t, create_graph);
     tg_tape_set_in_backward(t, true);
+    /* the backward rules' pointwise ops run fused: a gradient is computed when
+     * an op that is not pointwise needs it, or flushed into ->grad */
+    int fusion_depth = tg_tape_fusion_depth(t);
+    tg_tape_set_fusion_depth(t, fusion_depth + 1);
     tg_status st = TG_OK;
     for (int k = 0; k < n_outputs && !st; k++) {
         tg_tensor *seed = grad_outputs && grad_outputs[k] ? grad_outputs[k]
@@ -235,7 +372,11 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
     for (int64_t i = top; i >= 0 && !st; i--) {
         const tg_node *node = tg_tape_node(t, i);
         tg_tensor *out = node->output;
-        if (out->pending_pass != w.pass || !out->requires_grad) continue;
+        if (out->pending_pass != w.pass || !out->requires_grad) {
+            if (plan) st = flush_at(&w, i, plan, &flushes_left);
+            tg_release_collect(w.release, i);
+            continue;
+        }
         if (node->released) {
             st = tg_tape_fail(t, TG_ERR_STATE,
                               "%s: op '%s' was released by an earlier backward pass; pass retain_graph to it", who,
@@ -245,14 +386,25 @@ static tg_status run(tg_tape *t, const char *who, int n_outputs, tg_tensor *cons
         if ((st = check_versions(&w, node))) break;
         if (accumulate_leaves && out->keeps_grad && (st = accumulate(&w, out, out->pending_grad))) break;
         st = step(&w, node);
+        if (!st && !retain_graph && !create_graph) {
+            /* like PyTorch, a pass without retain_graph frees the nodes it goes
+             * through, and the gradients of intermediates (memory reused) */
+            tg_tape_release_node(t, i);
+            bool asked = false; /* tg_grad reads its inputs' gradients at the end */
+            for (int k = 0; k < n_keep && !asked; k++) asked = keep[k] == out;
+            if (!asked) {
+                tg_release_consumed(w.release, out->pending_grad);
+                out->pending_grad = NULL;
+            }
+        }
+        if (!st && plan) st = flush_at(&w, i, plan, &flushes_left);
+        tg_release_collect(w.release, i);
     }
-    if (!st && accumulate_leaves) st = flush_leaves(&w, n_outputs, outputs, top);
+    if (!st && accumulate_leaves) st = flush_roots(&w, n_outputs, outputs);
+    if (!st && accumulate_leaves) st = land(&w);
+    tg_tape_set_fusion_depth(t, fusion_depth);
     tg_tape_set_in_backward(t, false);
     tg_tape_set_grad_enabled(t, was_enabled);
-    /* like PyTorch, a pass without retain_graph frees the nodes it went through */
-    if (!st && !retain_graph && !create_graph)
-        for (int64_t i = top; i >= 0; i--)
-            if (tg_tape_node(t, i)->output->pending_pass == w.pass) tg_tape_release_node(t, i);
     return st;
 }
 
@@ -261,7 +413,7 @@ tg_status tg_backward(tg_tape *t, tg_tensor *root, const tg_backward_opts *opts)
     if (!opts) opts = &none;
     uint64_t pass;
     tg_tensor *grad_output = opts->grad_output;
-    return run(t, "tg_backward", 1, &root, &grad_output, opts->create_graph, opts->retain_graph, true, &pass);
+    return run(t, "tg_backward", 1, &root, &grad_output, opts->create_graph, opts->retain_graph, true, 0, NULL, &pass);
 }
 
 tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
@@ -288,7 +440,7 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
     }
     uint64_t pass;
     tg_status st = run(t, "tg_grad", n_outputs, outputs, grad_outputs, opts->create_graph, opts->retain_graph, false,
-                       &pass);
+                       n_inputs, inputs, &pass);
     if (st) return st;
     for (int i = 0; i < n_inputs; i++) {
         const tg_tensor *x = inputs[i];
@@ -304,5 +456,5 @@ tg_status tg_grad(tg_tape *t, int n_outputs, tg_tensor *const *outputs, tg_tenso
                                 i, tg_tensor_desc(x, desc, sizeof desc));
         }
     }
-    return TG_OK;
+    return tg_fuse_realize(t, n_inputs, grads);
 }

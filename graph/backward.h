@@ -3,7 +3,12 @@
  * tg_backward replays the tape from `root` back to the leaves, calling each
  * node's backward rule, and ACCUMULATES the gradients into ->grad of every
  * parameter and every tape tensor marked with tg_requires_grad (like
- * PyTorch's loss.backward(); clear with tg_zero_grad).
+ * PyTorch's loss.backward(); clear with tg_zero_grad or tg_set_grad_to_none).
+ * Where ->grad is NULL (a tape tensor's first pass; a parameter after
+ * tg_set_grad_to_none) the pass writes the gradient instead of adding it: into
+ * the parameter's own gradient memory, or a new tensor on the tape. A leaf the
+ * pass does not reach keeps ->grad as it was, NULL included. All leaves are
+ * written in one parallel region at the end of the pass.
  *
  * ->grad holds values, not a graph: with create_graph, tg_backward records the
  * backward pass on the tape (so the DOT exporter can draw it), but to
@@ -22,7 +27,13 @@
 
 typedef struct tg_backward_opts {
     tg_tensor *grad_output; /* dL/droot with root's shape; needed when root is not a scalar */
-    bool retain_graph;      /* keep the graph for another backward (implied by create_graph) */
+    /* keep the graph for another backward (implied by create_graph), and the
+     * gradients gathered on intermediate results (tg_dot's show_grads draws
+     * them). Without it the pass gives back, as it goes, the memory of every
+     * gradient the rest of the pass no longer needs (like PyTorch freeing
+     * them), so its peak stays near the forward pass's memory plus one
+     * layer's gradients (tg_tape_arena_peak measures it). */
+    bool retain_graph;
     bool create_graph;      /* record the backward pass on the tape */
 } tg_backward_opts;
 

@@ -1,7 +1,7 @@
 /* Seeing a graph: the operations recorded on a tape as Graphviz DOT, or
  * rendered straight to svg / png / pdf.
  *
- *   tg_backward(t, loss, NULL);
+ *   tg_backward(t, loss, &(tg_backward_opts){.retain_graph = true}); // keeps every gradient
  *   tg_dot_render(t, loss, "model.svg", &(tg_dot_opts){.show_grads = true});
  *
  * What is drawn (root given: the nodes that reach it; root NULL: the tape):
@@ -20,9 +20,11 @@
  * widened by |dL/dx|, on a log scale from blue (<= 1e-6, vanishing) through
  * green (1e-2) to red (>= 1e+2, exploding); a zero gradient is grey.
  * dL/dx is ->grad for leaves and for results kept with tg_requires_grad,
- * otherwise the gradient the latest backward pass gathered on the result
- * (tg_backward and tg_grad both leave it, until tg_tape_reset). Edges from
- * tensors without a gradient keep the default colour.
+ * otherwise the gradient the latest backward pass gathered on the result: a
+ * pass with retain_graph or create_graph keeps those until tg_tape_reset; a
+ * pass without gives their memory back as it goes (graph/backward.h), so run
+ * it with retain_graph to see them. Edges from tensors without a gradient
+ * keep the default colour.
  *
  * Stable output: node ids are XXH3 hashes of the structure (op name, the
  * text of its attributes, input ids, dtype, shape, scope, name), never

@@ -8,6 +8,8 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+#include "ops/fusion.h"
+
 /* ---- a small open-addressing map: nonzero uint64 key -> int ----
  * Keys are tensor addresses, ids and scope hashes; it is only ever looked up,
  * never iterated, so addresses cannot leak into the output order. */
@@ -107,17 +109,30 @@ static void hash_tensor_type(XXH3_state_t *s, const tg_tensor *x) {
     hash_string(s, x->name);
 }
 
-/* sqrt(sum g^2), summed in order in double */
+/* sqrt(sum g^2), summed in order in double; a pending (fused) gradient is
+ * computed into a temporary buffer first, leaving the tape as it was */
 static double l2_norm(const tg_tensor *g) {
     double sum = 0;
-    if (!g->data) return -1;
+    const void *data = g->data;
+    void *buffer = NULL;
+    if (!data && g->tape) {
+        buffer = malloc((size_t)(g->numel ? g->numel : 1) * tg_dtype_size(g->dtype));
+        bool add = false;
+        if (!buffer || tg_fuse_realize_into(g->tape, 1, (tg_tensor *const[]){(tg_tensor *)g}, &buffer, &add)) {
+            free(buffer);
+            return -1;
+        }
+        data = buffer;
+    }
+    if (!data) return -1;
     if (g->dtype == TG_F32) {
-        const float *p = g->data;
+        const float *p = data;
         for (int64_t i = 0; i < g->numel; i++) sum += (double)p[i] * (double)p[i];
     } else {
-        const double *p = g->data;
+        const double *p = data;
         for (int64_t i = 0; i < g->numel; i++) sum += p[i] * p[i];
     }
+    free(buffer);
     return sqrt(sum);
 }
 

@@ -190,7 +190,11 @@ tg_tensor *tg_batchnorm(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool t
     /* a synchronised batchnorm takes part in its sums even when it failed */
     bool scoped = tg_tape_push_scope(t, "batchnorm") == TG_OK;
     batch_stats stats = {0};
+    tg_fuse_begin(t); /* one pass for the statistics, one for y (ops/fusion.h) */
     tg_tensor *y = normalize(t, valid && scoped ? x : NULL, bn, training, &stats);
+    /* update_running reads the statistics: computed now, y when the outermost scope ends */
+    if (y && training && tg_fuse_realize(t, 2, (tg_tensor *[]){stats.mean, stats.var})) y = NULL;
+    if (tg_fuse_end(t, y ? 1 : 0, &y)) y = NULL;
     if (scoped) tg_tape_pop_scope(t);
     if (!valid || !scoped || !y) return NULL;
     if (training) update_running(bn, stats.mean, stats.var, stats.count);

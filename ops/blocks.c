@@ -22,8 +22,7 @@ void tg_copy_blocks(void *dst, int64_t dst_stride, const void *src, int64_t src_
     if (count <= 0 || len <= 0) return;
     int64_t pieces = (len + PIECE - 1) / PIECE;
     int64_t tasks = count * pieces;
-    TG_PARALLEL_FOR_WORK(count * len)
-    for (int64_t task = 0; task < tasks; task++) {
+    TG_PARALLEL_FOR_WORK(task, tasks, count * len, {
         int64_t b = task / pieces, start = (task % pieces) * PIECE;
         int64_t n = len - start < PIECE ? len - start : PIECE;
         char *d = (char *)dst + (size_t)(b * dst_stride + start) * elem_size;
@@ -31,5 +30,5 @@ void tg_copy_blocks(void *dst, int64_t dst_stride, const void *src, int64_t src_
             memcpy(d, (const char *)src + (size_t)(b * src_stride + start) * elem_size, (size_t)n * elem_size);
         else
             memset(d, 0, (size_t)n * elem_size); /* all-zero bits are 0.0 in IEEE 754 */
-    }
+    });
 }

@@ -11,8 +11,7 @@ typedef struct {
 
 #define CONVERT(NAME, TO, FROM)                                          \
     static void NAME(TO *restrict y, const FROM *restrict x, int64_t n) { \
-        TG_PARALLEL_FOR(n)                                                \
-        for (int64_t i = 0; i < n; i++) y[i] = (TO)x[i];                  \
+        TG_PARALLEL_FOR(i, n, { y[i] = (TO)x[i]; });                      \
     }
 CONVERT(f64_to_f32, float, double)
 CONVERT(f32_to_f64, double, float)

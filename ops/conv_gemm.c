@@ -43,7 +43,7 @@ void tg_conv_valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n
 
 int tg_conv_workers(int64_t items, double work) {
     int threads = tg_get_num_threads();
-    if (work < PARALLEL_WORK || threads < 2 || items < 2) return 1;
+    if (work < PARALLEL_WORK || threads < 2 || items < 2 || !tg_parallel_available()) return 1;
     return items < threads ? (int)items : threads;
 }
 

@@ -53,7 +53,8 @@ typedef void (*tg_conv_range_fn)(const void *job, int64_t lo, int64_t hi, char *
  * stays on one thread. */
 void tg_conv_split(const void *job, int64_t count, int64_t grain, int workers, size_t worker_bytes, char *scratch,
                    tg_conv_range_fn fn);
-/* How many workers `items` independent items of `work` multiply-adds in all deserve. */
+/* How many workers `items` independent items of `work` multiply-adds in all
+ * deserve (one where core/parallel.h runs work on the calling thread). */
 int tg_conv_workers(int64_t items, double work);
 /* [*lo, *hi) = the j in [0, n) with 0 <= j stride + offset < size */
 void tg_conv_valid_range(int64_t offset, int64_t stride, int64_t size, int64_t n, int64_t *lo, int64_t *hi);

@@ -11,7 +11,9 @@
  * The backward rule reads node->inputs, node->output and node->attrs (a copy
  * of the attrs given to tg_custom) and sets grad_in[i] only for inputs with
  * requires_grad. Because it is written with tg_* ops, the engine can record
- * it (create_graph) and tg_gradgradcheck can check it.
+ * it (create_graph) and tg_gradgradcheck can check it. Backward passes run
+ * fused (ops/fusion.h): grad_out may be pending, so hand it to tg_* ops, or
+ * call tg_fuse_realize on it before reading its data yourself.
  */
 #ifndef TG_OPS_CUSTOM_H
 #define TG_OPS_CUSTOM_H

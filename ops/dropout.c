@@ -33,7 +33,7 @@ DROPOUT_RANGE(dropout_range_f64, double)
 
 static void dropout_kernel(const dropout_attrs *at, const tg_tensor *x, tg_tensor *y) {
     int64_t n = x->numel;
-    if (n < TG_PARALLEL_MIN || tg_get_num_threads() < 2) {
+    if (!TG_PARALLEL_WORTH(n)) {
         if (x->dtype == TG_F32)
             dropout_range_f32(at, x->data, y->data, 0, n);
         else

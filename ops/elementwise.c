@@ -56,16 +56,22 @@ BINARY_KERNELS(minimum, (a < b || isnan(a)) ? a : b)
 BINARY_KERNELS(gt, (a > b) ? 1 : 0)
 BINARY_KERNELS(ge, (a >= b) ? 1 : 0)
 BINARY_KERNELS(eq, (a == b) ? 1 : 0)
+/* fused backward primitives: a is y (or x for relu), b the incoming gradient */
+BINARY_KERNELS(tanh_grad, b * (1 - a * a))
+BINARY_KERNELS(sigmoid_grad, b * (a * (1 - a)))
+BINARY_KERNELS(relu_grad, a <= 0 ? 0 : b) /* NaN x passes g, like PyTorch */
 
 /* The one forward path for every binary op. */
 static tg_tensor *binary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *a,
                          tg_tensor *b) {
     tg_tensor *in[2] = {a, b};
-    if (!tg_check_inputs(t, who, 2, in)) return NULL;
+    if (!tg_check_pointwise_inputs(t, who, 2, in)) return NULL;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
     if (!tg_broadcast_shapes(t, who, a, b, &ndim, shape)) return NULL;
-    tg_tensor *y = tg_tape_result(t, a->dtype, ndim, shape);
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 2, in, ndim, shape, NULL, 0, &y)) return y;
+    y = tg_tape_result(t, a->dtype, ndim, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
@@ -149,6 +155,26 @@ static tg_status no_gradient(tg_tape *t, const tg_node *node, tg_tensor *g, tg_t
     return tg_tape_status(t);
 }
 
+/* d/dg tanh_grad(y, g) = tanh_grad(y, G); d/dy = -2 y g G */
+static tg_status tanh_grad_backward(tg_tape *t, const tg_node *node, tg_tensor *G, tg_tensor **gi) {
+    tg_tensor *y = node->inputs[0], *g = node->inputs[1];
+    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul_scalar(t, tg_mul(t, tg_mul(t, G, g), y), -2.0), y);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_tanh_grad(t, y, G), g);
+    return tg_tape_status(t);
+}
+/* d/dg sigmoid_grad(y, g) = sigmoid_grad(y, G); d/dy = g G (1 - 2y) */
+static tg_status sigmoid_grad_backward(tg_tape *t, const tg_node *node, tg_tensor *G, tg_tensor **gi) {
+    tg_tensor *y = node->inputs[0], *g = node->inputs[1];
+    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul(t, tg_mul(t, G, g), tg_add_scalar(t, tg_mul_scalar(t, y, -2.0), 1.0)), y);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_sigmoid_grad(t, y, G), g);
+    return tg_tape_status(t);
+}
+/* d/dg relu_grad(x, g) = relu_grad(x, G); piecewise constant in x */
+static tg_status relu_grad_backward(tg_tape *t, const tg_node *node, tg_tensor *G, tg_tensor **gi) {
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_relu_grad(t, node->inputs[0], G), node->inputs[1]);
+    return tg_tape_status(t);
+}
+
 static const tg_op add_op = {"add", 2, add_backward};
 static const tg_op sub_op = {"sub", 2, sub_backward};
 static const tg_op mul_op = {"mul", 2, mul_backward};
@@ -159,6 +185,9 @@ static const tg_op minimum_op = {"minimum", 2, minimum_backward};
 static const tg_op gt_op = {"gt", 2, no_gradient};
 static const tg_op ge_op = {"ge", 2, no_gradient};
 static const tg_op eq_op = {"eq", 2, no_gradient};
+static const tg_op tanh_grad_op = {"tanh_grad", 2, tanh_grad_backward};
+static const tg_op sigmoid_grad_op = {"sigmoid_grad", 2, sigmoid_grad_backward};
+static const tg_op relu_grad_op = {"relu_grad", 2, relu_grad_backward};
 
 #define BINARY_API(NAME)                                                          \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b) {                \
@@ -174,6 +203,9 @@ BINARY_API(minimum)
 BINARY_API(gt)
 BINARY_API(ge)
 BINARY_API(eq)
+BINARY_API(tanh_grad)
+BINARY_API(sigmoid_grad)
+BINARY_API(relu_grad)
 
 /* ---- where(cond, a, b) ---- */
 #define WHERE_ROW(NAME, T)                                                                              \
@@ -196,24 +228,62 @@ static tg_status where_backward(tg_tape *t, const tg_node *node, tg_tensor *g, t
 }
 static const tg_op where_op = {"where", 3, where_backward};
 
-tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
-    tg_tensor *in[3] = {cond, a, b};
-    if (!tg_check_inputs(t, "tg_where", 3, in)) return NULL;
+/* The one forward path for the ops of three broadcast operands. */
+static tg_tensor *ternary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *a,
+                          tg_tensor *b, tg_tensor *c) {
+    tg_tensor *in[3] = {a, b, c};
+    if (!tg_check_pointwise_inputs(t, who, 3, in)) return NULL;
     int nd1, nd;
     int64_t s1[TG_MAX_DIMS], shape[TG_MAX_DIMS];
-    if (!tg_broadcast_shapes(t, "tg_where", cond, a, &nd1, s1)) return NULL;
+    if (!tg_broadcast_shapes(t, who, a, b, &nd1, s1)) return NULL;
     tg_tensor probe = {.dtype = a->dtype, .ndim = nd1};
     for (int i = 0; i < nd1; i++) probe.shape[i] = s1[i];
-    if (!tg_broadcast_shapes(t, "tg_where", &probe, b, &nd, shape)) return NULL;
-    tg_tensor *y = tg_tape_result(t, a->dtype, nd, shape);
+    if (!tg_broadcast_shapes(t, who, &probe, c, &nd, shape)) return NULL;
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 3, in, nd, shape, NULL, 0, &y)) return y;
+    y = tg_tape_result(t, a->dtype, nd, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
-        tg_layout_make(&l, y, 3, (const tg_tensor *const[]){cond, a, b});
-        tg_layout_run(&l, a->dtype == TG_F32 ? where_f32 : where_f64, y->data,
-                      (const void *[]){cond->data, a->data, b->data}, tg_dtype_size(a->dtype), NULL);
+        tg_layout_make(&l, y, 3, (const tg_tensor *const[]){a, b, c});
+        tg_layout_run(&l, a->dtype == TG_F32 ? f32 : f64, y->data, (const void *[]){a->data, b->data, c->data},
+                      tg_dtype_size(a->dtype), NULL);
     }
-    return tg_tape_record(t, &where_op, 3, in, y, NULL, 0);
+    return tg_tape_record(t, op, 3, in, y, NULL, 0);
+}
+
+tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
+    return ternary(t, &where_op, "tg_where", where_f32, where_f64, cond, a, b);
+}
+
+/* ---- mul_add(a, b, c) = a * b + c ---- */
+#define MUL_ADD_ROW(NAME, T)                                                                            \
+    static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *s, const void *attrs) { \
+        (void)attrs;                                                                                    \
+        T *restrict y = yv;                                                                             \
+        const T *a = in[0], *b = in[1], *c = in[2];                                                     \
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1)                                                        \
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i] + c[i];                                  \
+        else if (s[0] == 1 && s[1] == 0 && s[2] == 0)                                                   \
+            for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[0] + c[0];                                  \
+        else                                                                                            \
+            for (int64_t i = 0; i < n; i++) y[i] = a[i * s[0]] * b[i * s[1]] + c[i * s[2]];             \
+    }
+MUL_ADD_ROW(mul_add_f32, float)
+MUL_ADD_ROW(mul_add_f64, double)
+
+/* d(a b + c) = g b, g a, g */
+static tg_status mul_add_backward(tg_tape *t, const tg_node *node, tg_tensor *g, tg_tensor **gi) {
+    tg_tensor *a = node->inputs[0], *b = node->inputs[1];
+    if (NEEDS(0)) gi[0] = sum_like(t, tg_mul(t, g, b), a);
+    if (NEEDS(1)) gi[1] = sum_like(t, tg_mul(t, g, a), b);
+    if (NEEDS(2)) gi[2] = sum_like(t, g, node->inputs[2]);
+    return tg_tape_status(t);
+}
+static const tg_op mul_add_op = {"mul_add", 3, mul_add_backward};
+
+tg_tensor *tg_mul_add(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c) {
+    return ternary(t, &mul_add_op, "tg_mul_add", mul_add_f32, mul_add_f64, a, b, c);
 }
 
 /* ---- with a scalar constant: x (op) s ---- */
@@ -221,15 +291,22 @@ typedef struct {
     double s;
 } scalar_attrs;
 
+/* y[i] = EXPR(x[i * st[0]], s): a fused pass may hand over a broadcast operand (stride 0) */
 #define SCALAR_ROW(NAME, T, EXPR)                                                                        \
     static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *st, const void *attrs) { \
-        (void)st;                                                                                        \
         T *restrict y = yv;                                                                              \
         const T *px = in[0];                                                                             \
         T s = (T)((const scalar_attrs *)attrs)->s;                                                       \
-        for (int64_t i = 0; i < n; i++) {                                                                \
-            T x = px[i];                                                                                 \
-            y[i] = (EXPR);                                                                               \
+        if (st[0] == 1) {                                                                                \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i];                                                                             \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else {                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i * st[0]];                                                                     \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
         }                                                                                                \
     }
 #define SCALAR_KERNELS(NAME, EXPR)       \
@@ -243,10 +320,12 @@ SCALAR_KERNELS(gt_scalar, (x > s) ? 1 : 0)
 
 static tg_tensor *with_scalar(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64,
                               tg_tensor *x, double s) {
-    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
-    tg_tensor *y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
-    if (!y) return NULL;
+    if (!tg_check_pointwise_inputs(t, who, 1, &x)) return NULL;
     scalar_attrs attrs = {s};
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 1, &x, x->ndim, x->shape, &attrs, sizeof attrs, &y)) return y;
+    y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
+    if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
         tg_layout_make(&l, y, 1, (const tg_tensor *const[]){x});
@@ -335,6 +414,31 @@ static tg_status sample_where(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **
     return tg_tape_status(t);
 }
 
+/* y = tanh or sigmoid of something: values inside (-0.9, 0.9) or (0.1, 0.9) */
+static tg_status sample_tanh_grad(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.1, 0.9);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 1.5);
+    return tg_tape_status(t);
+}
+static tg_status sample_sigmoid_grad(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_uniform(t, rng, dt, TG_SHAPE(3, 4), 0.1, 0.9);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 1.5);
+    return tg_tape_status(t);
+}
+/* relu_grad: x away from the kink at 0 (x is not differentiated) */
+static tg_status sample_relu_grad(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.1, 1.5);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 1.5);
+    return tg_tape_status(t);
+}
+/* mul_add: [3,4] * [4] + [3,1], every operand broadcast somewhere */
+static tg_status sample_mul_add(tg_tape *t, tg_rng *rng, tg_dtype dt, tg_tensor **in) {
+    in[0] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 4), 0.2, 1.5);
+    in[1] = tg_sample_signed(t, rng, dt, TG_SHAPE(4), 0.2, 1.5);
+    in[2] = tg_sample_signed(t, rng, dt, TG_SHAPE(3, 1), 0.2, 1.5);
+    return tg_tape_status(t);
+}
+
 #define APPLY2(NAME) \
     static tg_tensor *apply_##NAME(tg_tape *t, tg_tensor **in) { return tg_##NAME(t, in[0], in[1]); }
 APPLY2(add)
@@ -347,7 +451,11 @@ APPLY2(minimum)
 APPLY2(gt)
 APPLY2(ge)
 APPLY2(eq)
+APPLY2(tanh_grad)
+APPLY2(sigmoid_grad)
+APPLY2(relu_grad)
 static tg_tensor *apply_where(tg_tape *t, tg_tensor **in) { return tg_where(t, in[0], in[1], in[2]); }
+static tg_tensor *apply_mul_add(tg_tape *t, tg_tensor **in) { return tg_mul_add(t, in[0], in[1], in[2]); }
 static tg_tensor *apply_add_scalar(tg_tape *t, tg_tensor **in) { return tg_add_scalar(t, in[0], 0.75); }
 static tg_tensor *apply_mul_scalar(tg_tape *t, tg_tensor **in) { return tg_mul_scalar(t, in[0], -1.5); }
 static tg_tensor *apply_pow_scalar(tg_tape *t, tg_tensor **in) { return tg_pow_scalar(t, in[0], 2.5); }
@@ -368,3 +476,9 @@ const tg_op_spec tg_spec_add_scalar = {"add_scalar", "tg_add_scalar", 1, sample_
 const tg_op_spec tg_spec_mul_scalar = {"mul_scalar", "tg_mul_scalar", 1, sample_one, apply_mul_scalar};
 const tg_op_spec tg_spec_pow_scalar = {"pow_scalar", "tg_pow_scalar", 1, sample_one, apply_pow_scalar};
 const tg_op_spec tg_spec_gt_scalar = {"gt_scalar", "tg_gt_scalar", 1, sample_gt_scalar, apply_gt_scalar};
+const tg_op_spec tg_spec_mul_add = {"mul_add", "tg_mul_add", 3, sample_mul_add, apply_mul_add};
+const tg_op_spec tg_spec_tanh_grad = {"tanh_grad", "tg_tanh_grad", 2, sample_tanh_grad, apply_tanh_grad};
+const tg_op_spec tg_spec_sigmoid_grad = {"sigmoid_grad", "tg_sigmoid_grad", 2, sample_sigmoid_grad,
+                                         apply_sigmoid_grad};
+const tg_op_spec tg_spec_relu_grad = {"relu_grad", "tg_relu_grad", 2, sample_relu_grad, apply_relu_grad,
+                                      .constant_inputs = 1u};

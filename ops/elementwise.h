@@ -22,6 +22,18 @@ tg_tensor *tg_gt(tg_tape *t, tg_tensor *a, tg_tensor *b);      /* a > b */
 tg_tensor *tg_ge(tg_tape *t, tg_tensor *a, tg_tensor *b);      /* a >= b */
 tg_tensor *tg_eq(tg_tape *t, tg_tensor *a, tg_tensor *b);      /* a == b */
 
+/* a * b + c in one pass, all three broadcast (the same bits as add(mul(a, b), c)). */
+tg_tensor *tg_mul_add(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c);
+
+/* Fused backward primitives: what the backward rules of tanh, sigmoid and
+ * relu compute, in one pass instead of three or four ops; themselves ops with
+ * their own backward rules, so second derivatives go through them. */
+tg_tensor *tg_tanh_grad(tg_tape *t, tg_tensor *y, tg_tensor *g);    /* g (1 - y^2), y = tanh x */
+tg_tensor *tg_sigmoid_grad(tg_tape *t, tg_tensor *y, tg_tensor *g); /* g (y (1 - y)), y = sigmoid x */
+/* x <= 0 ? 0 : g (PyTorch's threshold_backward: +0 where x <= 0 whatever g is, g where x is NaN);
+ * no gradient flows to x */
+tg_tensor *tg_relu_grad(tg_tape *t, tg_tensor *x, tg_tensor *g);
+
 /* With a scalar constant s (no tensor needed). */
 tg_tensor *tg_add_scalar(tg_tape *t, tg_tensor *x, double s);  /* x + s */
 tg_tensor *tg_mul_scalar(tg_tape *t, tg_tensor *x, double s);  /* x * s */

@@ -74,13 +74,12 @@ static inline int64_t outer_offset(const fiber_map *m, int64_t o) {
 #define GATHER(NAME, T)                                                                          \
     static void NAME(const fiber_map *m, const T *x, const int64_t *index, T *y) {               \
         int64_t as = m->big_stride[m->axis], inner = m->inner;                                   \
-        TG_PARALLEL_FOR_WORK(m->outer * m->len * inner)                                          \
-        for (int64_t task = 0; task < m->outer * m->len; task++) {                               \
+        TG_PARALLEL_FOR_WORK(task, m->outer * m->len, m->outer * m->len * inner, {               \
             int64_t base = outer_offset(m, task / m->len);                                       \
             const int64_t *idx = index + task * inner;                                           \
             T *restrict out = y + task * inner;                                                  \
             for (int64_t k = 0; k < inner; k++) out[k] = x[base + idx[k] * as + INNER_OFFSET(m, k)]; \
-        }                                                                                        \
+        });                                                                                          \
     }
 GATHER(gather_f32, float)
 GATHER(gather_f64, double)
@@ -93,8 +92,7 @@ enum { INNER_BLOCK = 1024 };
     static void NAME(const fiber_map *m, const T *src, const int64_t *index, T *y) {               \
         int64_t as = m->big_stride[m->axis], inner = m->inner, len = m->len;                       \
         int64_t blocks = (inner + INNER_BLOCK - 1) / INNER_BLOCK;                                  \
-        TG_PARALLEL_FOR_WORK(m->outer * len * inner)                                               \
-        for (int64_t task = 0; task < m->outer * blocks; task++) {                                 \
+        TG_PARALLEL_FOR_WORK(task, m->outer * blocks, m->outer * len * inner, {                    \
             int64_t o = task / blocks, k0 = (task % blocks) * INNER_BLOCK;                         \
             int64_t k1 = inner - k0 < INNER_BLOCK ? inner : k0 + INNER_BLOCK;                      \
             int64_t base = outer_offset(m, o);                                                     \
@@ -103,7 +101,7 @@ enum { INNER_BLOCK = 1024 };
                 for (int64_t k = k0; k < k1; k++)                                                  \
                     y[base + index[row + k] * as + INNER_OFFSET(m, k)] += src[row + k];            \
             }                                                                                      \
-        }                                                                                          \
+        });                                                                                        \
     }
 SCATTER_ADD(scatter_add_f32, float)
 SCATTER_ADD(scatter_add_f64, double)

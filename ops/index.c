@@ -70,11 +70,10 @@ tg_tensor *tg_index_select(tg_tape *t, tg_tensor *x, int axis, int64_t n, const 
     const char *src = x->data;
     char *dst = y->data;
     /* y[o, i, :] = x[o, index[i], :] */
-    TG_PARALLEL_FOR_WORK(outer * n * inner)
-    for (int64_t task = 0; task < outer * n; task++) {
+    TG_PARALLEL_FOR_WORK(task, outer * n, outer * n * inner, {
         int64_t o = task / n, i = task % n;
         memcpy(dst + (size_t)task * row, src + (size_t)(o * D + idx[i]) * row, row);
-    }
+    });
     return tg_tape_record(t, &index_select_op, 1, &x, y, &at, sizeof at);
 }
 
@@ -84,8 +83,7 @@ tg_tensor *tg_index_select(tg_tape *t, tg_tensor *x, int axis, int64_t n, const 
 #define INDEX_ADD(NAME, T)                                                                                      \
     static void NAME(const T *x, T *y, int64_t outer, int64_t n, int64_t size, int64_t inner,                   \
                      const int64_t *bucket_start, const int64_t *order) {                                      \
-        TG_PARALLEL_FOR_WORK(outer * (n + size) * inner)                                                        \
-        for (int64_t task = 0; task < outer * size; task++) {                                                   \
+        TG_PARALLEL_FOR_WORK(task, outer * size, outer * (n + size) * inner, {                                 \
             int64_t o = task / size, j = task % size;                                                           \
             T *restrict out = y + task * inner;                                                                 \
             memset(out, 0, sizeof(T) * (size_t)inner);                                                          \
@@ -93,7 +91,7 @@ tg_tensor *tg_index_select(tg_tape *t, tg_tensor *x, int axis, int64_t n, const 
                 const T *in = x + (o * n + order[b]) * inner;                                                   \
                 for (int64_t k = 0; k < inner; k++) out[k] += in[k];                                            \
             }                                                                                                   \
-        }                                                                                                       \
+        });                                                                                                     \
     }
 INDEX_ADD(index_add_f32, float)
 INDEX_ADD(index_add_f64, double)

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
+static bool check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
     if (!t) {
         tg_set_error(TG_ERR_ARG, "%s: tape is NULL", op);
         return false;
@@ -29,6 +29,14 @@ bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs
         }
     }
     return true;
+}
+
+bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
+    return check_inputs(t, op, n, inputs) && tg_fuse_realize(t, n, inputs) == TG_OK;
+}
+
+bool tg_check_pointwise_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs) {
+    return check_inputs(t, op, n, inputs);
 }
 
 bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int *out) {
@@ -123,14 +131,18 @@ enum { TG_ROW_BLOCK = 8192 };
 void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const *in, size_t elem_size,
                    const void *attrs) {
     int nd = l->ndim;
+    if (nd == 1 && l->shape[0] <= TG_ROW_BLOCK) { /* one row: the row function alone */
+        int64_t s[3] = {l->stride[0][0], l->stride[1][0], l->stride[2][0]};
+        row(l->shape[0], y, in, s, attrs);
+        return;
+    }
     int64_t inner = l->shape[nd - 1];
     int64_t rows = 1;
     for (int i = 0; i < nd - 1; i++) rows *= l->shape[i];
     int64_t blocks_per_row = (inner + TG_ROW_BLOCK - 1) / TG_ROW_BLOCK;
     int64_t tasks = rows * blocks_per_row;
     int64_t total = rows * inner;
-    TG_PARALLEL_FOR_WORK(total)
-    for (int64_t task = 0; task < tasks; task++) {
+    TG_PARALLEL_FOR_WORK(task, tasks, total, {
         int64_t r = task / blocks_per_row, start = (task % blocks_per_row) * TG_ROW_BLOCK;
         int64_t len = inner - start < TG_ROW_BLOCK ? inner - start : TG_ROW_BLOCK;
         int64_t off[3] = {0, 0, 0};
@@ -145,7 +157,7 @@ void tg_layout_run(const tg_layout *l, tg_row_fn row, void *y, const void *const
             ptrs[k] = in[k] ? (const char *)in[k] + (size_t)(off[k] + start * l->stride[k][nd - 1]) * elem_size : NULL;
         int64_t s[3] = {l->stride[0][nd - 1], l->stride[1][nd - 1], l->stride[2][nd - 1]};
         row(len, (char *)y + (size_t)(r * inner + start) * elem_size, ptrs, s, attrs);
-    }
+    });
 }
 
 int tg_reduce_passes(const tg_tensor *x, const bool reduced[TG_MAX_DIMS], int64_t passes[TG_MAX_DIMS][3]) {

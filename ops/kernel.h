@@ -8,12 +8,17 @@
 
 #include "core/parallel.h"
 #include "core/tape.h"
+#include "ops/fusion.h"
 
 /* NULL inputs (propagation: the tape already holds the first error), a tensor
  * of another tape, or mixed dtypes: records the error and returns false.
+ * Pending inputs (ops/fusion.h) are computed: the op may read every input's data.
  * Names `op` as the running op (tg_tape_set_op): a string that outlives the
  * call, such as a literal. */
 bool tg_check_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs);
+/* The same checks for a pointwise op, leaving pending inputs pending: the op
+ * then calls tg_fuse_pointwise, which computes them if the op runs at once. */
+bool tg_check_pointwise_inputs(tg_tape *t, const char *op, int n, tg_tensor *const *inputs);
 
 /* Normalises axis (negative counts from the end) for an ndim-tensor. */
 bool tg_check_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, int *out);
@@ -58,6 +63,40 @@ void tg_row_copy_f64(int64_t n, void *y, const void *const *in, const int64_t *s
         result = (body);                                    \
         tg_tape_pop_scope(t);                               \
     } while (0)
+/* The same inside a fusion scope too: the composite's pointwise chains run
+ * as fused passes; result is computed before the scopes close (unless an
+ * outer fusion scope is open: then it stays pending for it). */
+#define TG_IN_FUSED_SCOPE(t, name, result, body)                                  \
+    do {                                                                          \
+        if (tg_tape_push_scope((t), (name))) return NULL;                         \
+        tg_fuse_begin(t);                                                         \
+        result = (body);                                                          \
+        if (tg_fuse_end((t), result ? 1 : 0, &result)) result = NULL;             \
+        tg_tape_pop_scope(t);                                                     \
+    } while (0)
+
+/* ---- fusion (ops/fusion.c, ops/fusion.h) ---- */
+/* True when pointwise ops on t record steps instead of computing. */
+bool tg_fusing(const tg_tape *t);
+/* Where the tape fuses ops of this size: *out = op(in[0..n)) of `shape` as a
+ * pending step, computed later by the row functions f32 / f64 (which read
+ * `attrs`, stored with the step), and true (*out NULL after an error).
+ * Otherwise computes any pending input and returns false (true with *out
+ * NULL if that fails): the op computes at once. Every pointwise op does
+ *     tg_tensor *y;
+ *     if (tg_fuse_pointwise(t, &op, f32, f64, n, in, ndim, shape, &at, sizeof at, &y)) return y; */
+bool tg_fuse_pointwise(tg_tape *t, const tg_op *op, tg_row_fn f32, tg_row_fn f64, int n, tg_tensor *const *in,
+                       int ndim, const int64_t *shape, const void *attrs, size_t attrs_size, tg_tensor **out);
+/* Whether a sum of x over `reduced` waits as a pending step: the tape is
+ * fusing, x is pending, and the reduction is one [outer, R, inner] pass.
+ * Otherwise the caller sums at once. */
+bool tg_fuse_sum_waits(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_DIMS]);
+/* y = scale * (sum of pending x over `reduced`) as a pending step of `shape`. */
+tg_tensor *tg_fuse_sum(tg_tape *t, const tg_op *op, tg_tensor *x, const bool reduced[TG_MAX_DIMS], double scale,
+                       int ndim, const int64_t *shape, const void *attrs, size_t attrs_size);
+/* y = scale * sum of x over `reduced` (y's numel is the kept size): tg_sum's
+ * kernel. False (tape error) if memory runs out. */
+bool tg_sum_into(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_DIMS], tg_tensor *y, double scale);
 
 /* Scratch description strings for error messages. */
 #define TG_DESC(x) tg_tensor_desc((x), (char[96]){0}, 96)

@@ -58,7 +58,7 @@ tg_tensor *tg_l2_penalty_of(tg_tape *t, int n, tg_tensor *const *tensors, double
         }
     }
     tg_tensor *y;
-    TG_IN_SCOPE(t, "l2_penalty", y, l2(t, n, tensors, lambda));
+    TG_IN_FUSED_SCOPE(t, "l2_penalty", y, l2(t, n, tensors, lambda));
     return y;
 }
 

@@ -28,27 +28,24 @@ static double shift_of(double max) { return isinf(max) ? 0.0 : max; }
             int64_t blocks = (R + block - 1) / block;                                              \
             T max[MAX_BLOCKS];                                                                     \
             double sum[MAX_BLOCKS];                                                                \
-            TG_PARALLEL_FOR_WORK(R)                                                                \
-            for (int64_t b = 0; b < blocks; b++) {                                                 \
+            TG_PARALLEL_FOR_WORK(b, blocks, R, {                                                   \
                 int64_t start = b * block, end = start + block < R ? start + block : R;            \
                 max[b] = ROW_MAX(x + start, end - start);                                          \
                 sum[b] = ROW_SUM(x + start, end - start, (T)shift_of(max[b]));                     \
-            }                                                                                      \
+            });                                                                                    \
             double shift = shift_of(ROW_MAX(max, blocks)), s = 0;                                  \
             for (int64_t b = 0; b < blocks; b++)                                                   \
                 if (sum[b] != 0) s += sum[b] * exp(shift_of(max[b]) - shift);                      \
             y[0] = (T)(log(s) + shift);                                                            \
         } else if (inner == 1) { /* contiguous rows */                                             \
-            TG_PARALLEL_FOR_WORK(outer * R)                                                        \
-            for (int64_t o = 0; o < outer; o++) {                                                  \
+            TG_PARALLEL_FOR_WORK(o, outer, outer * R, {                                            \
                 const T *row = x + o * R;                                                          \
                 double shift = shift_of(ROW_MAX(row, R));                                          \
                 y[o] = (T)(log(ROW_SUM(row, R, (T)shift)) + shift);                                \
-            }                                                                                      \
+            });                                                                                    \
         } else { /* columns: CB running sums per task, rows added in order */                     \
             int64_t blocks = (inner + CB - 1) / CB;                                                \
-            TG_PARALLEL_FOR_WORK(outer * R * inner)                                                \
-            for (int64_t task = 0; task < outer * blocks; task++) {                                \
+            TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                        \
                 int64_t o = task / blocks, k0 = (task % blocks) * CB;                              \
                 int64_t len = inner - k0 < CB ? inner - k0 : CB;                                   \
                 const T *base = x + o * R * inner + k0;                                            \
@@ -59,7 +56,7 @@ static double shift_of(double max) { return isinf(max) ? 0.0 : max; }
                 for (int64_t r = 0; r < R; r++)                                                    \
                     for (int64_t k = 0; k < len; k++) s[k] += (double)VEXP(base[r * inner + k] - shift[k]); \
                 for (int64_t k = 0; k < len; k++) y[o * inner + k0 + k] = (T)(log(s[k]) + shift[k]); \
-            }                                                                                      \
+            });                                                                                      \
         }                                                                                          \
     }
 LSE_PASS(lse_pass_f32, float, tg_row_max_f32, tg_column_max_f32, tg_row_sum_exp_f32, tg_vexp_f32)

@@ -22,7 +22,7 @@ static bool same_shape_or_fail(tg_tape *t, const char *who, tg_tensor *a, tg_ten
 tg_tensor *tg_mse(tg_tape *t, tg_tensor *pred, tg_tensor *target) {
     if (!same_shape_or_fail(t, "tg_mse", pred, target)) return NULL;
     tg_tensor *y;
-    TG_IN_SCOPE(t, "mse", y, tg_mean(t, tg_square(t, tg_sub(t, pred, target)), NULL, 0, false));
+    TG_IN_FUSED_SCOPE(t, "mse", y, tg_mean(t, tg_square(t, tg_sub(t, pred, target)), NULL, 0, false));
     return y;
 }
 
@@ -67,7 +67,7 @@ static tg_tensor *bce(tg_tape *t, tg_tensor *x, tg_tensor *y) {
 tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *targets) {
     if (!same_shape_or_fail(t, "tg_bce_with_logits", logits, targets)) return NULL;
     tg_tensor *y;
-    TG_IN_SCOPE(t, "bce_with_logits", y, bce(t, logits, targets));
+    TG_IN_FUSED_SCOPE(t, "bce_with_logits", y, bce(t, logits, targets));
     return y;
 }
 

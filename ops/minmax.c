@@ -21,23 +21,20 @@ enum { MAX_BLOCKS = 1024 };
             if (block < TG_REDUCE_BLOCK) block = TG_REDUCE_BLOCK;                                 \
             int64_t blocks = (R + block - 1) / block;                                             \
             T partial[MAX_BLOCKS];                                                                \
-            TG_PARALLEL_FOR_WORK(R)                                                               \
-            for (int64_t b = 0; b < blocks; b++) {                                                \
+            TG_PARALLEL_FOR_WORK(b, blocks, R, {                                                  \
                 int64_t end = (b + 1) * block < R ? (b + 1) * block : R;                          \
                 partial[b] = ROW(x + b * block, end - b * block);                                 \
-            }                                                                                     \
+            });                                                                                   \
             y[0] = ROW(partial, blocks);                                                          \
         } else if (inner == 1) { /* contiguous rows */                                            \
-            TG_PARALLEL_FOR_WORK(outer * R)                                                       \
-            for (int64_t o = 0; o < outer; o++) y[o] = ROW(x + o * R, R);                         \
+            TG_PARALLEL_FOR_WORK(o, outer, outer * R, { y[o] = ROW(x + o * R, R); });             \
         } else { /* columns: a block of `inner` accumulators per task */                         \
             int64_t blocks = (inner + TG_REDUCE_COLUMN_BLOCK - 1) / TG_REDUCE_COLUMN_BLOCK;       \
-            TG_PARALLEL_FOR_WORK(outer * R * inner)                                               \
-            for (int64_t task = 0; task < outer * blocks; task++) {                               \
+            TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                       \
                 int64_t o = task / blocks, k0 = (task % blocks) * TG_REDUCE_COLUMN_BLOCK;         \
                 int64_t len = inner - k0 < TG_REDUCE_COLUMN_BLOCK ? inner - k0 : TG_REDUCE_COLUMN_BLOCK; \
                 COLUMN(x + o * R * inner + k0, R, inner, len, y + o * inner + k0);                \
-            }                                                                                     \
+            });                                                                                   \
         }                                                                                         \
     }
 EXTREMUM_PASS(max_pass_f32, float, tg_row_max_f32, tg_column_max_f32)

@@ -62,7 +62,7 @@ static void for_each_plane(const pool_attrs *at, int64_t planes, plane_fn fn, co
                            int32_t *arg) {
     double per_plane = (double)at->height * (double)at->width +
                        (double)at->out_height * (double)at->out_width * (double)at->kernel[0] * (double)at->kernel[1];
-    if ((double)planes * per_plane < TG_PARALLEL_MIN || tg_get_num_threads() < 2 || planes < 2) {
+    if (planes < 2 || !TG_PARALLEL_WORTH((double)planes * per_plane)) {
         for (int64_t p = 0; p < planes; p++) fn(at, in, out, arg, p);
         return;
     }

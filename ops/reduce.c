@@ -10,47 +10,50 @@
 #include "ops/registry.h"
 #include "ops/shape.h"
 
-enum { TOTAL_BLOCK = 16384, MAX_BLOCKS = 1024, COLUMN_BLOCK = 256 };
+enum { MAX_BLOCKS = 1024, COLUMN_BLOCK = TG_REDUCE_COLUMN_BLOCK };
 
 /* One pass: y[o, k] = scale * sum_r x[o, r, k], x viewed as [outer, R, inner].
  * Accumulates in double and rounds once; each output is summed in a fixed order. */
 #define SUM_PASS(NAME, T, ROW_SUM)                                                               \
     static void NAME(const T *x, T *y, int64_t outer, int64_t R, int64_t inner, double scale) {        \
         if (outer == 1 && inner == 1) { /* everything: fixed blocks, then blocks in order */     \
-            int64_t block = (R + MAX_BLOCKS - 1) / MAX_BLOCKS;                                   \
-            if (block < TOTAL_BLOCK) block = TOTAL_BLOCK;                                        \
+            int64_t block = tg_reduce_block(R); /* ops/fusion.c sums with the same blocks */     \
             int64_t blocks = (R + block - 1) / block;                                            \
             double partial[MAX_BLOCKS];                                                          \
-            TG_PARALLEL_FOR_WORK(R)                                                              \
-            for (int64_t b = 0; b < blocks; b++) {                                               \
+            TG_PARALLEL_FOR_WORK(b, blocks, R, {                                                 \
                 int64_t end = (b + 1) * block < R ? (b + 1) * block : R;                         \
                 partial[b] = ROW_SUM(x + b * block, end - b * block);                            \
-            }                                                                                    \
+            });                                                                                  \
             double s = 0;                                                                        \
             for (int64_t b = 0; b < blocks; b++) s += partial[b];                                \
             y[0] = (T)(s * scale);                                                               \
         } else if (inner == 1) { /* rows: contiguous runs of R */                                \
-            TG_PARALLEL_FOR_WORK(outer * R)                                                      \
-            for (int64_t o = 0; o < outer; o++) y[o] = (T)(ROW_SUM(x + o * R, R) * scale);       \
+            TG_PARALLEL_FOR_WORK(o, outer, outer * R, { y[o] = (T)(ROW_SUM(x + o * R, R) * scale); }); \
         } else { /* columns: add R rows of `inner` into a block of accumulators */               \
             int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;                          \
-            TG_PARALLEL_FOR_WORK(outer * R * inner)                                              \
-            for (int64_t task = 0; task < outer * blocks; task++) {                              \
+            TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                      \
                 int64_t o = task / blocks, k0 = (task % blocks) * COLUMN_BLOCK;                  \
                 int64_t len = inner - k0 < COLUMN_BLOCK ? inner - k0 : COLUMN_BLOCK;             \
                 double acc[COLUMN_BLOCK] = {0};                                                  \
                 const T *base = x + o * R * inner + k0;                                          \
-                for (int64_t r = 0; r < R; r++)                                                  \
+                int64_t r = 0;                                                                   \
+                /* four rows per pass over the accumulators: each column still adds its rows     \
+                 * one after the other, with a quarter of the loads and stores */                \
+                for (; r + 4 <= R; r += 4)                                                       \
+                    for (int64_t k = 0; k < len; k++) {                                          \
+                        const T *c = base + r * inner + k;                                       \
+                        acc[k] = (((acc[k] + c[0]) + c[inner]) + c[2 * inner]) + c[3 * inner];   \
+                    }                                                                            \
+                for (; r < R; r++)                                                               \
                     for (int64_t k = 0; k < len; k++) acc[k] += base[r * inner + k];             \
                 for (int64_t k = 0; k < len; k++) y[o * inner + k0 + k] = (T)(acc[k] * scale);   \
-            }                                                                                    \
+            });                                                                                  \
         }                                                                                        \
     }
 SUM_PASS(sum_pass_f32, float, tg_row_sum_f32)
 SUM_PASS(sum_pass_f64, double, tg_row_sum_f64)
 
-/* y = sum of x over the reduced axes, times scale; y's numel is the kept size. */
-static bool sum_into(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_DIMS], tg_tensor *y, double scale) {
+bool tg_sum_into(tg_tape *t, const tg_tensor *x, const bool reduced[TG_MAX_DIMS], tg_tensor *y, double scale) {
     size_t es = tg_dtype_size(x->dtype);
     if (x->numel == 0) {
         for (int64_t i = 0; i < y->numel; i++) tg_set(y, i, 0.0 * scale);
@@ -103,19 +106,20 @@ static const tg_op mean_op = {"mean", 1, sum_backward, sum_describe};
 
 static tg_tensor *reduce_sum(tg_tape *t, const tg_op *op, const char *who, tg_tensor *x, const int *axes,
                              int n_axes, bool keepdim, bool mean) {
-    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
+    if (!tg_check_pointwise_inputs(t, who, 1, &x)) return NULL;
     sum_attrs at = {.keepdim = keepdim, .scale = 1.0};
     if (!tg_check_axes(t, who, x, axes, n_axes, at.reduced)) return NULL;
     int ndim;
     int64_t shape[TG_MAX_DIMS];
     tg_reduced_shape(x, at.reduced, keepdim, &ndim, shape);
-    tg_tensor *y = tg_tape_result(t, x->dtype, ndim, shape);
-    if (!y) return NULL;
     if (mean) {
-        int64_t count = y->numel ? x->numel / y->numel : 0;
+        int64_t numel = tg_shape_numel(ndim, shape), count = numel ? x->numel / numel : 0;
         at.scale = count ? 1.0 / (double)count : 0.0 / 0.0;
     }
-    if (!sum_into(t, x, at.reduced, y, at.scale)) return NULL;
+    if (tg_fuse_sum_waits(t, x, at.reduced)) return tg_fuse_sum(t, op, x, at.reduced, at.scale, ndim, shape, &at, sizeof at);
+    if (tg_fuse_realize(t, 1, &x)) return NULL; /* a sum that cannot wait needs x's values */
+    tg_tensor *y = tg_tape_result(t, x->dtype, ndim, shape);
+    if (!y || !tg_sum_into(t, x, at.reduced, y, at.scale)) return NULL;
     return tg_tape_record(t, op, 1, &x, y, &at, sizeof at);
 }
 
@@ -165,7 +169,7 @@ static const tg_op sum_to_op = {"sum_to", 1, sum_to_backward};
 static const tg_op broadcast_to_op = {"broadcast_to", 1, broadcast_to_backward};
 
 tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) {
-    if (!tg_check_inputs(t, "tg_sum_to", 1, &x)) return NULL;
+    if (!tg_check_pointwise_inputs(t, "tg_sum_to", 1, &x)) return NULL;
     if (tg_check_shape("tg_sum_to", ndim, shape)) {
         tg_tape_fail(t, tg_check_shape("tg_sum_to", ndim, shape), "%s", tg_last_error());
         return NULL;
@@ -180,16 +184,18 @@ tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) {
     bool reduced[TG_MAX_DIMS] = {0};
     int lead = x->ndim - ndim;
     for (int i = 0; i < x->ndim; i++) reduced[i] = i < lead || (shape[i - lead] == 1 && x->shape[i] != 1);
-    tg_tensor *y = tg_tape_result(t, x->dtype, ndim, shape);
-    if (!y || !sum_into(t, x, reduced, y, 1.0)) return NULL;
     shape_attrs at = {.ndim = ndim};
     memcpy(at.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (tg_fuse_sum_waits(t, x, reduced)) return tg_fuse_sum(t, &sum_to_op, x, reduced, 1.0, ndim, shape, &at, sizeof at);
+    if (tg_fuse_realize(t, 1, &x)) return NULL;
+    tg_tensor *y = tg_tape_result(t, x->dtype, ndim, shape);
+    if (!y || !tg_sum_into(t, x, reduced, y, 1.0)) return NULL;
     return tg_tape_record(t, &sum_to_op, 1, &x, y, &at, sizeof at);
 }
 
 
 tg_tensor *tg_broadcast_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) {
-    if (!tg_check_inputs(t, "tg_broadcast_to", 1, &x)) return NULL;
+    if (!tg_check_pointwise_inputs(t, "tg_broadcast_to", 1, &x)) return NULL;
     tg_status st = tg_check_shape("tg_broadcast_to", ndim, shape);
     if (st) {
         tg_tape_fail(t, st, "%s", tg_last_error());
@@ -204,7 +210,14 @@ tg_tensor *tg_broadcast_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *sh
                      tg_shape_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
-    tg_tensor *y = tg_tape_result(t, x->dtype, ndim, shape);
+    shape_attrs at = {.ndim = ndim};
+    memcpy(at.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    /* fused: read in place with stride 0 wherever it broadcasts, never copied out */
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, &broadcast_to_op, tg_row_copy_f32, tg_row_copy_f64, 1, &x, ndim, shape, &at, sizeof at,
+                          &y))
+        return y;
+    y = tg_tape_result(t, x->dtype, ndim, shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
@@ -212,8 +225,6 @@ tg_tensor *tg_broadcast_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *sh
         tg_layout_run(&l, x->dtype == TG_F32 ? tg_row_copy_f32 : tg_row_copy_f64, y->data, (const void *[]){x->data, NULL, NULL},
                       tg_dtype_size(x->dtype), NULL);
     }
-    shape_attrs at = {.ndim = ndim};
-    memcpy(at.shape, shape, sizeof(int64_t) * (size_t)ndim);
     return tg_tape_record(t, &broadcast_to_op, 1, &x, y, &at, sizeof at);
 }
 

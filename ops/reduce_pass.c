@@ -114,21 +114,59 @@ COLUMN_EXTREMUM(tg_column_min_f64, double, tg_select_f64, PICK_MIN)
     }                                                                      \
     return s;
 
-/* f32: two blocks of L are added in float first, halving the conversions to
- * double (one float rounding per pair, below the inputs' own precision) */
-double tg_row_sum_f32(const float *x, int64_t n) {
-    enum { L = TG_SUM_LANES };
-    double acc[L] = {0};
-    int64_t i = 0;
-    for (; i + 2 * L <= n; i += 2 * L) {
-        TG_PRAGMA(omp simd)
-        for (int k = 0; k < L; k++) acc[k] += (double)(x[i + k] + x[i + L + k]);
+void tg_row_sum_start(tg_row_sum_state *s) { memset(s, 0, sizeof *s); }
+
+/* f32: each group is two blocks of L added in float first, halving the
+ * conversions to double (one float rounding per pair, below the inputs' own
+ * precision); f64: each group is one block of L. A group split between two
+ * pieces waits in the carry. */
+#define GROUP_F32(acc, a, b)                                                   \
+    {                                                                          \
+        TG_PRAGMA(omp simd)                                                    \
+        for (int k = 0; k < TG_SUM_LANES; k++) (acc)[k] += (double)((a)[k] + (b)[k]); \
     }
-    double s = 0;
-    for (int k = 0; k < L; k++) s += acc[k];
-    for (; i < n; i++) s += x[i];
-    return s;
+#define GROUP_F64(acc, a, b)                                                   \
+    {                                                                          \
+        (void)(b);                                                             \
+        TG_PRAGMA(omp simd)                                                    \
+        for (int k = 0; k < TG_SUM_LANES; k++) (acc)[k] += (a)[k];             \
+    }
+#define ROW_SUM_FEED(NAME, T, G, GROUP)                                                        \
+    void NAME(tg_row_sum_state *s, const T *x, int64_t n) {                                    \
+        enum { L = TG_SUM_LANES };                                                             \
+        int64_t i = 0;                                                                         \
+        if (s->carried) {                                                                      \
+            while (s->carried < (G) && i < n) s->carry[s->carried++] = x[i++];                 \
+            if (s->carried < (G)) return;                                                      \
+            T group[G];                                                                        \
+            for (int k = 0; k < (G); k++) group[k] = (T)s->carry[k];                           \
+            GROUP(s->acc, group, group + L)                                                    \
+            s->carried = 0;                                                                    \
+        }                                                                                      \
+        for (; i + (G) <= n; i += (G)) GROUP(s->acc, x + i, x + i + L)                         \
+        while (i < n) s->carry[s->carried++] = x[i++];                                         \
+    }
+ROW_SUM_FEED(tg_row_sum_feed_f32, float, 2 * TG_SUM_LANES, GROUP_F32)
+ROW_SUM_FEED(tg_row_sum_feed_f64, double, TG_SUM_LANES, GROUP_F64)
+
+double tg_row_sum_finish(const tg_row_sum_state *s) {
+    double sum = 0;
+    for (int k = 0; k < TG_SUM_LANES; k++) sum += s->acc[k];
+    for (int k = 0; k < s->carried; k++) sum += s->carry[k];
+    return sum;
 }
-double tg_row_sum_f64(const double *x, int64_t n) { SUM_LANES(double, v) }
+
+double tg_row_sum_f32(const float *x, int64_t n) {
+    tg_row_sum_state s;
+    tg_row_sum_start(&s);
+    tg_row_sum_feed_f32(&s, x, n);
+    return tg_row_sum_finish(&s);
+}
+double tg_row_sum_f64(const double *x, int64_t n) {
+    tg_row_sum_state s;
+    tg_row_sum_start(&s);
+    tg_row_sum_feed_f64(&s, x, n);
+    return tg_row_sum_finish(&s);
+}
 double tg_row_sum_exp_f32(const float *x, int64_t n, float shift) { SUM_LANES(float, tg_vexp_f32(v - shift)) }
 double tg_row_sum_exp_f64(const double *x, int64_t n, double shift) { SUM_LANES(double, tg_vexp_f64(v - shift)) }

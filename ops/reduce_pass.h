@@ -34,6 +34,14 @@ void tg_column_min_f64(const double *x, int64_t R, int64_t stride, int64_t len, 
  * fixed order (the same bits whatever the thread count). */
 double tg_row_sum_f32(const float *x, int64_t n);
 double tg_row_sum_f64(const double *x, int64_t n);
+/* The same sum fed a piece at a time (fused passes compute a row in chunks):
+ * start, feed the pieces in order, finish: the bits of tg_row_sum over the
+ * whole row, whatever the pieces. tg_row_sum is start + one feed + finish. */
+typedef struct tg_row_sum_state tg_row_sum_state;
+void tg_row_sum_start(tg_row_sum_state *s);
+void tg_row_sum_feed_f32(tg_row_sum_state *s, const float *x, int64_t n);
+void tg_row_sum_feed_f64(tg_row_sum_state *s, const double *x, int64_t n);
+double tg_row_sum_finish(const tg_row_sum_state *s);
 double tg_row_sum_exp_f32(const float *x, int64_t n, float shift);
 double tg_row_sum_exp_f64(const double *x, int64_t n, double shift);
 
@@ -41,5 +49,22 @@ double tg_row_sum_exp_f64(const double *x, int64_t n, double shift);
  * hide the latency of compare-and-select), the width of column blocks, and
  * the block of one long row that one task reduces. */
 enum { TG_EXTREMUM_LANES = 64, TG_SUM_LANES = 16, TG_REDUCE_COLUMN_BLOCK = 256, TG_REDUCE_BLOCK = 16384 };
+
+/* The lanes, and the elements of an unfinished group (a group is 2 lanes' worth
+ * in f32, whose pairs are added in float first, one lane's worth in f64;
+ * carried as doubles, which hold either type exactly). */
+struct tg_row_sum_state {
+    double acc[TG_SUM_LANES];
+    double carry[2 * TG_SUM_LANES];
+    int carried;
+};
+
+/* A reduction of every element of a long row cuts it into at most 1024
+ * blocks of at least TG_REDUCE_BLOCK, reduced in parallel, then the block
+ * results in order: the block length for a row of R. */
+static inline int64_t tg_reduce_block(int64_t R) {
+    int64_t block = (R + 1023) / 1024;
+    return block < TG_REDUCE_BLOCK ? TG_REDUCE_BLOCK : block;
+}
 
 #endif

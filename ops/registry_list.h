@@ -15,6 +15,11 @@ TG_REGISTRY_ENTRY(tg_spec_add_scalar)
 TG_REGISTRY_ENTRY(tg_spec_mul_scalar)
 TG_REGISTRY_ENTRY(tg_spec_pow_scalar)
 TG_REGISTRY_ENTRY(tg_spec_gt_scalar)
+TG_REGISTRY_ENTRY(tg_spec_mul_add)
+/* fused backward primitives */
+TG_REGISTRY_ENTRY(tg_spec_tanh_grad)
+TG_REGISTRY_ENTRY(tg_spec_sigmoid_grad)
+TG_REGISTRY_ENTRY(tg_spec_relu_grad)
 /* unary */
 TG_REGISTRY_ENTRY(tg_spec_neg)
 TG_REGISTRY_ENTRY(tg_spec_abs)

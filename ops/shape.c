@@ -67,6 +67,7 @@ tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape) 
     y->epoch = tg_tape_epoch(t);
     y->name = NULL;
     y->grad = NULL;
+    y->grad_storage = NULL;
     y->node = NULL;
     y->keeps_grad = false;
     y->pending_grad = NULL;

@@ -28,8 +28,7 @@ ROW_EXP(row_exp_f64, double, tg_vexp_f64, tg_row_sum_f64)
 #define SOFTMAX_KERNEL(NAME, T, ROW_MAX, COLUMN_MAX, ROW_EXP_FN, ROW_SUM_EXP, VEXP, LOG)                             \
     static void NAME(const T *x, T *y, int64_t outer, int64_t R, int64_t inner) {                       \
         if (inner == 1) {                                                                               \
-            TG_PARALLEL_FOR_WORK(outer * R)                                                             \
-            for (int64_t o = 0; o < outer; o++) {                                                       \
+            TG_PARALLEL_FOR_WORK(o, outer, outer * R, {                                                 \
                 const T *xr = x + o * R;                                                                \
                 T *yr = y + o * R;                                                                      \
                 T m = ROW_MAX(xr, R);                                                                   \
@@ -40,12 +39,11 @@ ROW_EXP(row_exp_f64, double, tg_vexp_f64, tg_row_sum_f64)
                     T inv = (T)(1.0 / ROW_EXP_FN(xr, yr, R, m));                                        \
                     for (int64_t i = 0; i < R; i++) yr[i] *= inv;                                       \
                 }                                                                                       \
-            }                                                                                           \
+            });                                                                                         \
             return;                                                                                     \
         }                                                                                               \
         int64_t blocks = (inner + CB - 1) / CB;                                                         \
-        TG_PARALLEL_FOR_WORK(outer * R * inner)                                                         \
-        for (int64_t task = 0; task < outer * blocks; task++) {                                         \
+        TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                                 \
             int64_t o = task / blocks, k0 = (task % blocks) * CB;                                       \
             int64_t len = inner - k0 < CB ? inner - k0 : CB;                                            \
             const T *xb = x + o * R * inner + k0;                                                       \
@@ -67,7 +65,7 @@ ROW_EXP(row_exp_f64, double, tg_vexp_f64, tg_row_sum_f64)
                     else                                                                                \
                         yb[r * inner + k] *= scale[k];                                                  \
                 }                                                                                       \
-        }                                                                                               \
+        });                                                                                             \
     }
 #define KERNELS(T, SUFFIX)                                                                                         \
     SOFTMAX_KERNEL(softmax_##SUFFIX, T, tg_row_max_##SUFFIX, tg_column_max_##SUFFIX, row_exp_##SUFFIX,              \

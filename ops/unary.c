@@ -12,9 +12,9 @@ typedef struct {
     double p, q; /* leaky_relu: p = slope; clamp: [p, q] */
 } unary_attrs;
 
+/* y[i] = EXPR(x[i * st[0]]): a fused pass may hand over a broadcast operand (stride 0) */
 #define UNARY_ROW(NAME, T, EXPR)                                                                         \
     static void NAME(int64_t n, void *yv, const void *const *in, const int64_t *st, const void *attrs) { \
-        (void)st;                                                                                        \
         typedef T real; /* the element type, for constants in EXPR */                                    \
         (void)sizeof(real);                                                                              \
         T *restrict y = yv;                                                                              \
@@ -22,9 +22,16 @@ typedef struct {
         const unary_attrs *at = attrs;                                                                   \
         T p = at ? (T)at->p : 0, q = at ? (T)at->q : 0;                                                  \
         (void)p, (void)q;                                                                                \
-        for (int64_t i = 0; i < n; i++) {                                                                \
-            T x = px[i];                                                                                 \
-            y[i] = (EXPR);                                                                               \
+        if (st[0] == 1) {                                                                                \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i];                                                                             \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
+        } else {                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                            \
+                T x = px[i * st[0]];                                                                     \
+                y[i] = (EXPR);                                                                           \
+            }                                                                                            \
         }                                                                                                \
     }
 #define UNARY_KERNELS(NAME, EXPR)        \
@@ -55,8 +62,10 @@ UNARY_KERNELS(clamp, x < p ? p : (x > q ? q : x))
 /* The one forward path for every unary op. */
 static tg_tensor *unary(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64, tg_tensor *x,
                         const unary_attrs *attrs) {
-    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
-    tg_tensor *y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
+    if (!tg_check_pointwise_inputs(t, who, 1, &x)) return NULL;
+    tg_tensor *y;
+    if (tg_fuse_pointwise(t, op, f32, f64, 1, &x, x->ndim, x->shape, attrs, attrs ? sizeof *attrs : 0, &y)) return y;
+    y = tg_tape_result(t, x->dtype, x->ndim, x->shape);
     if (!y) return NULL;
     if (y->numel) {
         tg_layout l;
@@ -107,9 +116,9 @@ BACKWARD(rsqrt, tg_mul(t, g, tg_mul_scalar(t, tg_pow_scalar(t, Y, 3.0), -0.5))) 
 BACKWARD(square, tg_mul(t, g, tg_mul_scalar(t, X, 2.0)))                           /* 2 g x */
 BACKWARD(sin, tg_mul(t, g, tg_cos(t, X)))                                          /* g cos x */
 BACKWARD(cos, tg_neg(t, tg_mul(t, g, tg_sin(t, X))))                               /* -g sin x */
-BACKWARD(tanh, tg_mul(t, g, one_minus(t, tg_square(t, Y))))                        /* g (1 - y^2) */
-BACKWARD(sigmoid, tg_mul(t, g, tg_mul(t, Y, one_minus(t, Y))))                     /* g y (1 - y) */
-BACKWARD(relu, tg_mul(t, g, tg_gt_scalar(t, X, 0.0)))                              /* g [x > 0] */
+BACKWARD(tanh, tg_tanh_grad(t, Y, g))                                              /* g (1 - y^2) */
+BACKWARD(sigmoid, tg_sigmoid_grad(t, Y, g))                                        /* g y (1 - y) */
+BACKWARD(relu, tg_relu_grad(t, X, g))                                              /* g [x > 0] */
 BACKWARD(leaky_relu, tg_mul(t, g, tg_add_scalar(t, tg_mul_scalar(t, tg_gt_scalar(t, X, 0.0), 1.0 - ATTRS->p),
                                                 ATTRS->p)))                        /* g (x > 0 ? 1 : slope) */
 BACKWARD(gelu, tg_mul(t, g, gelu_derivative(t, X)))

@@ -8,15 +8,18 @@
 #include "ops/registry.h"
 #include "ops/unary.h"
 
+static tg_tensor *variance(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim, double divisor) {
+    tg_tensor *centered = tg_sub(t, x, tg_mean(t, x, axes, n_axes, true));
+    return tg_mul_scalar(t, tg_sum(t, tg_square(t, centered), axes, n_axes, keepdim), 1.0 / divisor);
+}
+
 tg_tensor *tg_var(tg_tape *t, tg_tensor *x, const int *axes, int n_axes, bool keepdim, bool unbiased) {
     if (!tg_check_inputs(t, "tg_var", 1, &x)) return NULL;
     bool reduced[TG_MAX_DIMS];
     if (!tg_check_axes(t, "tg_var", x, axes, n_axes, reduced)) return NULL;
     double divisor = (double)tg_reduced_count(x, reduced) - (unbiased ? 1.0 : 0.0);
-    if (tg_tape_push_scope(t, "var")) return NULL;
-    tg_tensor *centered = tg_sub(t, x, tg_mean(t, x, axes, n_axes, true));
-    tg_tensor *y = tg_mul_scalar(t, tg_sum(t, tg_square(t, centered), axes, n_axes, keepdim), 1.0 / divisor);
-    tg_tape_pop_scope(t);
+    tg_tensor *y;
+    TG_IN_FUSED_SCOPE(t, "var", y, variance(t, x, axes, n_axes, keepdim, divisor));
     return y;
 }
 

@@ -3,7 +3,6 @@
 #include "optim/optim_private.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +46,7 @@ void tg_optim_free(tg_optim *opt) {
     free(opt->groups);
     free(opt->slots);
     free(opt->tasks);
+    free(opt->sizes);
     free(opt);
 }
 
@@ -59,6 +59,9 @@ tg_status optim_sync_slots(tg_optim *opt) {
     optim_task *tasks = realloc(opt->tasks, sizeof *tasks * (size_t)count);
     if (!tasks) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->rule->name);
     opt->tasks = tasks;
+    int64_t *sizes = realloc(opt->sizes, sizeof *sizes * (size_t)count);
+    if (!sizes) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", opt->rule->name);
+    opt->sizes = sizes;
     for (int i = opt->n_slots; i < count; i++) {
         const tg_tensor *x = tg_params_at(opt->params, i);
         slots[i] = (optim_slot){.group = x->kind == TG_KIND_PARAM ? optim_group_for(opt, x->name) : -1};
@@ -67,30 +70,10 @@ tg_status optim_sync_slots(tg_optim *opt) {
     return TG_OK;
 }
 
-/* Runs the part of every task that falls in [lo, hi) of the concatenation
- * of all tasks' elements. */
-static void run_range(const tg_optim *opt, int count, int64_t lo, int64_t hi) {
-    int64_t start = 0; /* index of task i's first element in the concatenation */
-    for (int i = 0; i < count && start < hi; i++) {
-        int64_t end = start + opt->tasks[i].param->numel;
-        int64_t begin = lo > start ? lo : start, stop = hi < end ? hi : end;
-        if (begin < stop) opt->rule->run[opt->tasks[i].param->dtype](&opt->tasks[i], begin - start, stop - start);
-        start = end;
-    }
-}
-
-/* Every task in one parallel region, each thread a contiguous share of all
- * elements; small steps stay on the calling thread without entering one. */
-static void run_tasks(const tg_optim *opt, int count, int64_t total) {
-    if (total < TG_PARALLEL_MIN || omp_get_max_threads() < 2 || omp_in_parallel()) {
-        run_range(opt, count, 0, total);
-        return;
-    }
-#pragma omp parallel
-    {
-        int64_t id = omp_get_thread_num(), threads = omp_get_num_threads();
-        run_range(opt, count, total * id / threads, total * (id + 1) / threads);
-    }
+/* Elements [begin, end) of task `task`. */
+static void run_piece(void *context, int task, int64_t begin, int64_t end) {
+    const tg_optim *opt = context;
+    opt->rule->run[opt->tasks[task].param->dtype](&opt->tasks[task], begin, end);
 }
 
 /* Frees the states created for the first `count` tasks of a step that failed. */
@@ -134,16 +117,16 @@ tg_status tg_optim_step(tg_optim *opt) {
     }
     /* 2. count the step, work out every formula's scalars, update */
     opt->steps++;
-    int64_t total = 0;
     for (int i = 0; i < count; i++) {
         optim_task *t = &opt->tasks[i];
         optim_slot *s = &opt->slots[t->slot];
         s->steps++;
         t->sign = opt->maximize ? -1.0 : 1.0;
         opt->rule->plan(opt, &opt->groups[s->group], s, t);
-        total += t->param->numel;
+        opt->sizes[i] = t->param->numel;
     }
-    run_tasks(opt, count, total);
+    /* every task in one parallel region (or none for a small step) */
+    tg_parallel_segments(count, opt->sizes, run_piece, opt);
     for (int i = 0; i < count; i++) tg_tensor_bump_version(opt->tasks[i].param);
     return TG_OK;
 }
@@ -173,34 +156,48 @@ int64_t tg_optim_param_steps(const tg_optim *opt, const char *param_name) {
     return i < opt->n_slots ? opt->slots[i].steps : 0;
 }
 
+/* sum of v^2 over one gradient in double: 16 lanes (vectorised), then the
+ * lanes and the tail in order, so the same bits whatever the thread count */
+#define SUM_OF_SQUARES(NAME, T)                                        \
+    static double NAME(const T *v, int64_t n) {                        \
+        enum { L = 16 };                                               \
+        double acc[L] = {0}, s = 0;                                    \
+        int64_t i = 0;                                                 \
+        for (; i + L <= n; i += L)                                     \
+            for (int k = 0; k < L; k++) acc[k] += (double)v[i + k] * (double)v[i + k]; \
+        for (int k = 0; k < L; k++) s += acc[k];                       \
+        for (; i < n; i++) s += (double)v[i] * (double)v[i];           \
+        return s;                                                      \
+    }
+SUM_OF_SQUARES(sum_of_squares_f32, float)
+SUM_OF_SQUARES(sum_of_squares_f64, double)
+
+static void scale_piece(void *context, int index, tg_tensor *param, int64_t begin, int64_t end) {
+    (void)index;
+    double scale = *(const double *)context;
+    tg_tensor *g = param->grad;
+    if (g->dtype == TG_F32) {
+        float *v = g->data;
+        for (int64_t k = begin; k < end; k++) v[k] = (float)(v[k] * scale);
+    } else {
+        double *v = g->data;
+        for (int64_t k = begin; k < end; k++) v[k] *= scale;
+    }
+}
+
 tg_status tg_clip_grad_norm(tg_params *p, double max_norm, double *total_norm) {
     if (!p) return tg_set_error(TG_ERR_ARG, "tg_clip_grad_norm: parameter store is NULL");
     if (!(max_norm > 0)) return tg_set_error(TG_ERR_ARG, "tg_clip_grad_norm: max_norm %g must be > 0", max_norm);
-    double sum = 0; /* in order, in double: deterministic */
+    double sum = 0; /* parameter after parameter: deterministic */
     for (int i = 0; i < tg_params_count(p); i++) {
         const tg_tensor *g = tg_params_at(p, i)->grad;
-        for (int64_t k = 0; g && k < g->numel; k++) {
-            double v = g->dtype == TG_F32 ? ((const float *)g->data)[k] : ((const double *)g->data)[k];
-            sum += v * v;
-        }
+        if (!g) continue;
+        sum += g->dtype == TG_F32 ? sum_of_squares_f32(g->data, g->numel) : sum_of_squares_f64(g->data, g->numel);
     }
     double norm = sqrt(sum);
     if (total_norm) *total_norm = norm;
-    if (norm > max_norm) {
-        double scale = max_norm / (norm + 1e-6); /* PyTorch's clip coefficient */
-        for (int i = 0; i < tg_params_count(p); i++) {
-            tg_tensor *g = tg_params_at(p, i)->grad;
-            if (!g) continue;
-            if (g->dtype == TG_F32) {
-                float *v = g->data;
-                TG_PARALLEL_FOR(g->numel)
-                for (int64_t k = 0; k < g->numel; k++) v[k] = (float)(v[k] * scale);
-            } else {
-                double *v = g->data;
-                TG_PARALLEL_FOR(g->numel)
-                for (int64_t k = 0; k < g->numel; k++) v[k] *= scale;
-            }
-        }
-    }
+    if (!(norm > max_norm)) return TG_OK;
+    double scale = max_norm / (norm + 1e-6); /* PyTorch's clip coefficient */
+    tg_params_parallel(p, scale_piece, &scale);  /* every gradient in one region */
     return TG_OK;
 }

@@ -75,6 +75,7 @@ struct tg_optim {
     optim_slot *slots;                /* one per stored tensor */
     int n_slots;
     optim_task *tasks;                /* n_slots of them, reused by every step: a steady loop allocates nothing */
+    int64_t *sizes;                   /* n_slots: the tasks' element counts, for tg_parallel_segments */
 };
 
 /* A new optimizer over p: config's rule, flags and n_states, and the default

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/bench_engine.h"
 #include "tools/bench_optim.h"
 #include "tools/commands.h"
 #include "tools/options.h"
@@ -60,7 +61,9 @@ double tg_bench_now(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n\n"
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
+                 "       tg bench --op %s [--threads N] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
+    fprintf(out, 
                  "--op matmul: times tg_matmul_ex on the shapes of MLPs 784-256-256-10 and\n"
                  "784-512-512-10 at batch 128 and 256 (forward and both backward products; every\n"
                  "transpose flag at 512/256) and on square 512, 1024 and 2048, and prints the best\n"
@@ -77,7 +80,10 @@ static void usage(FILE *out) {
                  "(tools/bench_dist.sh compares 1 process x 2 threads with 2 x 1).\n"
                  "--op conv: times conv2d and max_pool2d on the layers of a small CNN at batch\n"
                  "128 (forward alone, then forward and backward), then whole training steps of that\n"
-                 "CNN (tg train --model cnn's network), and prints the best times.\n\n"
+                 "CNN (tg train --model cnn's network), and prints the best times.\n"
+                 "--op scalar, mlp-bn, batchnorm, elementwise: the engine's workloads (per-op\n"
+                 "overhead, an MLP with batchnorm and L2, batchnorm alone, a 16M elementwise\n"
+                 "chain; see tools/bench_engine.c), f32, median step time.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
                  "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
@@ -237,9 +243,14 @@ int tg_cmd_bench(int argc, char **argv) {
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
     bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
     bool conv = op && strcmp(op, "conv") == 0;
+    if (op && tg_bench_engine_has(op) && budget > 0) {
+        if (!json) printf("tg bench: %s, %d threads\n\n", op, tg_get_num_threads());
+        return tg_bench_engine(op, budget, json);
+    }
     if (!op || (!mlp && !data && !optim && !dist && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) ||
         !(budget > 0)) {
-        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv|dist, --dtype f32|f64|all and --time > 0\n");
+        fprintf(stderr, "tg bench: need --op matmul|mlp|data|optim|conv|dist|%s, --dtype f32|f64|all and --time > 0\n",
+                tg_bench_engine_names());
         usage(stderr);
         return 2;
     }

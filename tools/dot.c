@@ -52,7 +52,8 @@ static tg_tensor *example(tg_tape *t, tg_params *p, bool create_graph) {
     tg_tensor *penalty = tg_l2_penalty_of(t, 2, (tg_tensor *[]){W1, W2}, 1e-4);
     tg_tensor *loss = tg_add(t, tg_cross_entropy(t, logits, BATCH, labels), penalty);
     if (!loss || tg_tensor_set_name(loss, "loss")) return NULL;
-    if (tg_backward(t, loss, &(tg_backward_opts){.create_graph = create_graph})) return NULL;
+    /* retain_graph keeps the intermediates' gradients for the drawing */
+    if (tg_backward(t, loss, &(tg_backward_opts){.retain_graph = true, .create_graph = create_graph})) return NULL;
     return loss;
 }
 

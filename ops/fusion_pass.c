@@ -1,0 +1,357 @@
+/* A pass of fusion (see ops/fusion.c): the pending tensors it computes, the
+ * steps and leaves they need, and the chunk-by-chunk run over the iteration
+ * space that computes them, sums with tg_sum's partition. */
+#include "ops/fusion_private.h"
+
+#include "ops/reduce_pass.h"
+
+static int step_index(const pass *p, const fuse_step *s) {
+    for (int k = 0; k < p->n_steps; k++)
+        if (p->steps[k] == s) return k;
+    return -1;
+}
+
+static int leaf_index(const pass *p, const tg_tensor *x) {
+    for (int l = 0; l < p->n_leaves; l++)
+        if (p->leaves[l] == x) return l;
+    return -1;
+}
+
+/* Adds x's expression (its pending steps and the leaves they read); false
+ * when the pass has no room left, or x needs a pending value computed first. */
+static bool collect(pass *p, tg_tensor *x) {
+    if (!tg_is_pending(x)) {
+        if (leaf_index(p, x) >= 0) return true;
+        if (p->n_leaves == MAX_LEAVES) return false;
+        p->leaves[p->n_leaves++] = x;
+        return true;
+    }
+    if (!tg_joins_pass(x, p->ndim, p->shape)) return false;
+    fuse_step *s = tg_step_of(x);
+    if (step_index(p, s) >= 0) return true;
+    if (p->n_steps == MAX_STEPS) return false;
+    p->steps[p->n_steps++] = s;
+    for (int j = 0; j < s->node.n_inputs; j++)
+        if (!collect(p, s->node.inputs[j])) return false;
+    return true;
+}
+
+/* Adds pending x to the pass if it fits (same dtype and iteration space, the
+ * same reduction as the pass's other sums, room left); false otherwise, with
+ * the pass unchanged. */
+bool tg_pass_add_output(pass *p, tg_tensor *x, void *dst, bool add) {
+    if (p->n_outputs == MAX_OUTPUTS || leaf_index(p, x) >= 0) return false;
+    for (int o = 0; o < p->n_outputs; o++)
+        if (p->outputs[o].y == x) return false;
+    const fuse_step *s = tg_step_of(x);
+    const tg_tensor *v = tg_values_of(x);
+    if (p->n_outputs == 0) {
+        p->dtype = x->dtype;
+        p->es = tg_dtype_size(x->dtype);
+        p->ndim = v->ndim;
+        memcpy(p->shape, v->shape, sizeof(int64_t) * (size_t)v->ndim);
+        p->numel = v->numel;
+    } else if (x->dtype != p->dtype || !tg_same_dims(v, p->ndim, p->shape)) {
+        return false;
+    }
+    if (s->kind == STEP_SUM && p->n_sums > 0 && memcmp(s->reduced, p->reduced, sizeof p->reduced) != 0) return false;
+    int steps = p->n_steps, leaves = p->n_leaves;
+    if (!collect(p, (tg_tensor *)v)) {
+        p->n_steps = steps; /* roll back */
+        p->n_leaves = leaves;
+        return false;
+    }
+    if (s->kind == STEP_SUM && p->n_sums++ == 0) {
+        memcpy(p->reduced, s->reduced, sizeof p->reduced);
+        int64_t passes[TG_MAX_DIMS][3];
+        tg_reduce_passes(v, s->reduced, passes);
+        p->outer = passes[0][0];
+        p->R = passes[0][1];
+        p->inner = passes[0][2];
+    }
+    p->outputs[p->n_outputs++] = (output){x, s->kind == STEP_SUM ? s : NULL, -1, dst, add};
+    return true;
+}
+
+/* Recent pending sums over the same space join the pass: one read of the data
+ * gives them all (batchnorm's backward sums three products of g at once). */
+void tg_pass_add_sibling_sums(tg_tape *t, pass *p) {
+    fusion_state *state = tg_tape_fusion_state(t);
+    for (int i = 0; state && i < MAX_PENDING_SUMS; i++) {
+        tg_tensor *x = state->sums[i];
+        if (x && tg_is_pending(x) && tg_is_pending(tg_values_of(x))) tg_pass_add_output(p, x, NULL, false);
+    }
+}
+
+/* A value that needs a gradient and is read by steps outside this pass too
+ * is stored by it and recorded as its own node: its gradient is then summed
+ * over its readers before going further back, as without fusion, which keeps
+ * gradients bit for bit those of the ops one by one (batchnorm's x - mean
+ * feeds the variance's pass and the output's). Readers that come after its
+ * first pass (a backward rule reading a forward value) recompute it. */
+void tg_pass_add_shared_values(pass *p) {
+    int readers[MAX_STEPS] = {0};
+    for (int k = 0; k < p->n_steps; k++)
+        for (int j = 0; j < p->steps[k]->node.n_inputs; j++) {
+            tg_tensor *x = p->steps[k]->node.inputs[j];
+            int i = tg_is_pending(x) ? step_index(p, tg_step_of(x)) : -1;
+            if (i >= 0) readers[i]++;
+        }
+    for (int o = 0; o < p->n_outputs; o++)
+        if (p->outputs[o].sum) readers[step_index(p, tg_step_of(tg_values_of(p->outputs[o].y)))]++;
+    for (int k = 0; k < p->n_steps; k++) {
+        const fuse_step *s = p->steps[k];
+        /* (once a pass has computed it, it is inside that pass's node: recomputing is all that is left) */
+        if (s->recorded && !s->evaluated && s->node.output->requires_grad && s->consumers > readers[k])
+            tg_pass_add_output(p, s->node.output, NULL, false);
+    }
+}
+
+/* Steps in creation order (a topological order), their sources, the check
+ * that no leaf changed in place since a step read it, and the layout. */
+tg_status tg_pass_prepare(tg_tape *t, pass *p) {
+    for (int i = 1; i < p->n_steps; i++) /* insertion sort: a few dozen at most */
+        for (int k = i; k > 0 && p->steps[k - 1]->serial > p->steps[k]->serial; k--) {
+            fuse_step *tmp = p->steps[k];
+            p->steps[k] = p->steps[k - 1];
+            p->steps[k - 1] = tmp;
+        }
+    for (int k = 0; k < p->n_steps; k++) {
+        const tg_node *node = &p->steps[k]->node;
+        for (int j = 0; j < 3; j++) p->source[k][j] = 0;
+        for (int j = 0; j < node->n_inputs; j++) {
+            const tg_tensor *x = node->inputs[j];
+            if (tg_is_pending(x)) {
+                p->source[k][j] = step_index(p, tg_step_of(x));
+                continue;
+            }
+            p->source[k][j] = -1 - leaf_index(p, x);
+            if (x->version != node->input_versions[j])
+                return tg_tape_fail(t, TG_ERR_STATE,
+                                    "%s: input %d (%s) was modified in place after the op read it and before its "
+                                    "fused pass ran; realize the result first (tg_fuse_realize)",
+                                    node->op->name, j, TG_DESC(x));
+        }
+    }
+    for (int o = 0; o < p->n_outputs; o++) p->outputs[o].value = step_index(p, tg_step_of(tg_values_of(p->outputs[o].y)));
+    /* a step that copies a leaf (broadcast_to) computes nothing: its readers
+     * read the leaf through its broadcast strides (the same values) */
+    for (int k = 0; k < p->n_steps; k++) {
+        const fuse_step *st = p->steps[k];
+        p->alias[k] = st->row[0] == tg_row_copy_f32 && p->source[k][0] < 0 ? -1 - p->source[k][0] : -1;
+    }
+    for (int o = 0; o < p->n_outputs; o++) p->alias[p->outputs[o].value] = -1; /* outputs are computed */
+    /* each leaf's strides over the iteration space (0 where it broadcasts),
+     * then adjacent dimensions merged where every leaf allows it */
+    int64_t stride[MAX_LEAVES][TG_MAX_DIMS];
+    for (int l = 0; l < p->n_leaves; l++) {
+        const tg_tensor *x = p->leaves[l];
+        int64_t s = 1;
+        for (int i = p->ndim - 1; i >= 0; i--) {
+            int j = x->ndim - p->ndim + i;
+            int64_t d = j >= 0 ? x->shape[j] : 1;
+            stride[l][i] = d == 1 ? 0 : s;
+            s *= d;
+        }
+    }
+    p->lnd = 0;
+    for (int i = 0; i < p->ndim; i++) {
+        if (p->shape[i] == 1) continue;
+        int m = p->lnd;
+        bool merge = m > 0;
+        for (int l = 0; merge && l < p->n_leaves; l++)
+            merge = stride[l][i] * p->shape[i] == p->lstride[l][m - 1] || (stride[l][i] == 0 && p->lstride[l][m - 1] == 0);
+        if (merge) {
+            p->lshape[m - 1] *= p->shape[i];
+            for (int l = 0; l < p->n_leaves; l++) p->lstride[l][m - 1] = stride[l][i];
+        } else {
+            p->lshape[m] = p->shape[i];
+            for (int l = 0; l < p->n_leaves; l++) p->lstride[l][m] = stride[l][i];
+            p->lnd++;
+        }
+    }
+    if (p->lnd == 0) {
+        p->lnd = 1;
+        p->lshape[0] = 1;
+        for (int l = 0; l < p->n_leaves; l++) p->lstride[l][0] = 0;
+    }
+    return TG_OK;
+}
+
+/* What a computed chunk feeds: outputs are written, sums accumulated. */
+typedef struct {
+    const pass *p;
+    tg_row_sum_state *segment;             /* sums of contiguous segments: each sum's row sum */
+    int64_t column_start;                  /* sums down columns: */
+    double *acc;                           /*   each sum's running totals, */
+    int64_t acc_stride;                    /*   acc_stride apart */
+} sink;
+
+static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
+    const pass *p = k->p;
+    size_t es = p->es;
+    for (int o = 0, sum = 0; o < p->n_outputs; o++) {
+        const output *out = &p->outputs[o];
+        const unsigned char *v = regs[out->value];
+        if (out->sum) {
+            if (p->inner == 1) {
+                if (p->dtype == TG_F32)
+                    tg_row_sum_feed_f32(&k->segment[sum], (const float *)v, n);
+                else
+                    tg_row_sum_feed_f64(&k->segment[sum], (const double *)v, n);
+            } else {
+                double *acc = k->acc + sum * k->acc_stride + (pos - k->column_start);
+                if (p->dtype == TG_F32)
+                    for (int64_t i = 0; i < n; i++) acc[i] += (double)((const float *)v)[i];
+                else
+                    for (int64_t i = 0; i < n; i++) acc[i] += ((const double *)v)[i];
+            }
+            sum++;
+        } else if (!out->add) {
+            if (v != (const unsigned char *)out->dst + (size_t)pos * es) /* else written in place */
+                memcpy(out->dst + (size_t)pos * es, v, (size_t)n * es);
+        } else if (p->dtype == TG_F32) {
+            float *d = (float *)out->dst + pos;
+            for (int64_t i = 0; i < n; i++) d[i] += ((const float *)v)[i];
+        } else {
+            double *d = (double *)out->dst + pos;
+            for (int64_t i = 0; i < n; i++) d[i] += ((const double *)v)[i];
+        }
+    }
+}
+
+/* Computes every step over the flat range [start, start + n) of the
+ * iteration space, a chunk at a time, and feeds each chunk to k. A step whose
+ * values are an output (written, not added) writes them in place. */
+static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs, sink *k) {
+    size_t es = p->es;
+    int nd = p->lnd;
+    int64_t inner = p->lshape[nd - 1];
+    for (int64_t pos = start, end = start + n; pos < end;) {
+        /* a run inside one row of the merged layout: leaves advance by their inner stride */
+        int64_t row = nd > 1 ? pos / inner : 0, column = pos - row * inner;
+        int64_t run = inner - column < end - pos ? inner - column : end - pos;
+        int64_t offset[MAX_LEAVES];
+        for (int l = 0; l < p->n_leaves; l++) offset[l] = column * p->lstride[l][nd - 1];
+        for (int d = nd - 2; d >= 0; d--) {
+            int64_t index = d > 0 ? row % p->lshape[d] : row;
+            if (d > 0) row /= p->lshape[d];
+            for (int l = 0; l < p->n_leaves; l++) offset[l] += index * p->lstride[l][d];
+        }
+        for (int64_t c = 0; c < run; c += CHUNK) {
+            int64_t len = run - c < CHUNK ? run - c : CHUNK;
+            unsigned char *reg[MAX_STEPS];
+            for (int s = 0; s < p->n_steps; s++)
+                reg[s] = p->in_place[s] ? p->in_place[s] + (size_t)(pos + c) * es : regs + (size_t)s * CHUNK * es;
+            for (int s = 0; s < p->n_steps; s++) {
+                const fuse_step *st = p->steps[s];
+                if (p->alias[s] >= 0) continue;
+                const void *in[3] = {NULL, NULL, NULL};
+                int64_t stride[3] = {0, 0, 0};
+                for (int j = 0; j < st->node.n_inputs; j++) {
+                    int src = p->source[s][j];
+                    if (src >= 0 && p->alias[src] >= 0) src = -1 - p->alias[src];
+                    if (src >= 0) {
+                        in[j] = reg[src];
+                        stride[j] = 1;
+                    } else {
+                        int l = -1 - src;
+                        stride[j] = p->lstride[l][nd - 1];
+                        in[j] = (const char *)p->leaves[l]->data + (size_t)(offset[l] + c * stride[j]) * es;
+                    }
+                }
+                st->row[p->dtype == TG_F64](len, reg[s], in, stride, st->node.attrs);
+            }
+            feed(k, pos + c, len, reg);
+        }
+        pos += run;
+    }
+}
+
+/* y (one element of a sum) = value, or += it in the engine's accumulation */
+static void put(const pass *p, const output *out, int64_t i, double value) {
+    if (p->dtype == TG_F32) {
+        float v = (float)value, *d = (float *)out->dst + i;
+        *d = out->add ? *d + v : v;
+    } else {
+        double *d = (double *)out->dst + i;
+        *d = out->add ? *d + value : value;
+    }
+}
+
+
+/* Runs the pass; the partition of sums is tg_sum's (ops/reduce.c), so each
+ * sum gets the bits tg_sum would give. */
+tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
+    size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
+    int64_t work = p->numel * (p->n_steps + p->n_outputs);
+    int threads = tg_get_num_threads();
+    if (p->n_sums == 0) {
+        int64_t tasks = (p->numel + TASK - 1) / TASK;
+        unsigned char *scratch = tg_tape_scratch(t, regs_bytes * (size_t)threads);
+        if (!scratch) return tg_tape_status(t);
+        TG_PARALLEL_FOR_WORK(task, tasks, work, {
+            sink k = {p};
+            int64_t start = task * TASK, n = p->numel - start < TASK ? p->numel - start : TASK;
+            compute(p, start, n, scratch + regs_bytes * (size_t)tg_thread_index(), &k);
+        });
+        return TG_OK;
+    }
+    const output *sums[MAX_OUTPUTS];
+    for (int o = 0, n = 0; o < p->n_outputs; o++)
+        if (p->outputs[o].sum) sums[n++] = &p->outputs[o];
+    if (p->inner == 1) {
+        /* contiguous segments: the whole space in blocks (outer 1), else rows of R */
+        int64_t length = p->outer == 1 ? tg_reduce_block(p->R) : p->R;
+        int64_t segments = p->outer == 1 ? (p->R + length - 1) / length : p->outer;
+        unsigned char *scratch = tg_tape_scratch(t, regs_bytes * (size_t)threads);
+        double *partial = p->outer == 1 ? tg_tape_alloc(t, sizeof(double) * (size_t)(p->n_sums * segments)) : NULL;
+        if (!scratch || (p->outer == 1 && !partial)) return tg_tape_status(t);
+        TG_PARALLEL_FOR_WORK(task, segments, work, {
+            int64_t start = task * length, n = p->outer * p->R - start < length ? p->outer * p->R - start : length;
+            tg_row_sum_state row[MAX_OUTPUTS];
+            for (int s = 0; s < p->n_sums; s++) tg_row_sum_start(&row[s]);
+            sink k = {p, .segment = row};
+            compute(p, start, n, scratch + regs_bytes * (size_t)tg_thread_index(), &k);
+            for (int s = 0; s < p->n_sums; s++) {
+                double v = tg_row_sum_finish(&row[s]);
+                if (p->outer == 1)
+                    partial[s * segments + task] = v;
+                else
+                    put(p, sums[s], task, v * sums[s]->sum->scale);
+            }
+        });
+        for (int s = 0; p->outer == 1 && s < p->n_sums; s++) {
+            double total = 0;
+            for (int64_t b = 0; b < segments; b++) total += partial[s * segments + b];
+            put(p, sums[s], 0, total * sums[s]->sum->scale);
+        }
+        return TG_OK;
+    }
+    /* down columns: blocks of columns, rows added in order. Each column's
+     * total is its rows in order whatever the block width, so blocks are as
+     * wide as a chunk (fewer, longer rows per call) while every thread still
+     * gets some */
+    int64_t cb = p->inner / threads;
+    cb = cb < TG_REDUCE_COLUMN_BLOCK ? TG_REDUCE_COLUMN_BLOCK : cb > CHUNK ? CHUNK : cb;
+    int64_t blocks = (p->inner + cb - 1) / cb;
+    size_t per_thread = regs_bytes + sizeof(double) * (size_t)cb * (size_t)p->n_sums;
+    unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);
+    if (!scratch) return tg_tape_status(t);
+    TG_PARALLEL_FOR_WORK(task, p->outer * blocks, work, {
+        unsigned char *mine = scratch + per_thread * (size_t)tg_thread_index();
+        int64_t o = task / blocks, k0 = (task % blocks) * cb;
+        int64_t len = p->inner - k0 < cb ? p->inner - k0 : cb;
+        double *acc = (double *)(mine + regs_bytes);
+        memset(acc, 0, sizeof(double) * (size_t)cb * (size_t)p->n_sums);
+        sink k = {p, .acc = acc, .acc_stride = cb};
+        for (int64_t r = 0; r < p->R; r++) {
+            k.column_start = (o * p->R + r) * p->inner + k0;
+            compute(p, k.column_start, len, mine, &k);
+        }
+        for (int s = 0; s < p->n_sums; s++)
+            for (int64_t i = 0; i < len; i++) put(p, sums[s], o * p->inner + k0 + i, acc[s * cb + i] * sums[s]->sum->scale);
+    });
+    return TG_OK;
+}
+

@@ -1,0 +1,100 @@
+/* core/parallel.h: loops below TG_PARALLEL_MIN run on the calling thread
+ * with no parallel region; larger ones split over the threads; segments of
+ * many arrays are covered once in one region; late threads make the next
+ * regions run on the calling thread alone for a while. */
+#include "testing.h"
+
+static void test_a_small_loop_runs_on_the_calling_thread(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2);
+    int used[2] = {0, 0};
+    TG_PARALLEL_FOR(i, 1000, { used[tg_thread_index() != 0] = 1; });
+    assert_int_equal(used[0], 1);
+    assert_int_equal(used[1], 0);
+    tg_set_num_threads(threads);
+}
+
+static void test_a_large_loop_is_split_over_the_threads(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2);
+    enum { N = 4 * TG_PARALLEL_MIN };
+    static unsigned char by[N];
+    TG_PARALLEL_FOR(i, N, { by[i] = (unsigned char)tg_thread_index(); });
+    /* a static schedule: the first half on thread 0, the second on thread 1 */
+    assert_int_equal(by[0], 0);
+    assert_int_equal(by[N - 1], 1);
+    tg_set_num_threads(threads);
+}
+
+static void test_one_thread_never_opens_a_region(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(1);
+    assert_false(tg_parallel_available());
+    assert_false(TG_PARALLEL_WORTH(1 << 30));
+    tg_set_num_threads(threads);
+}
+
+typedef struct {
+    int count;
+    int *seen[3];
+} segments;
+
+static void mark_piece(void *context, int segment, int64_t begin, int64_t end) {
+    segments *s = context;
+    for (int64_t i = begin; i < end; i++) s->seen[segment][i]++;
+}
+
+static void test_segments_cover_every_element_once(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    static int a[7], b[50000], c[20001];
+    segments s = {3, {a, b, c}};
+    const int64_t sizes[3] = {7, 50000, 20001};
+    for (int run = 1; run <= 2; run++) {
+        tg_set_num_threads(run);
+        tg_parallel_segments(3, sizes, mark_piece, &s);
+        for (int k = 0; k < 3; k++)
+            for (int64_t i = 0; i < sizes[k]; i++) assert_int_equal(s.seen[k][i], run);
+    }
+    tg_set_num_threads(threads);
+}
+
+static int regions_alone(void) {
+    int alone = 0;
+    while (!TG_PARALLEL_WORTH(1 << 20)) alone++;
+    return alone;
+}
+
+static void test_late_threads_send_the_next_regions_to_the_calling_thread(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2); /* no back-off */
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    tg_parallel_note_region(40e-6, 12e-3); /* the others came 12 ms after a 40 us share */
+    assert_int_equal(regions_alone(), 16);
+    tg_parallel_note_region(40e-6, 12e-3); /* still late: twice as long */
+    assert_int_equal(regions_alone(), 32);
+    tg_parallel_note_region(1e-3, 5e-6);   /* on time: back to the shortest */
+    tg_parallel_note_region(40e-6, 150e-6); /* uneven shares but early: no back-off */
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    tg_parallel_note_region(40e-6, 12e-3);
+    assert_int_equal(regions_alone(), 16);
+    tg_parallel_note_region(40e-6, 12e-3);
+    tg_set_num_threads(2); /* setting the count ends a back-off */
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    tg_set_num_threads(threads);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_small_loop_runs_on_the_calling_thread),
+        cmocka_unit_test(test_a_large_loop_is_split_over_the_threads),
+        cmocka_unit_test(test_one_thread_never_opens_a_region),
+        cmocka_unit_test(test_segments_cover_every_element_once),
+        cmocka_unit_test(test_late_threads_send_the_next_regions_to_the_calling_thread),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
