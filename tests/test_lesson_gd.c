@@ -70,13 +70,19 @@ static void test_smaller_batches_go_further_per_epoch_and_noisier_for_seeds_1_to
 }
 
 /* One sample per step cannot use the vectorised kernels: mini-batches of 128
- * process samples many times faster (about 8 to 20 times here; 3 is the bar). */
+ * process samples many times faster. Compared in CPU time on one thread (the
+ * wall clock of a shared machine is not a measure), the equal evaluations
+ * included: about 4.5 times here,
+ * 3 is the bar. */
 static void test_sgd_is_slow_per_sample(void **state) {
     (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(1);
     tg_lesson_gd_opts o = small_opts(1);
     tg_lesson_gd_result *r = malloc(sizeof *r);
     assert_int_equal(tg_lesson_gd_run(&o, r), TG_OK);
-    assert_true(r->methods[MB128].samples_per_second > 3 * r->methods[SGD].samples_per_second);
+    tg_set_num_threads(threads);
+    assert_true(r->methods[SGD].cpu_seconds > 3 * r->methods[MB128].cpu_seconds);
     for (int i = 0; i < 4; i++) {
         const tg_gd_method_run *m = &r->methods[i];
         for (int64_t k = 1; k <= o.epochs; k++) assert_true(m->seconds[k] > m->seconds[k - 1]);

@@ -1,9 +1,11 @@
 /* Lesson "gd": batch, stochastic and mini-batch gradient descent (see lesson_gd.h). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "train/lesson_gd.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "optim/sgd.h"
 #include "train/plot.h"
@@ -48,6 +50,12 @@ static double step_noise(const float *loss, int64_t n) {
     return sqrt(squares / (double)(n - 1));
 }
 
+static double process_cpu_seconds(void) {
+    struct timespec t;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)) return 0;
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void method_name(int64_t batch_size, int64_t n, char *buf, size_t size) {
     if (batch_size >= n)
         snprintf(buf, size, "BGD");
@@ -82,7 +90,9 @@ static tg_status method_run(const tg_lesson_gd_opts *o, const tg_dataset *train,
         run->test_accuracy[0] = held.accuracy;
         if (!st) tg_confusion_free(&held.confusion);
     }
+    double cpu_start = process_cpu_seconds();
     if (!st) st = tg_trainer_fit(tr);
+    run->cpu_seconds = process_cpu_seconds() - cpu_start;
     if (!st) st = watch.status;
     if (!st) {
         const tg_history *h = tg_trainer_history(tr);

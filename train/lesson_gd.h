@@ -44,6 +44,8 @@ typedef struct tg_gd_method_run {
     double test_accuracy[TG_GD_LESSON_MAX_EPOCHS + 1];
     double seconds[TG_GD_LESSON_MAX_EPOCHS + 1];      /* training time so far (evaluation excluded) */
     double samples_per_second;    /* over the run */
+    double cpu_seconds;           /* process CPU time of the whole fit, the equal per-epoch evaluations
+                                     included: unlike the clock, not stretched by other programs */
     double noise;                 /* std of (loss of step s+1 - loss of step s) over the run */
     int n_trace;                  /* epoch 1's step losses, at most TG_GD_LESSON_TRACE of them, evenly spread */
     double trace_epoch[TG_GD_LESSON_TRACE], trace_loss[TG_GD_LESSON_TRACE];
