@@ -433,7 +433,7 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     atomic_init(&g.units_done, 0);
     /* as many threads as asked for, and as the scratch has B buffers for */
     int64_t room = ((int64_t)(scratch_bytes / sizeof(T)) - FN(packed_a_elems)(&g.blk)) / FN(packed_b_elems)(&g.blk);
-    if (room < 1) abort(); /* smaller than FN(gemm_scratch): a broken caller */
+    TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
     int nt = omp_get_max_threads();
     if (nt > room) nt = (int)room;
     if (nt <= 1 || (double)M * (double)N * (double)K * (double)sizeof(T) < tg_gemm_parallel_work() ||
