@@ -7,13 +7,8 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/timing.h"
 #include "tools/commands.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void report(bool json, const char *what, const char *dtype, int64_t batch, double seconds, double elements) {
     if (json)

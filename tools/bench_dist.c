@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/timing.h"
 #include "tools/commands.h"
 
 #ifndef TG_HAVE_MPI
@@ -23,12 +24,6 @@ int tg_bench_dist(tg_dtype dtype, double budget, bool json) {
 #include "tapegrad_dist.h"
 
 enum { GLOBAL_BATCH = 128, WARMUP_STEPS = 10, MAX_STEPS = 4096 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The dist of this run (under mpirun), finalised at exit. */
 static tg_dist *dist;
@@ -43,11 +38,6 @@ static tg_status timed_sum(void *user, tg_dtype dtype, void *data, int64_t count
     tg_status st = r->sum(r->user, dtype, data, count, failed);
     sum_seconds += now_seconds() - start;
     return st;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* sorts v */

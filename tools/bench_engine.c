@@ -25,19 +25,9 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/timing.h"
 
 enum { WARMUP = 2, MIN_REPS = 5, MAX_REPS = 1000 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* A workload: `setup` once, then `step` repeatedly; `step` returns a value to
  * print (the loss) or NaN on failure, with the message in tg_last_error(). */

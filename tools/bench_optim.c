@@ -10,23 +10,13 @@
  * with torch.optim beside it. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "tools/bench_optim.h"
+#include "tools/timing.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 enum { WARMUP = 3, MIN_REPS = 20, MAX_REPS = 100000 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static tg_params *mlp_params(tg_dtype dtype) {
     static const int64_t sizes[4] = {784, 256, 256, 10};

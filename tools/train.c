@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "tapegrad.h"
+#include "tools/timing.h"
 #include "tools/commands.h"
 #include "tools/options.h"
 #ifdef TG_HAVE_MPI
@@ -544,12 +545,6 @@ static bool export_graph(const char *path, tg_model *model, const tg_dataset *tr
 }
 
 /* ---- the command ---- */
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static volatile sig_atomic_t interrupted;
 static void on_interrupt(int signal) {
