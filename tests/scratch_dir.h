@@ -1,6 +1,7 @@
 /* A fresh directory for the files one test writes, removed after it:
  *   cmocka_unit_test_setup_teardown(test_x, scratch_setup, scratch_teardown)
- * then scratch_dir is its path and scratch_path("run.tg") a file in it.
+ * then scratch_dir is its path, scratch_path("run.tg") a file in it and
+ * files_in(dir) how many entries a directory holds.
  * Include before any system header (it asks for POSIX's mkdtemp). */
 #ifndef TG_TESTS_SCRATCH_DIR_H
 #define TG_TESTS_SCRATCH_DIR_H
@@ -34,6 +35,18 @@ static inline const char *scratch_path(const char *name) {
     char *path = paths[next++ % 4];
     snprintf(path, sizeof paths[0], "%s/%s", scratch_dir, name);
     return path;
+}
+
+/* The number of entries in dir (dot files too), -1 if it cannot be listed. */
+static inline int files_in(const char *dir) {
+    char command[400];
+    snprintf(command, sizeof command, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(command, "r");
+    if (!p) return -1;
+    int n = -1;
+    if (fscanf(p, "%d", &n) != 1) n = -1;
+    pclose(p);
+    return n;
 }
 
 #endif

@@ -14,6 +14,7 @@
  * (-Wl,--wrap=..., see CMakeLists.txt), so every call the library's objects
  * make comes here first. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, posix_memalign */
+#include "scratch_dir.h" /* files_in */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -333,16 +334,6 @@ static bool read_file(const char *path, unsigned char *buf, size_t size, size_t 
     *len = fread(buf, 1, size, f);
     fclose(f);
     return true;
-}
-
-static int files_in(const char *dir) {
-    char command[400];
-    snprintf(command, sizeof command, "ls -A '%s' | wc -l", dir);
-    FILE *p = popen(command, "r");
-    int n = -1;
-    assert_int_equal(fscanf(p, "%d", &n), 1);
-    pclose(p);
-    return n;
 }
 
 static long total_points;

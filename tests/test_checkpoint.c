@@ -14,16 +14,6 @@
 
 #define RUN_PATH scratch_path("run.tg")
 
-static int files_in(const char *dir) {
-    char command[400];
-    snprintf(command, sizeof command, "ls -A '%s' | wc -l", dir);
-    FILE *p = popen(command, "r");
-    int n = -1;
-    assert_int_equal(fscanf(p, "%d", &n), 1);
-    pclose(p);
-    return n;
-}
-
 /* ---- crafting files byte by byte (with a valid checksum) ---- */
 
 typedef struct {

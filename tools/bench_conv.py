@@ -25,9 +25,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
+
+from bench_matmul import run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -107,13 +108,6 @@ def cnn_step(c, dt, budget):
     both = best_time(step, budget)
     print(json.dumps({"case": c["case"], "dtype": c["dtype"], "forward_seconds": fwd, "seconds": both,
                       "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
-
-
-def run(cmd, env, stdin=None):
-    out = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit("%s failed:\n%s" % (" ".join(cmd), out.stderr))
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
 def main():
