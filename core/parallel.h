@@ -13,9 +13,12 @@
  * On a machine other programs keep busy, the other threads of a region can
  * arrive long after the calling thread has done its share (with libgomp's
  * default spin-waiting, a time slice of the scheduler: milliseconds instead
- * of microseconds per region). A region where that happens sends the next
+ * of microseconds per region). Three such regions in a row send the next
  * ones to the calling thread alone: 16 regions, doubling while it keeps
- * happening (up to 4096), back to 16 once a region runs on time. Results do
+ * happening (up to 4096), back to 16 once a region runs on time. (One late
+ * region alone changes nothing: on a virtual machine a core is taken away
+ * for a moment now and then, and giving up the threads for that costs more
+ * than it saves.) The matrix product (ops/gemm) follows the same rule. Results do
  * not change: every kernel of tapegrad gives the same bits for any thread
  * count. (Setting OMP_WAIT_POLICY=passive avoids most of it.) */
 #ifndef TG_CORE_PARALLEL_H
@@ -77,6 +80,8 @@ void tg_region_end(tg_region *r);
 /* The back-off's rule: a region where the calling thread's share took
  * `share` seconds and it then waited `wait` seconds for the others. */
 void tg_parallel_note_region(double share, double wait);
+/* CLOCK_MONOTONIC in seconds. */
+double tg_parallel_now(void);
 /* The calling thread's number in the current parallel region (0 outside one):
  * for per-thread workspaces, of which a region needs tg_get_num_threads(). */
 int tg_thread_index(void);

@@ -269,6 +269,23 @@ static tg_status check_gradients(walk *w, const tg_node *node, tg_tensor *const 
     return TG_OK;
 }
 
+/* A rule that gives one input a pending gradient g and another its sum
+ * (y = x @ W + b: x gets g, b the sum of g over the batch) has them computed
+ * in one pass now: apart, the sum's pass computes g's whole expression and
+ * g's own pass computes it again. */
+static tg_status realize_sums_with_values(walk *w, int n, tg_tensor *const *gi) {
+    tg_tensor *together[16];
+    int count = 0;
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < n && count + 2 <= 16; k++)
+            if (k != j && gi[j] && gi[k] && tg_fuse_sums(gi[j], gi[k])) {
+                together[count++] = gi[k];
+                together[count++] = gi[j];
+                break;
+            }
+    return count ? tg_fuse_realize(w->t, count, together) : TG_OK;
+}
+
 /* Runs one node's backward rule and gathers its input gradients. */
 static tg_status step(walk *w, const tg_node *node) {
     tg_tensor *local[8] = {0};
@@ -283,6 +300,7 @@ static tg_status step(walk *w, const tg_node *node) {
         if (!st) st = check_gradients(w, node, gi);
     }
     if (st) return st;
+    if ((st = realize_sums_with_values(w, node->n_inputs, gi))) return st;
     for (int j = 0; j < node->n_inputs; j++) {
         tg_tensor *x = node->inputs[j];
         if (!gi[j] || !x->requires_grad) continue;

@@ -22,6 +22,11 @@ int64_t tg_fusion_min(void) { return fusion_min; }
 bool tg_fusing(const tg_tape *t) { return fusion_min != TG_FUSION_OFF && tg_tape_fusion_depth(t) > 0; }
 bool tg_is_pending(const tg_tensor *x) { return x && !x->data; }
 
+bool tg_fuse_sums(const tg_tensor *sum, const tg_tensor *values) {
+    return tg_is_pending(sum) && tg_is_pending(values) && tg_step_of(sum)->kind == STEP_SUM &&
+           tg_values_of(sum) == values;
+}
+
 static fusion_state *state_of(tg_tape *t) {
     fusion_state *s = tg_tape_fusion_state(t);
     if (!s && (s = tg_tape_alloc(t, sizeof *s))) {

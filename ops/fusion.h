@@ -54,6 +54,9 @@ bool tg_is_pending(const tg_tensor *x);
 void tg_set_fusion_min(int64_t min_elements);
 int64_t tg_fusion_min(void);
 
+/* For the engine: true when `sum` is a pending sum of the pending `values`. */
+bool tg_fuse_sums(const tg_tensor *sum, const tg_tensor *values);
+
 /* For the engine: computes the pending xs[i] straight into dsts[i] (numel
  * elements of x's dtype), adding to what is there where adds[i]; nothing is
  * recorded and xs stay pending. */

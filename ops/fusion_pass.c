@@ -332,8 +332,7 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
      * total is its rows in order whatever the block width, so blocks are as
      * wide as a chunk (fewer, longer rows per call) while every thread still
      * gets some */
-    int64_t cb = p->inner / threads;
-    cb = cb < TG_REDUCE_COLUMN_BLOCK ? TG_REDUCE_COLUMN_BLOCK : cb > CHUNK ? CHUNK : cb;
+    int64_t cb = tg_reduce_column_block(p->outer, p->inner, threads, CHUNK);
     int64_t blocks = (p->inner + cb - 1) / cb;
     size_t per_thread = regs_bytes + sizeof(double) * (size_t)cb * (size_t)p->n_sums;
     unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);

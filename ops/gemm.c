@@ -4,9 +4,11 @@
  * ops/gemm_portable.c everywhere) and the features of the CPU it runs on. */
 #include "ops/gemm.h"
 
+#include "core/parallel.h"
+
+#include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 #include <unistd.h>
 
 extern const tg_gemm_variant tg_gemm_variant_portable;
@@ -95,29 +97,12 @@ void tg_gemm_set_parallel_work(double work) {
     atomic_store_explicit(&parallel_work_set, work >= 0, memory_order_relaxed);
 }
 
-/* ---- when threads do not pay: the machine is busier than its cores ---- */
-
-static _Atomic double serial_until; /* tg_gemm_now() seconds; products before it run on one thread */
-
-double tg_gemm_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double tg_gemm_serial_seconds(double worked, double waited) {
-    return waited > worked ? TG_GEMM_LATE_BACKOFF * waited : 0;
-}
+/* ---- whether this product gets threads (core/parallel's back-off) ---- */
 
 bool tg_gemm_threads_pay(void) {
-    if (atomic_load_explicit(&parallel_work_set, memory_order_relaxed)) return true;
-    double until = atomic_load_explicit(&serial_until, memory_order_relaxed);
-    return until == 0 || tg_gemm_now() >= until;
-}
-
-void tg_gemm_threads_done(double worked, double waited, double now) {
-    double serial = tg_gemm_serial_seconds(worked, waited);
-    atomic_store_explicit(&serial_until, serial > 0 ? now + serial : 0, memory_order_relaxed);
+    if (atomic_load_explicit(&parallel_work_set, memory_order_relaxed))
+        return tg_get_num_threads() > 1 && omp_in_parallel() == 0;
+    return tg_parallel_available();
 }
 
 /* ---- variants ---- */

@@ -46,26 +46,12 @@ void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes);
 double tg_gemm_parallel_work(void);
 void tg_gemm_set_parallel_work(double work);
 
-/* Whether a product above the threshold uses threads now. On a machine
- * busier than its cores the other threads of a region may sit in the run
- * queue for a whole time slice (~10 ms) while the caller waits for them to
- * gather at the region's start, or, done with every task, at its end: a
- * product whose caller waited
- * longer than it worked makes the products of the next
- * tg_gemm_serial_seconds(worked, waited) run on one thread (the same bits),
- * then threads are tried again. Always true while a test has set the
- * threshold with tg_gemm_set_parallel_work. */
+/* Whether a product above the threshold uses threads now: more than one
+ * thread, not inside a parallel region, and core/parallel's back-off not
+ * running (a caller that waited for late threads in regions in a row sends
+ * the next ones to one thread, the same bits; see core/parallel.h). Always
+ * while a test has set the threshold with tg_gemm_set_parallel_work. */
 bool tg_gemm_threads_pay(void);
-/* The caller of a parallel product worked `worked` seconds and waited
- * `waited` for the others (at the region's start and end, in tasks); `now` is
- * tg_gemm_now() at the region's end. */
-void tg_gemm_threads_done(double worked, double waited, double now);
-/* 0 when the wait was at most the work, else TG_GEMM_LATE_BACKOFF * waited:
- * a late region then costs at most 1 / TG_GEMM_LATE_BACKOFF of the time. */
-#define TG_GEMM_LATE_BACKOFF 64
-double tg_gemm_serial_seconds(double worked, double waited);
-/* CLOCK_MONOTONIC in seconds */
-double tg_gemm_now(void);
 
 /* Which kernel the calls above use: "avx512", "avx2" or "portable", the
  * fastest of those compiled in that this CPU runs (chosen once, at the first

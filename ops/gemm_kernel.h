@@ -312,10 +312,10 @@ static void FN(wait_for)(atomic_llong *counter, int64_t target, double *waited) 
             SPIN_PAUSE();
             continue;
         }
-        if (spins == 4096 && waited) since = tg_gemm_now();
+        if (spins == 4096 && waited) since = tg_parallel_now();
         sched_yield(); /* the task's thread may be waiting for this core */
     }
-    if (since > 0) *waited += tg_gemm_now() - since;
+    if (since > 0) *waited += tg_parallel_now() - since;
 }
 
 /* A packing job `job` of round r: panel `job` over the round's depth, pass
@@ -444,16 +444,16 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     /* the calling thread times its own work; the rest of the region is
      * waiting for the others (to gather at its start, inside the tasks, at
      * its end) */
-    double start = tg_gemm_now(), waited = 0, worked = 0;
+    double start = tg_parallel_now(), waited = 0, worked = 0;
 #pragma omp parallel num_threads(nt)
     {
         int tid = omp_get_thread_num();
-        double begin = tid == 0 ? tg_gemm_now() : 0;
+        double begin = tid == 0 ? tg_parallel_now() : 0;
         FN(gemm_run)(&g, tid, omp_get_num_threads(), tid == 0 ? &waited : NULL);
-        if (tid == 0) worked = tg_gemm_now() - begin - waited;
+        if (tid == 0) worked = tg_parallel_now() - begin - waited;
     }
-    double end = tg_gemm_now();
-    tg_gemm_threads_done(worked, end - start - worked, end);
+    double end = tg_parallel_now();
+    tg_parallel_note_region(worked, end - start - worked);
 }
 
 #undef NR

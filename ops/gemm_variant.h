@@ -11,6 +11,7 @@
  *   AVX-512: 12 x 32 f32, 12 x 16 f64 (24 of 32 vector registers accumulate)
  *   AVX2+FMA: 6 x 16 f32, 6 x 8 f64   (12 of 16)
  *   portable: 4 x 8 f32, 4 x 4 f64    (16-byte GCC vectors, multiply then add) */
+#include "core/parallel.h"
 #include "ops/gemm.h"
 
 #include <omp.h>

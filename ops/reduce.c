@@ -30,10 +30,11 @@ enum { MAX_BLOCKS = 1024, COLUMN_BLOCK = TG_REDUCE_COLUMN_BLOCK };
         } else if (inner == 1) { /* rows: contiguous runs of R */                                \
             TG_PARALLEL_FOR_WORK(o, outer, outer * R, { y[o] = (T)(ROW_SUM(x + o * R, R) * scale); }); \
         } else { /* columns: add R rows of `inner` into a block of accumulators */               \
-            int64_t blocks = (inner + COLUMN_BLOCK - 1) / COLUMN_BLOCK;                          \
+            int64_t cb = tg_reduce_column_block(outer, inner, tg_get_num_threads(), COLUMN_BLOCK); \
+            int64_t blocks = (inner + cb - 1) / cb;                                              \
             TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                      \
-                int64_t o = task / blocks, k0 = (task % blocks) * COLUMN_BLOCK;                  \
-                int64_t len = inner - k0 < COLUMN_BLOCK ? inner - k0 : COLUMN_BLOCK;             \
+                int64_t o = task / blocks, k0 = (task % blocks) * cb;                            \
+                int64_t len = inner - k0 < cb ? inner - k0 : cb;                                 \
                 double acc[COLUMN_BLOCK] = {0};                                                  \
                 const T *base = x + o * R * inner + k0;                                          \
                 int64_t r = 0;                                                                   \

@@ -50,6 +50,18 @@ double tg_row_sum_exp_f64(const double *x, int64_t n, double shift);
  * the block of one long row that one task reduces. */
 enum { TG_EXTREMUM_LANES = 64, TG_SUM_LANES = 16, TG_REDUCE_COLUMN_BLOCK = 256, TG_REDUCE_BLOCK = 16384 };
 
+/* Columns per block of a reduction down columns ([outer, R, inner] summed
+ * over R): as wide as `widest` allows, narrower (down to 16 columns) when
+ * that is what gives each of `threads` threads a block (batchnorm over
+ * [128, 256] is one 256-column block otherwise). Each column adds its rows in
+ * order whatever the width, so the width never changes a bit. */
+static inline int64_t tg_reduce_column_block(int64_t outer, int64_t inner, int threads, int64_t widest) {
+    int64_t per_slice = outer >= threads ? 1 : (threads + outer - 1) / outer;
+    int64_t cb = (inner + per_slice - 1) / per_slice;
+    cb = (cb + 15) / 16 * 16;
+    return cb < 16 ? 16 : cb > widest ? widest : cb;
+}
+
 /* The lanes, and the elements of an unfinished group (a group is 2 lanes' worth
  * in f32, whose pairs are added in float first, one lane's worth in f64;
  * carried as doubles, which hold either type exactly). */

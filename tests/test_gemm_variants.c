@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 
+#include "core/parallel.h"
 #include "ops/gemm.h"
 
 static void test_the_variant_in_use_is_the_first_runnable_one(void **state) {
@@ -274,27 +275,27 @@ static void test_cache_sizes_are_plausible_and_can_be_forced(void **state) {
     assert_true(tg_gemm_cache_sizes()->l3 == c->l3);
 }
 
-/* A parallel product whose caller waited for the other thread longer than it
- * worked (a thread left in the run queue of a busy machine) sends the
- * products of the next 64 waits to one thread; a caller that waited less
- * keeps threads on; a test that set the threshold gets threads always. */
-static void test_a_late_thread_makes_the_next_products_serial_for_64_waits(void **state) {
+/* Products follow core/parallel's back-off: late regions in a row (a
+ * thread left in the run queue of a busy machine) send the next products to
+ * one thread, one late region does not; a test that set the threshold gets
+ * threads always. */
+static void test_late_regions_in_a_row_make_the_next_products_serial(void **state) {
     (void)state;
-    assert_true(tg_gemm_serial_seconds(1e-4, 1e-2) == 64 * 1e-2);
-    assert_true(tg_gemm_serial_seconds(1e-3, 1e-3) == 0);
-    assert_true(tg_gemm_serial_seconds(1e-3, 1e-4) == 0);
-
-    double now = tg_gemm_now();
-    tg_gemm_threads_done(1e-4, 10.0, now); /* serial for 640 s */
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2); /* no back-off */
+    assert_true(tg_gemm_threads_pay());
+    tg_parallel_note_region(1e-4, 10e-3); /* one late region: a hiccup */
+    assert_true(tg_gemm_threads_pay());
+    tg_parallel_note_region(1e-4, 10e-3);
+    tg_parallel_note_region(1e-4, 10e-3); /* three in a row */
     assert_false(tg_gemm_threads_pay());
     tg_gemm_set_parallel_work(0);
     assert_true(tg_gemm_threads_pay());
     tg_gemm_set_parallel_work(-1);
     assert_false(tg_gemm_threads_pay());
-    tg_gemm_threads_done(1e-4, 1e-5, tg_gemm_now()); /* on time: threads again */
+    tg_set_num_threads(2); /* setting the count ends the back-off */
     assert_true(tg_gemm_threads_pay());
-    tg_gemm_threads_done(1e-6, 2e-6, now - 1.0); /* 128 us of serial ended a second ago */
-    assert_true(tg_gemm_threads_pay());
+    tg_set_num_threads(threads);
 }
 
 int main(void) {
@@ -307,7 +308,7 @@ int main(void) {
         cmocka_unit_test(test_depth_one_and_odd_sizes_are_the_exact_chain),
         cmocka_unit_test(test_products_cut_for_small_caches_are_the_exact_chain),
         cmocka_unit_test(test_cache_sizes_are_plausible_and_can_be_forced),
-        cmocka_unit_test(test_a_late_thread_makes_the_next_products_serial_for_64_waits),
+        cmocka_unit_test(test_late_regions_in_a_row_make_the_next_products_serial),
     };
     return cmocka_run_group_tests_name("gemm_variants", tests, NULL, NULL);
 }

@@ -68,21 +68,33 @@ static int regions_alone(void) {
     return alone;
 }
 
+/* three late regions in a row */
+static void note_late_regions(void) {
+    for (int k = 0; k < 3; k++) tg_parallel_note_region(40e-6, 12e-3); /* the others came 12 ms after a 40 us share */
+}
+
 static void test_late_threads_send_the_next_regions_to_the_calling_thread(void **state) {
     (void)state;
     int threads = tg_get_num_threads();
     tg_set_num_threads(2); /* no back-off */
     assert_true(TG_PARALLEL_WORTH(1 << 20));
-    tg_parallel_note_region(40e-6, 12e-3); /* the others came 12 ms after a 40 us share */
+    tg_parallel_note_region(40e-6, 12e-3); /* one late region: a hiccup, threads stay */
+    tg_parallel_note_region(40e-6, 12e-3);
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    tg_parallel_note_region(1e-3, 5e-6); /* on time: the count of late ones starts again */
+    tg_parallel_note_region(40e-6, 12e-3);
+    tg_parallel_note_region(40e-6, 12e-3);
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    tg_parallel_note_region(40e-6, 12e-3); /* the third in a row */
     assert_int_equal(regions_alone(), 16);
-    tg_parallel_note_region(40e-6, 12e-3); /* still late: twice as long */
+    note_late_regions(); /* still late: twice as long */
     assert_int_equal(regions_alone(), 32);
-    tg_parallel_note_region(1e-3, 5e-6);   /* on time: back to the shortest */
+    tg_parallel_note_region(1e-3, 5e-6);    /* on time: back to the shortest */
     tg_parallel_note_region(40e-6, 150e-6); /* uneven shares but early: no back-off */
     assert_true(TG_PARALLEL_WORTH(1 << 20));
-    tg_parallel_note_region(40e-6, 12e-3);
+    note_late_regions();
     assert_int_equal(regions_alone(), 16);
-    tg_parallel_note_region(40e-6, 12e-3);
+    note_late_regions();
     tg_set_num_threads(2); /* setting the count ends a back-off */
     assert_true(TG_PARALLEL_WORTH(1 << 20));
     tg_set_num_threads(threads);
