@@ -9,6 +9,7 @@
 
 #include "graph/backward.h"
 #include "ops/elementwise.h"
+#include "ops/fusion.h"
 #include "ops/loss.h"
 #include "ops/nn.h"
 #include "optim/schedule.h"
@@ -178,9 +179,13 @@ static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t coun
     tg_batch batch;
     tg_status st = tg_dataset_gather(t, tr->train, tr->opts.dtype, count, indices, &batch);
     if (agree(tr, st ? tape_error(t, "gather") : TG_OK)) return tg_last_status();
+    /* the forward pass and the loss as one fusion scope (ops/fusion.h): the
+     * pointwise ops between two matmuls run as one pass */
+    tg_fuse_begin(t);
     tg_tensor *out = tr->model->forward(t, tr->model, batch.x, true);
     tg_tensor *loss = data_loss(t, tr->classification, out, &batch);
     if (loss && tr->opts.l2 > 0) loss = tg_add(t, loss, tg_l2_penalty(t, tr->model->params, tr->opts.l2));
+    if (tg_fuse_end(t, loss ? 2 : 0, (tg_tensor *[]){loss, out})) loss = NULL;
     /* the step's loss, accuracy and stop requests over every rank; the sum
      * also tells every rank whether one failed */
     double totals[3] = {loss ? (double)count * tg_item(loss) : 0,
@@ -193,7 +198,7 @@ static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t coun
     } else if (!loss) {
         return tape_error(t, "forward");
     }
-    tg_zero_grad(tr->model->params);
+    tg_set_grad_to_none(tr->model->params); /* the first gradient is written, not added to zeros */
     st = backward(tr, loss, count, global) ? tape_error(t, "backward") : TG_OK;
     if (tr->replicas && !(st = agree(tr, st))) st = tr->replicas->average_grads(tr->replicas->user, tr->model->params);
     if (st) return st;
@@ -237,8 +242,10 @@ tg_status tg_evaluate(tg_model *model, const tg_dataset *ds, tg_dtype dtype, int
         tg_batch batch;
         tg_tensor *loss = NULL, *logits = NULL;
         if (!tg_dataset_gather(t, ds, dtype, count, indices, &batch)) {
+            tg_fuse_begin(t);
             logits = model->forward(t, model, batch.x, false);
             loss = data_loss(t, classification, logits, &batch);
+            if (tg_fuse_end(t, loss ? 2 : 0, (tg_tensor *[]){loss, logits})) loss = NULL;
         }
         if (!loss) {
             st = tg_set_error(tg_tape_status(t) ? tg_tape_status(t) : TG_ERR_STATE, "%s: %s", who, tg_tape_error(t));
