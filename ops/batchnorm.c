@@ -81,16 +81,37 @@ typedef struct {
     int64_t count;
 } batch_stats;
 
-/* (x - mean) / sqrt(var + eps) over this process's batch */
+/* x's values at the first sample and the first position of every axis but
+ * the channels': [1,C,1,...], a constant (no gradient) */
+static tg_tensor *first_values(tg_tape *t, tg_tensor *x) {
+    bool was_enabled = tg_tape_set_grad_enabled(t, false);
+    tg_tensor *s = x;
+    for (int i = 0; i < x->ndim && s; i++)
+        if (i != 1) s = tg_slice(t, s, i, 0, 1);
+    tg_tape_set_grad_enabled(t, was_enabled);
+    return s;
+}
+
+/* (x - mean) / sqrt(var + eps) over this process's batch, both statistics
+ * from ONE pass over x, shifted by a constant s (x's first values):
+ *   mean = s + mean(x - s),   var = mean((x - s)^2) - (mean - s)^2   (biased)
+ * exact for any constant s. With s one of the values, (mean - s)^2 is at most
+ * n var (n values per channel): the subtraction loses at most log2(n) bits
+ * of var and cannot make it negative (n below 1/epsilon); a shift far from
+ * the data (0, say) could cancel all digits. The backward pass then reads x
+ * twice: once for its four per-channel sums, once for dx. */
 static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
     int axes[TG_MAX_DIMS];
     int64_t stat_shape[TG_MAX_DIMS];
     int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
-    tg_tensor *mean = tg_mean(t, x, axes, n_axes, true);
-    tg_tensor *centered = tg_sub(t, x, mean);
-    tg_tensor *var = tg_mean(t, tg_square(t, centered), axes, n_axes, true); /* biased */
+    tg_tensor *s = first_values(t, x);
+    /* x - s twice: one value read by both sums would be stored (ops/fusion.h) */
+    tg_tensor *offset = tg_mean(t, tg_sub(t, x, s), axes, n_axes, true); /* mean - s */
+    tg_tensor *squares = tg_mean(t, tg_square(t, tg_sub(t, x, s)), axes, n_axes, true);
+    tg_tensor *mean = tg_add(t, s, offset);
+    tg_tensor *var = tg_sub(t, squares, tg_square(t, offset));
     *stats = (batch_stats){mean, var, x->numel / x->shape[1]};
-    return tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    return tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
 }
 
 /* s summed over the replicas; a replica whose s is NULL (it failed) still
@@ -102,8 +123,10 @@ static tg_tensor *sum_over_replicas(tg_tape *t, tg_tensor *s, const tg_batchnorm
 }
 
 /* The same over the global batch, x NULL on a replica that failed before:
- *   count = sum_r count_r, mean = sum_r sum(x_r) / count,
- *   var = sum_r sum((x_r - mean)^2) / count  (two passes, like the local path) */
+ * the shift is the replicas' first values averaged (the same constant on
+ * every replica), count = sum_r count_r, and
+ *   mean = s + sum_r sum(x_r - s) / count,
+ *   var = sum_r sum((x_r - s)^2) / count - (mean - s)^2   (biased) */
 static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
     const tg_replicas *r = bn->sync;
     double count = x ? (double)(x->numel / x->shape[1]) : 0;
@@ -121,12 +144,19 @@ static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnor
     int axes[TG_MAX_DIMS];
     int64_t stat_shape[TG_MAX_DIMS];
     int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
-    tg_tensor *mean = tg_mul_scalar(t, sum_over_replicas(t, tg_sum(t, x, axes, n_axes, true), bn), 1.0 / count);
-    tg_tensor *centered = tg_sub(t, x, mean);
-    tg_tensor *squares = mean ? tg_sum(t, tg_square(t, centered), axes, n_axes, true) : NULL;
-    tg_tensor *var = mean ? tg_mul_scalar(t, sum_over_replicas(t, squares, bn), 1.0 / count) : NULL; /* biased */
+    tg_tensor *first = first_values(t, x);
+    bool was_enabled = tg_tape_set_grad_enabled(t, false); /* the shift is a constant */
+    tg_tensor *s = tg_mul_scalar(t, sum_over_replicas(t, first, bn), 1.0 / r->size);
+    tg_tape_set_grad_enabled(t, was_enabled);
+    /* both local sums pending first: one pass over x computes them */
+    tg_tensor *sums = s ? tg_sum(t, tg_sub(t, x, s), axes, n_axes, true) : NULL;
+    tg_tensor *squares = s ? tg_sum(t, tg_square(t, tg_sub(t, x, s)), axes, n_axes, true) : NULL;
+    tg_tensor *offset = s ? tg_mul_scalar(t, sum_over_replicas(t, sums, bn), 1.0 / count) : NULL; /* mean - s */
+    squares = offset ? tg_mul_scalar(t, sum_over_replicas(t, squares, bn), 1.0 / count) : NULL;
+    tg_tensor *mean = tg_add(t, s, offset);
+    tg_tensor *var = tg_sub(t, squares, tg_square(t, offset)); /* biased */
     *stats = (batch_stats){mean, var, (int64_t)count};
-    return tg_mul(t, centered, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    return tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
 }
 
 /* y = normalized x (x NULL: a synchronised replica that failed takes part

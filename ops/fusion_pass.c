@@ -83,14 +83,33 @@ void tg_pass_add_sibling_sums(tg_tape *t, pass *p) {
     }
 }
 
-/* A value that needs a gradient and is read by steps outside this pass too
- * is stored by it and recorded as its own node: its gradient is then summed
- * over its readers before going further back, as without fusion, which keeps
+/* A value that needs a gradient and is read by steps outside this pass too,
+ * or by the expressions of two of its outputs (each recorded as its own
+ * node), is stored by it and recorded as its own node: its gradient is then
+ * summed over its readers before going further back, as without fusion, which keeps
  * gradients bit for bit those of the ops one by one (batchnorm's x - mean
  * feeds the variance's pass and the output's). Readers that come after its
  * first pass (a backward rule reading a forward value) recompute it. */
+/* Marks the steps of the pass that s's expression reaches (s included). */
+static void reach(const pass *p, const fuse_step *s, bool *seen) {
+    int k = step_index(p, s);
+    if (k < 0 || seen[k]) return;
+    seen[k] = true;
+    for (int j = 0; j < s->node.n_inputs; j++)
+        if (tg_is_pending(s->node.inputs[j])) reach(p, tg_step_of(s->node.inputs[j]), seen);
+}
+
 void tg_pass_add_shared_values(pass *p) {
     int readers[MAX_STEPS] = {0};
+    /* outputs whose expressions reach each step: each output is recorded as
+     * its own node, so a value inside two of them would send its gradient
+     * back twice, in two shares, instead of once summed */
+    int outputs_reaching[MAX_STEPS] = {0};
+    for (int o = 0; o < p->n_outputs; o++) {
+        bool seen[MAX_STEPS] = {false};
+        reach(p, tg_step_of(tg_values_of(p->outputs[o].y)), seen);
+        for (int k = 0; k < p->n_steps; k++) outputs_reaching[k] += seen[k];
+    }
     for (int k = 0; k < p->n_steps; k++)
         for (int j = 0; j < p->steps[k]->node.n_inputs; j++) {
             tg_tensor *x = p->steps[k]->node.inputs[j];
@@ -102,7 +121,8 @@ void tg_pass_add_shared_values(pass *p) {
     for (int k = 0; k < p->n_steps; k++) {
         const fuse_step *s = p->steps[k];
         /* (once a pass has computed it, it is inside that pass's node: recomputing is all that is left) */
-        if (s->recorded && !s->evaluated && s->node.output->requires_grad && s->consumers > readers[k])
+        if (s->recorded && !s->evaluated && s->node.output->requires_grad &&
+            (s->consumers > readers[k] || outputs_reaching[k] > 1))
             tg_pass_add_output(p, s->node.output, NULL, false);
     }
 }

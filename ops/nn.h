@@ -27,6 +27,11 @@ tg_tensor *tg_l2_penalty(tg_tape *t, const tg_params *p, double lambda);
  *               the graph, running = (1 - momentum) * running + momentum * batch
  *               (running_var takes the UNBIASED batch variance);
  *   evaluation: the same with running_mean and running_var.
+ * The batch statistics come from one pass over x, shifted by x's first
+ * values s (a constant): mean = s + mean(x - s), var = mean((x - s)^2) -
+ * (mean - s)^2, exact for any s; with s one of the n values of a channel,
+ * (mean - s)^2 <= n var, so the subtraction loses at most log2(n) bits of
+ * var in the worst case (a shift of 0 could lose them all).
  * gamma starts at 1, beta at 0, running_mean at 0, running_var at 1.  Scope "batchnorm". */
 typedef struct tg_batchnorm_state {
     tg_tensor *gamma, *beta;               /* [C] trainable */

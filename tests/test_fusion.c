@@ -165,9 +165,9 @@ static void test_batchnorm_fused_and_unfused_give_the_same_bits(void **state) {
     assert_true(batchnorm_hash(true) == batchnorm_hash(false));
 }
 
-/* after the mean: one pass stores x - mean (two passes read it, and it needs
- * a gradient) and sums its squares; one pass makes the output */
-static void test_batchnorm_runs_two_passes_after_its_mean(void **state) {
+/* one pass sums x - s and its squares (two nodes, s = x's first values),
+ * small ops make the statistics, one pass makes the output */
+static void test_batchnorm_reads_x_once_for_its_statistics_and_once_for_its_output(void **state) {
     (void)state;
     tg_params *p = tg_params_new();
     tg_batchnorm_state bn;
@@ -176,15 +176,44 @@ static void test_batchnorm_runs_two_passes_after_its_mean(void **state) {
     assert_int_equal(tg_requires_grad(x), TG_OK);
     assert_non_null(tg_batchnorm(tape, x, &bn, true));
     /* besides the reshapes of gamma and beta (views): */
-    const char *expected[] = {"mean", "sub", "square mean", "add_scalar rsqrt", "mul mul add"};
-    assert_int_equal(tg_tape_node_count(tape), 7);
-    for (int i = 0, k = 0; i < 7; i++) {
+    const char *expected[] = {"sub mean", "sub square mean", "add", "square sub", "add_scalar rsqrt", "sub mul mul add"};
+    assert_int_equal(tg_tape_node_count(tape), 8);
+    for (int i = 0, k = 0; i < 8; i++) {
         const tg_node *node = tg_tape_node(tape, i);
         char text[64] = "";
         if (strcmp(node->op->name, "fused") == 0) node->op->describe(node, text, sizeof text);
         if (strcmp(node->op->name, "reshape") != 0) assert_string_equal(text[0] ? text : node->op->name, expected[k++]);
     }
     tg_params_free(p);
+}
+
+/* A value read by the expressions of two outputs of one pass (d = x - c,
+ * mean(d) and mean(d^2) summed together) is stored: its gradient goes back
+ * summed over both, as op by op, not in two shares */
+static uint64_t shared_value_grad_hash(bool fusion_on) {
+    tg_set_fusion_min(fusion_on ? 0 : TG_FUSION_OFF);
+    tg_tape *t = tg_tape_new();
+    tg_rng rng = tg_rng_new(9);
+    tg_tensor *x = tg_normal(t, &rng, TG_F32, SHAPE(37, 50), 0, 1);
+    tg_tensor *c = tg_normal(t, &rng, TG_F32, SHAPE(50), 0, 1);
+    assert_int_equal(tg_requires_grad(x), TG_OK);
+    tg_fuse_begin(t);
+    tg_tensor *d = tg_sub(t, x, c);
+    int axis = 0;
+    tg_tensor *m1 = tg_mean(t, d, &axis, 1, true), *m2 = tg_mean(t, tg_square(t, d), &axis, 1, true);
+    tg_tensor *y = tg_mul(t, tg_sub(t, x, m1), m2);
+    tg_fuse_end(t, 1, &y);
+    tg_tensor *g = tg_normal(t, &rng, TG_F32, SHAPE(37, 50), 0, 1);
+    assert_int_equal(tg_backward(t, y, &(tg_backward_opts){.grad_output = g}), TG_OK);
+    uint64_t h = tg_tensor_hash(y) * 31 + tg_tensor_hash(x->grad);
+    tg_tape_free(t);
+    tg_set_fusion_min(0);
+    return h;
+}
+
+static void test_a_value_two_outputs_read_sends_its_gradient_back_once(void **state) {
+    (void)state;
+    assert_true(shared_value_grad_hash(true) == shared_value_grad_hash(false));
 }
 
 /* second derivatives through fused nodes: the backward of a fused pass is
@@ -300,7 +329,8 @@ int main(void) {
         cmocka_unit_test(test_fused_sums_give_the_bits_of_tg_sum_for_any_thread_count),
         T(test_a_row_sum_fed_in_pieces_equals_the_whole_row_sum),
         cmocka_unit_test(test_batchnorm_fused_and_unfused_give_the_same_bits),
-        T(test_batchnorm_runs_two_passes_after_its_mean),
+        cmocka_unit_test(test_a_value_two_outputs_read_sends_its_gradient_back_once),
+        T(test_batchnorm_reads_x_once_for_its_statistics_and_once_for_its_output),
         T(test_gradcheck_first_and_second_order_through_fused_passes),
         T(test_a_non_pointwise_op_computes_its_pending_input),
         T(test_changing_a_tensor_a_pending_value_reads_is_an_error),
