@@ -128,30 +128,28 @@ static char *plan_scratch(tg_tape *t, const conv_plan *pl, size_t extra) {
     return tg_tape_scratch(t, (size_t)pl->workers * pl->worker_bytes + extra);
 }
 
+/* out = the product of every image of `in` with w (+ bias), image by image */
+static tg_status run_images(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, conv_kind kind, const void *in,
+                            const void *w, const void *bias, void *out, tg_conv_range_fn f32, tg_conv_range_fn f64) {
+    conv_plan pl;
+    plan_make(&pl, g, dtype, kind);
+    char *scratch = plan_scratch(t, &pl, 0);
+    if (!scratch) return tg_tape_status(t);
+    pl.in = in, pl.weight = w, pl.bias = bias, pl.out = out;
+    tg_conv_split(&pl, g->batch, 1, pl.workers, pl.worker_bytes, scratch, dtype == TG_F32 ? f32 : f64);
+    return TG_OK;
+}
+
 tg_status tg_conv_gemm_forward(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x, const void *w,
                                const void *bias, void *y) {
     if (tg_winograd_fits(g)) return tg_winograd_forward(t, g, dtype, x, w, bias, y);
-    conv_plan pl;
-    plan_make(&pl, g, dtype, FORWARD);
-    char *scratch = plan_scratch(t, &pl, 0);
-    if (!scratch) return tg_tape_status(t);
-    pl.in = x, pl.weight = w, pl.bias = bias, pl.out = y;
-    tg_conv_split(&pl, g->batch, 1, pl.workers, pl.worker_bytes, scratch,
-                  dtype == TG_F32 ? forward_images_f32 : forward_images_f64);
-    return TG_OK;
+    return run_images(t, g, dtype, FORWARD, x, w, bias, y, forward_images_f32, forward_images_f64);
 }
 
 tg_status tg_conv_gemm_transpose(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *y,
                                  const void *w, const void *bias, void *x) {
     if (tg_winograd_fits(g)) return tg_winograd_transpose(t, g, dtype, y, w, bias, x);
-    conv_plan pl;
-    plan_make(&pl, g, dtype, TRANSPOSE);
-    char *scratch = plan_scratch(t, &pl, 0);
-    if (!scratch) return tg_tape_status(t);
-    pl.in = y, pl.weight = w, pl.bias = bias, pl.out = x;
-    tg_conv_split(&pl, g->batch, 1, pl.workers, pl.worker_bytes, scratch,
-                  dtype == TG_F32 ? transpose_images_f32 : transpose_images_f64);
-    return TG_OK;
+    return run_images(t, g, dtype, TRANSPOSE, y, w, bias, x, transpose_images_f32, transpose_images_f64);
 }
 
 tg_status tg_conv_gemm_weight(tg_tape *t, const tg_conv_geometry *g, tg_dtype dtype, const void *x,

@@ -81,9 +81,17 @@ static int pool_describe(const tg_node *node, char *buf, size_t size) {
     return tg_text_length(&s);
 }
 
-/* A new [N, C, rows, cols] result on t, for x [N, C, ...]. */
-static tg_tensor *plane_result(tg_tape *t, const tg_tensor *x, int64_t rows, int64_t cols) {
-    return tg_tape_result(t, x->dtype, 4, (const int64_t[]){x->shape[0], x->shape[1], rows, cols});
+/* One pooling op on x [N, C, ...]: a new [N, C, rows, cols] result, every
+ * plane computed by f32/f64, recorded as op (each op and its adjoint below
+ * are one call of this). */
+static tg_tensor *pool_planes(tg_tape *t, const tg_op *op, const char *who, tg_tensor *x, const pool_attrs *at,
+                              int64_t rows, int64_t cols, plane_fn f32, plane_fn f64) {
+    if (!tg_check_inputs(t, who, 1, &x)) return NULL;
+    tg_tensor *y = tg_tape_result(t, x->dtype, 4, (const int64_t[]){x->shape[0], x->shape[1], rows, cols});
+    if (!y) return NULL;
+    for_each_plane(at, x->shape[0] * x->shape[1], x->dtype == TG_F32 ? f32 : f64, x->data, y->data,
+                   (int32_t *)at->argmax);
+    return tg_tape_record(t, op, 1, &x, y, at, sizeof *at);
 }
 
 /* ---- max pool: y = gather(x, argmax), dx = scatter(g, argmax), both ops ---- */
@@ -104,22 +112,14 @@ static const tg_op max_pool_scatter_op = {"max_pool2d_backward", 1, max_pool_sca
 
 /* dx [N,C,H,W] = 0 with dx[argmax[k]] += g[k] */
 static tg_tensor *max_pool_scatter(tg_tape *t, tg_tensor *g, const pool_attrs *at) {
-    if (!tg_check_inputs(t, "max_pool2d_backward", 1, &g)) return NULL;
-    tg_tensor *dx = plane_result(t, g, at->height, at->width);
-    if (!dx) return NULL;
-    for_each_plane(at, g->shape[0] * g->shape[1], g->dtype == TG_F32 ? scatter_plane_f32 : scatter_plane_f64,
-                   g->data, dx->data, (int32_t *)at->argmax);
-    return tg_tape_record(t, &max_pool_scatter_op, 1, &g, dx, at, sizeof *at);
+    return pool_planes(t, &max_pool_scatter_op, "max_pool2d_backward", g, at, at->height, at->width,
+                       scatter_plane_f32, scatter_plane_f64);
 }
 
 /* y [N,C,Hout,Wout] = x[argmax[k]]: the max pool again, at the saved positions */
 static tg_tensor *max_pool_gather(tg_tape *t, tg_tensor *x, const pool_attrs *at) {
-    if (!tg_check_inputs(t, "max_pool2d", 1, &x)) return NULL;
-    tg_tensor *y = plane_result(t, x, at->out_height, at->out_width);
-    if (!y) return NULL;
-    for_each_plane(at, x->shape[0] * x->shape[1], x->dtype == TG_F32 ? gather_plane_f32 : gather_plane_f64, x->data,
-                   y->data, (int32_t *)at->argmax);
-    return tg_tape_record(t, &max_pool_op, 1, &x, y, at, sizeof *at);
+    return pool_planes(t, &max_pool_op, "max_pool2d", x, at, at->out_height, at->out_width, gather_plane_f32,
+                       gather_plane_f64);
 }
 
 /* ---- average pool and its adjoint ---- */
@@ -139,21 +139,13 @@ static tg_status avg_pool_adjoint_backward(tg_tape *t, const tg_node *node, tg_t
 static const tg_op avg_pool_adjoint_op = {"avg_pool2d_backward", 1, avg_pool_adjoint_backward, pool_describe};
 
 static tg_tensor *avg_pool(tg_tape *t, tg_tensor *x, const pool_attrs *at) {
-    if (!tg_check_inputs(t, "tg_avg_pool2d", 1, &x)) return NULL;
-    tg_tensor *y = plane_result(t, x, at->out_height, at->out_width);
-    if (!y) return NULL;
-    for_each_plane(at, x->shape[0] * x->shape[1], x->dtype == TG_F32 ? avg_plane_f32 : avg_plane_f64, x->data,
-                   y->data, NULL);
-    return tg_tape_record(t, &avg_pool_op, 1, &x, y, at, sizeof *at);
+    return pool_planes(t, &avg_pool_op, "tg_avg_pool2d", x, at, at->out_height, at->out_width, avg_plane_f32,
+                       avg_plane_f64);
 }
 
 static tg_tensor *avg_pool_adjoint(tg_tape *t, tg_tensor *g, const pool_attrs *at) {
-    if (!tg_check_inputs(t, "avg_pool2d_backward", 1, &g)) return NULL;
-    tg_tensor *dx = plane_result(t, g, at->height, at->width);
-    if (!dx) return NULL;
-    for_each_plane(at, g->shape[0] * g->shape[1], g->dtype == TG_F32 ? avg_adjoint_plane_f32 : avg_adjoint_plane_f64,
-                   g->data, dx->data, NULL);
-    return tg_tape_record(t, &avg_pool_adjoint_op, 1, &g, dx, at, sizeof *at);
+    return pool_planes(t, &avg_pool_adjoint_op, "avg_pool2d_backward", g, at, at->height, at->width,
+                       avg_adjoint_plane_f32, avg_adjoint_plane_f64);
 }
 
 /* ---- argument checks ---- */
@@ -209,17 +201,12 @@ static bool pool_options(tg_tape *t, const char *who, const tg_tensor *x, const 
 tg_tensor *tg_max_pool2d(tg_tape *t, tg_tensor *x, tg_pool2d_opts opts) {
     pool_attrs at;
     if (!tg_check_inputs(t, "tg_max_pool2d", 1, &x) || !pool_options(t, "tg_max_pool2d", x, &opts, &at)) return NULL;
-    tg_tensor *y = plane_result(t, x, at.out_height, at.out_width);
-    if (!y) return NULL;
-    int32_t *argmax = NULL;
-    if (tg_tape_grad_enabled(t) && x->requires_grad) { /* only backward reads it */
-        argmax = tg_tape_alloc(t, sizeof(int32_t) * (size_t)(y->numel ? y->numel : 1));
-        if (!argmax) return NULL;
+    if (tg_tape_grad_enabled(t) && x->requires_grad) { /* written by the pool, read by backward only */
+        int64_t outputs = x->shape[0] * x->shape[1] * at.out_height * at.out_width;
+        if (!(at.argmax = tg_tape_alloc(t, sizeof(int32_t) * (size_t)(outputs ? outputs : 1)))) return NULL;
     }
-    at.argmax = argmax;
-    for_each_plane(&at, x->shape[0] * x->shape[1], x->dtype == TG_F32 ? max_plane_f32 : max_plane_f64, x->data,
-                   y->data, argmax);
-    return tg_tape_record(t, &max_pool_op, 1, &x, y, &at, sizeof at);
+    return pool_planes(t, &max_pool_op, "tg_max_pool2d", x, &at, at.out_height, at.out_width, max_plane_f32,
+                       max_plane_f64);
 }
 
 tg_tensor *tg_avg_pool2d(tg_tape *t, tg_tensor *x, tg_pool2d_opts opts) {

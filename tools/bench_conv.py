@@ -26,25 +26,10 @@ import json
 import os
 import resource
 import sys
-import time
 
-from bench_matmul import run
+from bench_matmul import best_time, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def best_time(call, budget):
-    """The best of repeated calls: 3 warm-up calls, then at least 11 timed ones and `budget` seconds."""
-    best, start, rep = 1e30, time.perf_counter(), 0
-    while True:
-        t0 = time.perf_counter()
-        call()
-        t1 = time.perf_counter()
-        if rep >= 3:
-            best = min(best, t1 - t0)
-        rep += 1
-        if rep >= 14 and t1 - start > budget:
-            return best
 
 
 def worker(threads, budget):
@@ -76,8 +61,8 @@ def worker(threads, budget):
                 p.grad = None
             forward().backward(g)
 
-        fwd = best_time(forward, budget)
-        both = best_time(step, budget)
+        fwd = best_time(forward, budget, timed=11)
+        both = best_time(step, budget, timed=11)
         print(json.dumps({"case": c["case"], "dtype": c["dtype"], "forward_seconds": fwd, "seconds": both,
                           "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
 
@@ -104,8 +89,8 @@ def cnn_step(c, dt, budget):
         loss.backward()
         opt.step()
 
-    fwd = best_time(forward, budget)
-    both = best_time(step, budget)
+    fwd = best_time(forward, budget, timed=11)
+    both = best_time(step, budget, timed=11)
     print(json.dumps({"case": c["case"], "dtype": c["dtype"], "forward_seconds": fwd, "seconds": both,
                       "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
 

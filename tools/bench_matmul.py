@@ -32,6 +32,20 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def best_time(call, budget, timed):
+    """The best of repeated calls: 3 warm-up calls, then at least `timed` timed ones and `budget` seconds."""
+    best, start, rep = 1e30, time.perf_counter(), 0
+    while True:
+        t0 = time.perf_counter()
+        call()
+        t1 = time.perf_counter()
+        if rep >= 3:
+            best = min(best, t1 - t0)
+        rep += 1
+        if rep >= 3 + timed and t1 - start > budget:
+            return best
+
+
 def worker(lib, threads, budget):
     """Times every case of `tg bench` with numpy or torch; prints JSON lines."""
     import numpy as np
@@ -63,16 +77,7 @@ def worker(lib, threads, budget):
         else:
             opa, opb = (a.T if ta else a), (b.T if tb else b)
             call = lambda: np.matmul(opa, opb, out=out)
-        best, start, rep = 1e30, time.perf_counter(), 0
-        while True:
-            t0 = time.perf_counter()
-            call()
-            t1 = time.perf_counter()
-            if rep >= 3:
-                best = min(best, t1 - t0)
-            rep += 1
-            if rep >= 8 and t1 - start > budget:
-                break
+        best = best_time(call, budget, timed=5)
         print(json.dumps({"case": c["case"], "dtype": c["dtype"], "seconds": best, "info": info}), flush=True)
 
 
