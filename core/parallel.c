@@ -11,6 +11,94 @@ static _Atomic int64_t backoff_left;                  /* regions still to run al
 static _Atomic int64_t backoff_next = FIRST_BACKOFF; /* the next back-off's length */
 static _Atomic int late_regions;                      /* late regions in a row so far */
 
+/* ---- the timing of steps (core/parallel.h) ---- */
+enum { WARMUP_STEPS = 3, TRIAL_STEPS = 12, FIRST_RUN = 256, LAST_RUN = 8192 };
+#define ALONE_GAIN 0.95 /* the calling thread alone must be 5% faster */
+
+static atomic_bool choice_by_timing = true;
+static atomic_bool steps_alone;   /* this step runs on the calling thread alone */
+static atomic_flag steps_busy;    /* a tape's reset is updating `steps` (another tape's skips) */
+static struct {
+    enum { WARMING, TRYING, RUNNING } phase;
+    double start;                 /* when the current step began; 0: not yet known */
+    int left;                     /* steps left in this phase */
+    bool timed;                   /* the current step is a trial step */
+    int count[2];                 /* trial steps timed [with threads, alone] */
+    double seconds[2][TRIAL_STEPS / 2];
+    int run;                      /* the next run's length */
+    bool last_alone;              /* the last trial's choice */
+} steps = {.phase = WARMING, .left = WARMUP_STEPS, .run = FIRST_RUN};
+
+static void steps_restart(void) {
+    while (atomic_flag_test_and_set_explicit(&steps_busy, memory_order_acquire)) {
+    }
+    steps.phase = WARMING;
+    steps.start = 0;
+    steps.left = WARMUP_STEPS;
+    steps.timed = false;
+    steps.run = FIRST_RUN;
+    steps.last_alone = false;
+    atomic_store_explicit(&steps_alone, false, memory_order_relaxed);
+    atomic_flag_clear_explicit(&steps_busy, memory_order_release);
+}
+
+static double median(double *x, int n) {
+    for (int i = 1; i < n; i++) /* insertion sort: n <= TRIAL_STEPS / 2 */
+        for (int j = i; j > 0 && x[j - 1] > x[j]; j--) {
+            double swap = x[j];
+            x[j] = x[j - 1];
+            x[j - 1] = swap;
+        }
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* The trial's verdict, then a run of steps with it. */
+static void steps_decide(void) {
+    bool alone = median(steps.seconds[1], TRIAL_STEPS / 2) < ALONE_GAIN * median(steps.seconds[0], TRIAL_STEPS / 2);
+    steps.run = alone == steps.last_alone && steps.run < LAST_RUN ? 2 * steps.run : FIRST_RUN;
+    steps.last_alone = alone;
+    steps.phase = RUNNING;
+    steps.left = steps.run;
+    atomic_store_explicit(&steps_alone, alone, memory_order_relaxed);
+}
+
+void tg_parallel_step_ended(double now) {
+    if (!atomic_load_explicit(&choice_by_timing, memory_order_relaxed) || omp_get_max_threads() <= 1 ||
+        omp_in_parallel() || atomic_flag_test_and_set_explicit(&steps_busy, memory_order_acquire))
+        return;
+    bool was_alone = atomic_load_explicit(&steps_alone, memory_order_relaxed);
+    if (steps.timed && steps.start > 0 && now > steps.start) {
+        int who = was_alone ? 1 : 0;
+        if (steps.count[who] < TRIAL_STEPS / 2) steps.seconds[who][steps.count[who]++] = now - steps.start;
+    }
+    steps.start = now;
+    steps.timed = false;
+    if (steps.phase != TRYING && --steps.left <= 0) { /* warm-up or run over: a trial */
+        steps.phase = TRYING;
+        steps.count[0] = steps.count[1] = 0;
+    }
+    if (steps.phase == TRYING) {
+        if (steps.count[0] + steps.count[1] == TRIAL_STEPS) {
+            steps_decide();
+        } else { /* alternate, threads first */
+            steps.timed = true;
+            atomic_store_explicit(&steps_alone, steps.count[1] < steps.count[0], memory_order_relaxed);
+        }
+    }
+    atomic_flag_clear_explicit(&steps_busy, memory_order_release);
+}
+
+void tg_set_thread_choice_by_timing(bool on) {
+    atomic_store_explicit(&choice_by_timing, on, memory_order_relaxed);
+    steps_restart();
+}
+
+bool tg_thread_choice_by_timing(void) { return atomic_load_explicit(&choice_by_timing, memory_order_relaxed); }
+
+int tg_threads_per_step(void) {
+    return atomic_load_explicit(&steps_alone, memory_order_relaxed) ? 1 : omp_get_max_threads();
+}
+
 /* (a thread count set on purpose starts without a back-off) */
 void tg_set_num_threads(int n) {
     if (n <= 0) return;
@@ -18,12 +106,14 @@ void tg_set_num_threads(int n) {
     atomic_store_explicit(&backoff_left, 0, memory_order_relaxed);
     atomic_store_explicit(&backoff_next, FIRST_BACKOFF, memory_order_relaxed);
     atomic_store_explicit(&late_regions, 0, memory_order_relaxed);
+    steps_restart();
 }
 
 int tg_get_num_threads(void) { return omp_get_max_threads(); }
 
 bool tg_parallel_available(void) {
     if (omp_get_max_threads() <= 1 || omp_in_parallel()) return false;
+    if (atomic_load_explicit(&steps_alone, memory_order_relaxed)) return false;
     if (atomic_load_explicit(&backoff_left, memory_order_relaxed) <= 0) return true;
     atomic_fetch_sub_explicit(&backoff_left, 1, memory_order_relaxed);
     return false;

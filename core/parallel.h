@@ -61,13 +61,35 @@
         }                                                                       \
     } while (0)
 
-/* Sets the thread count for tapegrad's kernels (like OMP_NUM_THREADS), and
- * ends any back-off. */
+/* Sets the thread count for tapegrad's kernels (like OMP_NUM_THREADS), ends
+ * any back-off and starts the timing of steps (below) again. */
 void tg_set_num_threads(int n);
 int tg_get_num_threads(void);
-/* More than one thread, not inside a parallel region already, and not
- * backing off from late threads (see above). */
+/* More than one thread, not inside a parallel region already, not backing
+ * off from late threads (see above), and the timing of steps has not chosen
+ * the calling thread alone (below). */
 bool tg_parallel_available(void);
+
+/* Threads chosen by timing steps (on by default). Every tg_tape_reset ends a
+ * step. Where threads cost more than they save (small products on a machine
+ * whose cores are slow to hand data to each other: a region there costs
+ * microseconds and every cache line the other core read costs a round trip
+ * to write again), whole steps run faster on the calling thread alone, which
+ * no single region can see. So after 3 warm-up steps, 12 trial steps
+ * alternate between the threads and the calling thread alone; the calling thread
+ * alone is kept only when the median of its steps is at least 5% below the
+ * median with threads, then used for a run of steps (256, doubling while the
+ * trials agree, up to 8192) before the next trial. Results do not change
+ * (every kernel gives the same bits for any thread count); only the time
+ * does. Off: the set thread count on every step (benchmarks, `--threads N`). */
+void tg_set_thread_choice_by_timing(bool on);
+bool tg_thread_choice_by_timing(void);
+/* The threads this step's kernels use: 1 when the timing of steps chose the
+ * calling thread alone, tg_get_num_threads() otherwise. */
+int tg_threads_per_step(void);
+/* A step ended at `now` seconds (tg_parallel_now()'s clock): tg_tape_reset
+ * calls it; tests give their own clock. */
+void tg_parallel_step_ended(double now);
 
 /* Timing of one parallel region, for the back-off: start before it, share
  * done by every thread when its share is done, end after it. */

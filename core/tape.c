@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
+
 /* In AddressSanitizer builds the arena is poisoned except for what
  * tg_tape_alloc handed out since the last reset: reading a tensor from
  * before a reset, or past the end of an allocation, is reported. */
@@ -195,6 +197,7 @@ void tg_tape_reset(tg_tape *t) {
          * no page fault either: a steady loop is quiet from its second step */
         if (t->chunks) touch_pages(t->chunks->base, t->chunks->size);
     }
+    tg_parallel_step_ended(tg_parallel_now()); /* threads chosen by timing steps */
     t->epoch = new_epoch();
     t->resets++;
     if (t->chunks) {

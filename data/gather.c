@@ -80,8 +80,9 @@ static void gather_features(const tg_dataset *ds, int64_t count, const int64_t *
                       .dst = x->data,
                       .row = pick_row(s->type, x->dtype)};
     /* the branch comes before the pragma: a parallel region with a false
-     * `if` clause still costs a synchronisation */
-    if (count * job.f >= TG_GATHER_PARALLEL_MIN) {
+     * `if` clause still costs a synchronisation (core/parallel.h decides
+     * whether threads are available at all) */
+    if (count * job.f >= TG_GATHER_PARALLEL_MIN && tg_parallel_available()) {
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < count; i++) gather_sample(&job, i);
     } else {

@@ -100,6 +100,74 @@ static void test_late_threads_send_the_next_regions_to_the_calling_thread(void *
     tg_set_num_threads(threads);
 }
 
+/* Steps of the given lengths (seconds) from `*clock` on, each ending at a
+ * tg_parallel_step_ended; a step run alone lasts `alone`, with threads
+ * `threads`. */
+static void run_steps(double *clock, int count, double threads, double alone) {
+    for (int k = 0; k < count; k++) {
+        *clock += tg_threads_per_step() == 1 ? alone : threads;
+        tg_parallel_step_ended(*clock);
+    }
+}
+
+static void test_timing_steps_keeps_the_threads_where_they_are_faster(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2); /* starts the timing again */
+    assert_true(tg_thread_choice_by_timing());
+    double clock = 100;
+    run_steps(&clock, 3 + 12 + 10, 1e-3, 1.6e-3);
+    assert_int_equal(tg_threads_per_step(), 2);
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    /* the same time both ways: threads stay (alone must be 5% faster) */
+    tg_set_num_threads(2);
+    run_steps(&clock, 3 + 12 + 10, 1e-3, 0.97e-3);
+    assert_int_equal(tg_threads_per_step(), 2);
+    tg_set_num_threads(threads);
+}
+
+static void test_timing_steps_runs_them_alone_where_threads_are_slower(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2);
+    double clock = 100;
+    /* warm-up and the trial alternate threads and the calling thread alone */
+    for (int k = 0; k < 3; k++) run_steps(&clock, 1, 2e-3, 1e-3), assert_int_equal(tg_threads_per_step(), 2);
+    int alone = 0;
+    for (int k = 0; k < 12; k++) {
+        alone += tg_threads_per_step() == 1;
+        run_steps(&clock, 1, 2e-3, 1e-3);
+    }
+    assert_int_equal(alone, 6);
+    /* the verdict: alone for a run of 256 steps */
+    assert_int_equal(tg_threads_per_step(), 1);
+    assert_false(TG_PARALLEL_WORTH(1 << 20));
+    run_steps(&clock, 255, 2e-3, 1e-3);
+    assert_int_equal(tg_threads_per_step(), 1);
+    /* then a trial again, threads first; the machine got quieter: threads win */
+    run_steps(&clock, 1, 0.5e-3, 1e-3);
+    assert_int_equal(tg_threads_per_step(), 2);
+    run_steps(&clock, 12, 0.5e-3, 1e-3);
+    assert_int_equal(tg_threads_per_step(), 2);
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    /* a long step now and then (an evaluation, a checkpoint) does not move the medians */
+    tg_set_num_threads(2);
+    for (int k = 0; k < 3 + 12; k++) {
+        double slow = k == 7 ? 50e-3 : 0;
+        clock += slow;
+        run_steps(&clock, 1, 2e-3, 1e-3);
+    }
+    assert_int_equal(tg_threads_per_step(), 1);
+    /* off: the set count on every step */
+    tg_set_thread_choice_by_timing(false);
+    assert_int_equal(tg_threads_per_step(), 2);
+    run_steps(&clock, 40, 2e-3, 1e-3);
+    assert_int_equal(tg_threads_per_step(), 2);
+    assert_true(TG_PARALLEL_WORTH(1 << 20));
+    tg_set_thread_choice_by_timing(true);
+    tg_set_num_threads(threads);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_small_loop_runs_on_the_calling_thread),
@@ -107,6 +175,8 @@ int main(void) {
         cmocka_unit_test(test_one_thread_never_opens_a_region),
         cmocka_unit_test(test_segments_cover_every_element_once),
         cmocka_unit_test(test_late_threads_send_the_next_regions_to_the_calling_thread),
+        cmocka_unit_test(test_timing_steps_keeps_the_threads_where_they_are_faster),
+        cmocka_unit_test(test_timing_steps_runs_them_alone_where_threads_are_slower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,7 +85,8 @@ static void usage(FILE *out) {
                  "overhead, an MLP with batchnorm and L2, batchnorm alone, a 16M elementwise\n"
                  "chain; see tools/bench_engine.c), f32, median step time.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
-                 "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or every core)\n"
+                 "  --threads N    OpenMP threads on every step (default: OMP_NUM_THREADS or every\n"
+                 "                 core, or 1 where timing steps finds it faster)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
                  "  --json         one JSON object per line instead of a table\n");
 }
@@ -228,6 +229,7 @@ int tg_cmd_bench(int argc, char **argv) {
             int64_t threads;
             if (!tg_parse_int("tg bench", "--threads", v, 1, 1024, &threads)) return 2;
             tg_set_num_threads((int)threads);
+            tg_set_thread_choice_by_timing(false); /* exactly that many on every step */
         } else if ((v = tg_option(argc, argv, &i, "--time"))) {
             if (!tg_parse_number("tg bench", "--time", v, 0.001, 3600, &budget)) return 2;
         } else if (tg_flag(argv[i], "--json")) {

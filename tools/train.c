@@ -107,7 +107,8 @@ static const option options[] = {
     {"--seed", INT, AT(seed), RUN, 0, 9e15, "initialisation, splits and shuffling"},
     {"--epochs", INT, AT(epochs), DEFAULT, 1, 1e6, "epochs of the whole run"},
     {"--threads", INT, AT(threads), LOCAL, 1, 1024,
-     "OpenMP threads (default: OMP_NUM_THREADS or all; under mpirun per rank, the cores over the machine's ranks)"},
+     "OpenMP threads on every step (default: OMP_NUM_THREADS or all, or 1 where timing steps finds it faster; under "
+     "mpirun per rank, the cores over the machine's ranks)"},
     {"--max-steps", INT, AT(max_steps), LOCAL, 1, 1e12, "stop after this many steps in all (and save)"},
     {"--save", TEXT, AT(save), LOCAL, 0, 0, "a run checkpoint, written after each epoch and on Ctrl-C"},
     {"--resume", TEXT, AT(resume), LOCAL, 0, 0, "continue the run saved in FILE exactly"},
@@ -634,7 +635,10 @@ static int train(int argc, char **argv) {
         if (strcmp(options[k].name, "--hidden") == 0) strcpy(a.hidden, "128");
         if (strcmp(options[k].name, "--schedule") == 0) strcpy(a.schedule, "cosine");
     }
-    if (a.threads) tg_set_num_threads((int)a.threads);
+    if (a.threads) { /* exactly that many: no timing of steps */
+        tg_set_num_threads((int)a.threads);
+        tg_set_thread_choice_by_timing(false);
+    }
 
     double load_start = now_seconds();
     data_sets data;
@@ -692,9 +696,11 @@ static int train(int argc, char **argv) {
     if (!status && !a.quiet) {
         printf("data: %s (loaded in %.2f s)\n", data.description, load_seconds);
         int threads = tg_get_num_threads();
-        printf("model: %s, %lld parameters; %s; L2 %g; batch %lld; %lld epochs; %d thread%s\n", model->description,
+        bool timed = threads > 1 && tg_thread_choice_by_timing();
+        printf("model: %s, %lld parameters; %s; L2 %g; batch %lld; %lld epochs; %d thread%s%s\n", model->description,
                (long long)count_parameters(model->params), optimizer_text, a.l2, (long long)a.batch,
-               (long long)a.epochs, threads, threads == 1 ? "" : "s");
+               (long long)a.epochs, threads, threads == 1 ? "" : "s",
+               timed ? " (or 1 where timing steps finds it faster)" : "");
         if (*a.resume)
             printf("resumed from %s after %lld epochs (%lld steps)\n", a.resume,
                    (long long)tg_trainer_epochs_done(tr), (long long)tg_trainer_steps(tr));
