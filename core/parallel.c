@@ -12,7 +12,11 @@ static _Atomic int64_t backoff_next = FIRST_BACKOFF; /* the next back-off's leng
 static _Atomic int late_regions;                      /* late regions in a row so far */
 
 /* ---- the timing of steps (core/parallel.h) ---- */
-enum { WARMUP_STEPS = 3, TRIAL_STEPS = 12, FIRST_RUN = 256, LAST_RUN = 8192 };
+/* A trial: blocks of BLOCK_STEPS steps, with threads and alone in turn; the
+ * first SETTLE_STEPS of a block are not timed (a switch moves data between
+ * the cores' caches, and the step after it pays for that). */
+enum { WARMUP_STEPS = 3, BLOCK_STEPS = 8, SETTLE_STEPS = 2, TRIAL_BLOCKS = 4, FIRST_RUN = 256, LAST_RUN = 8192 };
+enum { TRIAL_STEPS = BLOCK_STEPS * TRIAL_BLOCKS, TIMED_PER_WAY = TRIAL_STEPS / 2 - SETTLE_STEPS * TRIAL_BLOCKS / 2 };
 #define ALONE_GAIN 0.95 /* the calling thread alone must be 5% faster */
 
 static atomic_bool choice_by_timing = true;
@@ -21,10 +25,11 @@ static atomic_flag steps_busy;    /* a tape's reset is updating `steps` (another
 static struct {
     enum { WARMING, TRYING, RUNNING } phase;
     double start;                 /* when the current step began; 0: not yet known */
-    int left;                     /* steps left in this phase */
-    bool timed;                   /* the current step is a trial step */
+    int left;                     /* steps left in warm-up or run */
+    int trial_step;               /* steps of the trial begun so far */
+    bool timed;                   /* the current step is timed */
     int count[2];                 /* trial steps timed [with threads, alone] */
-    double seconds[2][TRIAL_STEPS / 2];
+    double seconds[2][TIMED_PER_WAY];
     int run;                      /* the next run's length */
     bool last_alone;              /* the last trial's choice */
 } steps = {.phase = WARMING, .left = WARMUP_STEPS, .run = FIRST_RUN};
@@ -43,7 +48,7 @@ static void steps_restart(void) {
 }
 
 static double median(double *x, int n) {
-    for (int i = 1; i < n; i++) /* insertion sort: n <= TRIAL_STEPS / 2 */
+    for (int i = 1; i < n; i++) /* insertion sort: n <= TIMED_PER_WAY */
         for (int j = i; j > 0 && x[j - 1] > x[j]; j--) {
             double swap = x[j];
             x[j] = x[j - 1];
@@ -54,7 +59,8 @@ static double median(double *x, int n) {
 
 /* The trial's verdict, then a run of steps with it. */
 static void steps_decide(void) {
-    bool alone = median(steps.seconds[1], TRIAL_STEPS / 2) < ALONE_GAIN * median(steps.seconds[0], TRIAL_STEPS / 2);
+    bool alone = steps.count[0] > 0 && steps.count[1] > 0 &&
+                 median(steps.seconds[1], steps.count[1]) < ALONE_GAIN * median(steps.seconds[0], steps.count[0]);
     steps.run = alone == steps.last_alone && steps.run < LAST_RUN ? 2 * steps.run : FIRST_RUN;
     steps.last_alone = alone;
     steps.phase = RUNNING;
@@ -69,20 +75,23 @@ void tg_parallel_step_ended(double now) {
     bool was_alone = atomic_load_explicit(&steps_alone, memory_order_relaxed);
     if (steps.timed && steps.start > 0 && now > steps.start) {
         int who = was_alone ? 1 : 0;
-        if (steps.count[who] < TRIAL_STEPS / 2) steps.seconds[who][steps.count[who]++] = now - steps.start;
+        if (steps.count[who] < TIMED_PER_WAY) steps.seconds[who][steps.count[who]++] = now - steps.start;
     }
     steps.start = now;
     steps.timed = false;
     if (steps.phase != TRYING && --steps.left <= 0) { /* warm-up or run over: a trial */
         steps.phase = TRYING;
+        steps.trial_step = 0;
         steps.count[0] = steps.count[1] = 0;
     }
     if (steps.phase == TRYING) {
-        if (steps.count[0] + steps.count[1] == TRIAL_STEPS) {
+        if (steps.trial_step == TRIAL_STEPS) {
             steps_decide();
-        } else { /* alternate, threads first */
-            steps.timed = true;
-            atomic_store_explicit(&steps_alone, steps.count[1] < steps.count[0], memory_order_relaxed);
+        } else { /* blocks in turn, threads first */
+            int in_block = steps.trial_step % BLOCK_STEPS;
+            steps.timed = in_block >= SETTLE_STEPS;
+            atomic_store_explicit(&steps_alone, steps.trial_step / BLOCK_STEPS % 2 == 1, memory_order_relaxed);
+            steps.trial_step++;
         }
     }
     atomic_flag_clear_explicit(&steps_busy, memory_order_release);

@@ -75,10 +75,12 @@ bool tg_parallel_available(void);
  * whose cores are slow to hand data to each other: a region there costs
  * microseconds and every cache line the other core read costs a round trip
  * to write again), whole steps run faster on the calling thread alone, which
- * no single region can see. So after 3 warm-up steps, 12 trial steps
- * alternate between the threads and the calling thread alone; the calling thread
- * alone is kept only when the median of its steps is at least 5% below the
- * median with threads, then used for a run of steps (256, doubling while the
+ * no single region can see. So after 3 warm-up steps, a trial of 32 steps
+ * runs blocks of 8 with the threads and with the calling thread alone in
+ * turn (the first 2 of each block untimed: the step after a switch pays for
+ * moving data between the cores' caches); the calling thread alone is kept
+ * only when the median of its steps is at least 5% below the median with
+ * threads, then used for a run of steps (256, doubling while the
  * trials agree, up to 8192) before the next trial. Results do not change
  * (every kernel gives the same bits for any thread count); only the time
  * does. Off: the set thread count on every step (benchmarks, `--threads N`). */

@@ -116,12 +116,12 @@ static void test_timing_steps_keeps_the_threads_where_they_are_faster(void **sta
     tg_set_num_threads(2); /* starts the timing again */
     assert_true(tg_thread_choice_by_timing());
     double clock = 100;
-    run_steps(&clock, 3 + 12 + 10, 1e-3, 1.6e-3);
+    run_steps(&clock, 3 + 32 + 10, 1e-3, 1.6e-3);
     assert_int_equal(tg_threads_per_step(), 2);
     assert_true(TG_PARALLEL_WORTH(1 << 20));
-    /* the same time both ways: threads stay (alone must be 5% faster) */
+    /* nearly the same time both ways: threads stay (alone must be 5% faster) */
     tg_set_num_threads(2);
-    run_steps(&clock, 3 + 12 + 10, 1e-3, 0.97e-3);
+    run_steps(&clock, 3 + 32 + 10, 1e-3, 0.97e-3);
     assert_int_equal(tg_threads_per_step(), 2);
     tg_set_num_threads(threads);
 }
@@ -131,14 +131,12 @@ static void test_timing_steps_runs_them_alone_where_threads_are_slower(void **st
     int threads = tg_get_num_threads();
     tg_set_num_threads(2);
     double clock = 100;
-    /* warm-up and the trial alternate threads and the calling thread alone */
+    /* warm-up with threads, then a trial: blocks of 8 steps with threads and alone in turn */
     for (int k = 0; k < 3; k++) run_steps(&clock, 1, 2e-3, 1e-3), assert_int_equal(tg_threads_per_step(), 2);
-    int alone = 0;
-    for (int k = 0; k < 12; k++) {
-        alone += tg_threads_per_step() == 1;
+    for (int k = 0; k < 32; k++) {
+        assert_int_equal(tg_threads_per_step(), k / 8 % 2 ? 1 : 2);
         run_steps(&clock, 1, 2e-3, 1e-3);
     }
-    assert_int_equal(alone, 6);
     /* the verdict: alone for a run of 256 steps */
     assert_int_equal(tg_threads_per_step(), 1);
     assert_false(TG_PARALLEL_WORTH(1 << 20));
@@ -147,14 +145,16 @@ static void test_timing_steps_runs_them_alone_where_threads_are_slower(void **st
     /* then a trial again, threads first; the machine got quieter: threads win */
     run_steps(&clock, 1, 0.5e-3, 1e-3);
     assert_int_equal(tg_threads_per_step(), 2);
-    run_steps(&clock, 12, 0.5e-3, 1e-3);
+    run_steps(&clock, 32, 0.5e-3, 1e-3);
     assert_int_equal(tg_threads_per_step(), 2);
     assert_true(TG_PARALLEL_WORTH(1 << 20));
-    /* a long step now and then (an evaluation, a checkpoint) does not move the medians */
+    /* slow steps now and then (an evaluation, a checkpoint) and the step after each
+     * switch (data moving between the cores' caches) do not move the verdict */
     tg_set_num_threads(2);
-    for (int k = 0; k < 3 + 12; k++) {
-        double slow = k == 7 ? 50e-3 : 0;
-        clock += slow;
+    for (int k = 0; k < 3 + 32; k++) {
+        bool alone_next = k >= 3 && (k - 3) / 8 % 2 == 1;
+        clock += k == 20 || k == 29 ? 50e-3 : 0;
+        clock += k >= 3 && (k - 3) % 8 == 0 && alone_next ? 10e-3 : 0; /* a switch to alone costs */
         run_steps(&clock, 1, 2e-3, 1e-3);
     }
     assert_int_equal(tg_threads_per_step(), 1);
