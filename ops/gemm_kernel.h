@@ -27,9 +27,9 @@
 #define NR (2 * VLEN)
 
 /* ---- register kernels: c[ROWS, n] (+)= a[kn, ROWS] b[kn, n] ----
- * a is a packed A panel (row k: MR values, the first ROWS used), b a packed B
- * panel (row k: NR values, the first VECS * VLEN used, n <= VECS * VLEN of
- * them stored). C element (r, j) is at c[r * rs + j * cs]: row-major C
+ * a is a packed A panel (row k: MR values, the first ROWS used), b a B panel
+ * whose row k is at b + k * bs (packed: bs = NR; NR values, the first
+ * VECS * VLEN used, n <= VECS * VLEN of them stored). C element (r, j) is at c[r * rs + j * cs]: row-major C
  * (cs == 1) moves through vectors (the last one of a partial tile through
  * masks), column-major C (rs == 1: the N-major product) through a buffer.
  * The k loop stays as written: unrolling it or adding software prefetches
@@ -44,11 +44,11 @@
             _Pragma("GCC unroll 2") for (int v = 0; v < VECS; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);      \
         }                                                                                                       \
         a += MR;                                                                                                \
-        b += NR;                                                                                                \
+        b += bs;                                                                                                \
     }
 #define KERNEL(NAME, ROWS, VECS)                                                                                \
-    static void NAME(int64_t kn, const T *restrict a, const T *restrict b, T *restrict c, int64_t rs,           \
-                     int64_t cs, int64_t n, bool load_c) {                                                      \
+    static void NAME(int64_t kn, const T *restrict a, const T *restrict b, int64_t bs, T *restrict c,           \
+                     int64_t rs, int64_t cs, int64_t n, bool load_c) {                                          \
         VEC acc[ROWS][VECS];                                                                                    \
         T buffer[ROWS * VECS * VLEN] __attribute__((aligned(64)));                                              \
         if (cs != 1) {                                                                                          \
@@ -100,8 +100,8 @@
 #endif
 FOR_EACH_ROW_COUNT(KERNELS)
 
-typedef void (*FN(kernel_fn))(int64_t kn, const T *a, const T *b, T *c, int64_t rs, int64_t cs, int64_t n,
-                              bool load_c);
+typedef void (*FN(kernel_fn))(int64_t kn, const T *a, const T *b, int64_t bs, T *c, int64_t rs, int64_t cs,
+                              int64_t n, bool load_c);
 /* FN(kernels)[rows - 1][vectors - 1] */
 static const FN(kernel_fn) FN(kernels)[MR][2] = {FOR_EACH_ROW_COUNT(KERNEL_ROW)};
 #undef FOR_EACH_ROW_COUNT
@@ -347,10 +347,17 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
     int64_t ip0 = unit / r->groups * r->chunk, jp0 = unit % r->groups * r->group;
     int64_t ip1 = ip0 + r->chunk < r->a_panels ? ip0 + r->chunk : r->a_panels;
     int64_t jp1 = jp0 + r->group < r->panels ? jp0 + r->group : r->panels;
+    /* One row tile in the round (M <= MR: the N-major product of an output
+     * layer's weight gradient, say): each B panel meets one A panel only, so
+     * whole panels of a row-major op(B) are read where they are instead of
+     * copied; a partial last panel is still packed (its rows end early). */
+    int64_t in_place = r->a_panels == 1 && g->b_sn == 1 ? g->N / NR : jp0; /* panels [jp0, in_place) */
+    if (in_place > jp1) in_place = jp1;
+    if (in_place < jp0) in_place = jp0;
     for (int64_t p = 0; p < r->depth; p += r->kc) {
         int64_t kn = r->depth - p < r->kc ? r->depth - p : r->kc;
         bool load_c = r->k0 + p > 0;
-        FN(pack_b_group)(g->B, g->b_sk, g->b_sn, g->N, jp0, jp1, r->k0 + p, kn, packed_b);
+        if (in_place < jp1) FN(pack_b_group)(g->B, g->b_sk, g->b_sn, g->N, in_place, jp1, r->k0 + p, kn, packed_b);
         for (int64_t ip = ip0; ip < ip1; ip++) {
             int64_t m = r->rows - ip * MR < MR ? r->rows - ip * MR : MR;
             const T *pa = g->packed_a + p * r->a_panels * MR + ip * kn * MR;
@@ -367,7 +374,8 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
                     FN(prefetch_tile)(g->C + (r->i0 + (ip + 1) * MR) * g->rs + jp0 * NR * g->cs, g->rs, g->cs,
                                       m_next, n_first);
                 }
-                FN(kernels)[m - 1][(n - 1) / VLEN](kn, pa, packed_b + (jp - jp0) * kn * NR, c, g->rs, g->cs, n,
+                const T *pb = jp < in_place ? g->B + (r->k0 + p) * g->b_sk + jp * NR : packed_b + (jp - in_place) * kn * NR;
+                FN(kernels)[m - 1][(n - 1) / VLEN](kn, pa, pb, jp < in_place ? g->b_sk : NR, c, g->rs, g->cs, n,
                                                    load_c);
             }
         }

@@ -246,6 +246,15 @@ static void test_depth_one_and_odd_sizes_are_the_exact_chain(void **state) {
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* One row tile (M <= MR after the N-major swap too): whole panels of a
+ * row-major op(B) are read in place, a partial last one packed. The weight
+ * gradient of an output layer of 10 (X^T @ G), a batch of 7, a wide one. */
+static void test_one_row_tile_reading_b_in_place_is_the_exact_chain(void **state) {
+    (void)state;
+    static const shape shapes[] = {{256, 128, 10}, {7, 300, 45}, {3, 64, 1000}, {12, 700, 96}};
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+}
+
 /* With caches of 4 KiB / 16 KiB / 64 KiB the blocking cuts these products
  * into many rounds along K, rows and columns, and many depth passes: still
  * the same chain, on 1 and 2 threads. */
@@ -303,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_the_variant_in_use_is_the_first_runnable_one),
         cmocka_unit_test(test_every_variant_multiplies_two_by_two),
         cmocka_unit_test(test_every_variant_matches_a_plain_sum_on_edge_shapes),
+        cmocka_unit_test(test_one_row_tile_reading_b_in_place_is_the_exact_chain),
         cmocka_unit_test(test_every_variant_gives_the_same_bits_with_one_and_two_threads),
         cmocka_unit_test(test_narrow_outputs_n_1_to_17_are_the_exact_chain),
         cmocka_unit_test(test_depth_one_and_odd_sizes_are_the_exact_chain),
