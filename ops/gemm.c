@@ -108,6 +108,72 @@ bool tg_gemm_threads_pay(void) {
     return tg_parallel_available();
 }
 
+/* ---- threads by size, measured ----
+ * Whether a second thread pays for a product near the threshold depends on
+ * the machine (a region costs under a microsecond on one, 3 us on another,
+ * and moving the other core's share of the data as much again). So products
+ * are sorted by work into octaves from the threshold up; each octave keeps
+ * its seconds per unit of work with threads and alone (the best of the
+ * first tries, where caches and pages are still cold, then a running
+ * average, a sample counted at most twice the average so far: one preempted
+ * product does not decide), tries each way FIRST_TRIES times, threads first, then
+ * takes the faster and tries the other way every RETRY_EVERY-th product
+ * (machines change). Above the last octave threads always pay. The same
+ * bits either way. */
+enum { OCTAVES = 10, FIRST_TRIES = 3, RETRY_EVERY = 32 };
+
+typedef struct {
+    _Atomic double seconds_per_work[2]; /* [alone, threads] */
+    atomic_int tries[2];
+    atomic_int calls; /* since the first tries */
+} octave;
+static octave octaves[OCTAVES];
+
+/* the octave of `work` (OCTAVES: above the last) */
+static int octave_of(double work) {
+    int o = 0;
+    for (double top = 2 * DEFAULT_PARALLEL_WORK; work >= top && o < OCTAVES; top *= 2) o++;
+    return o;
+}
+
+bool tg_gemm_threads_for(double work) {
+    int o = octave_of(work);
+    if (o >= OCTAVES || atomic_load_explicit(&parallel_work_set, memory_order_relaxed)) return true;
+    octave *v = &octaves[o];
+    int alone = atomic_load_explicit(&v->tries[0], memory_order_relaxed);
+    int threads = atomic_load_explicit(&v->tries[1], memory_order_relaxed);
+    if (alone < FIRST_TRIES || threads < FIRST_TRIES) return threads <= alone;
+    bool faster = atomic_load_explicit(&v->seconds_per_work[1], memory_order_relaxed) <
+                  atomic_load_explicit(&v->seconds_per_work[0], memory_order_relaxed);
+    int call = atomic_fetch_add_explicit(&v->calls, 1, memory_order_relaxed);
+    return call % RETRY_EVERY == RETRY_EVERY - 1 ? !faster : faster;
+}
+
+void tg_gemm_note_time(double work, bool threads, double seconds) {
+    int o = octave_of(work);
+    if (o >= OCTAVES || work <= 0 || atomic_load_explicit(&parallel_work_set, memory_order_relaxed)) return;
+    octave *v = &octaves[o];
+    double sample = seconds / work;
+    int n = atomic_fetch_add_explicit(&v->tries[threads], 1, memory_order_relaxed);
+    double average = atomic_load_explicit(&v->seconds_per_work[threads], memory_order_relaxed);
+    double next = n == 0                ? sample
+                  : n < FIRST_TRIES     ? (sample < average ? sample : average) /* the first tries: the best */
+                  : sample > 2 * average ? 1.25 * average                       /* counted as twice the average */
+                                         : 0.75 * average + 0.25 * sample;
+    atomic_store_explicit(&v->seconds_per_work[threads], next, memory_order_relaxed);
+}
+
+void tg_gemm_forget_times(void) {
+    for (int o = 0; o < OCTAVES; o++) {
+        octave *v = &octaves[o];
+        for (int w = 0; w < 2; w++) {
+            atomic_store_explicit(&v->seconds_per_work[w], 0, memory_order_relaxed);
+            atomic_store_explicit(&v->tries[w], 0, memory_order_relaxed);
+        }
+        atomic_store_explicit(&v->calls, 0, memory_order_relaxed);
+    }
+}
+
 /* ---- variants ---- */
 
 static const tg_gemm_variant *gemm_variant(void) { return tg_gemm_variant_at(0); }

@@ -53,6 +53,15 @@ void tg_gemm_set_parallel_work(double work);
  * while a test has set the threshold with tg_gemm_set_parallel_work. */
 bool tg_gemm_threads_pay(void);
 
+/* Then, whether threads are faster for a product of `work` (ops/gemm.c):
+ * the faster way measured for products of that octave of work, and each
+ * way tried now and then; always while a test has set the threshold. The
+ * product reports its time with tg_gemm_note_time. Tests: forget every
+ * measurement. */
+bool tg_gemm_threads_for(double work);
+void tg_gemm_note_time(double work, bool threads, double seconds);
+void tg_gemm_forget_times(void);
+
 /* Which kernel the calls above use: "avx512", "avx2" or "portable", the
  * fastest of those compiled in that this CPU runs (chosen once, at the first
  * call of any tg_gemm_* function). */

@@ -444,15 +444,21 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
     int nt = omp_get_max_threads();
     if (nt > room) nt = (int)room;
-    if (nt <= 1 || (double)M * (double)N * (double)K * (double)sizeof(T) < tg_gemm_parallel_work() ||
-        !tg_gemm_threads_pay()) {
+    double work = (double)M * (double)N * (double)K * (double)sizeof(T);
+    if (nt <= 1 || work < tg_gemm_parallel_work() || !tg_gemm_threads_pay()) {
         FN(gemm_run)(&g, 0, 1, NULL);
+        return;
+    }
+    double start = tg_parallel_now();
+    if (!tg_gemm_threads_for(work)) { /* measured faster alone at this size */
+        FN(gemm_run)(&g, 0, 1, NULL);
+        tg_gemm_note_time(work, false, tg_parallel_now() - start);
         return;
     }
     /* the calling thread times its own work; the rest of the region is
      * waiting for the others (to gather at its start, inside the tasks, at
      * its end) */
-    double start = tg_parallel_now(), waited = 0, worked = 0;
+    double waited = 0, worked = 0;
 #pragma omp parallel num_threads(nt)
     {
         int tid = omp_get_thread_num();
@@ -462,6 +468,7 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     }
     double end = tg_parallel_now();
     tg_parallel_note_region(worked, end - start - worked);
+    tg_gemm_note_time(work, true, end - start);
 }
 
 #undef NR

@@ -246,6 +246,40 @@ static void test_depth_one_and_odd_sizes_are_the_exact_chain(void **state) {
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* Products near the threshold take the way measured faster for their size:
+ * each way tried three times (threads first), then the faster, the other way every
+ * 32nd product; one slow product does not turn the verdict; other sizes and
+ * products far above the threshold are not affected. */
+static void test_threads_by_size_follow_the_faster_way(void **state) {
+    (void)state;
+    tg_gemm_forget_times();
+    const double work = 3.0 * (1 << 21), other = 3.0 * (1 << 24), huge = 1e12;
+    bool first[6];
+    for (int k = 0; k < 6; k++) { /* the first product alone is cold: the best of the tries counts */
+        first[k] = tg_gemm_threads_for(work);
+        tg_gemm_note_time(work, first[k], first[k] ? 40e-6 : k == 1 ? 900e-6 : 20e-6); /* threads: twice as slow */
+    }
+    assert_true(first[0] && !first[1] && first[2] && !first[3] && first[4] && !first[5]);
+    int threads = 0;
+    for (int k = 0; k < 64; k++) {
+        bool t = tg_gemm_threads_for(work);
+        threads += t;
+        tg_gemm_note_time(work, t, t ? 40e-6 : 20e-6);
+    }
+    assert_int_equal(threads, 2); /* the 32nd and the 64th */
+    tg_gemm_note_time(work, false, 50e-3); /* preempted once: counted as twice the average */
+    assert_false(tg_gemm_threads_for(work));
+    assert_true(tg_gemm_threads_for(other)); /* not tried yet: threads first */
+    assert_true(tg_gemm_threads_for(huge));
+    /* the machine changes: threads get faster, and the tries every 32nd product find it */
+    for (int k = 0; k < 32 * 8; k++) {
+        bool t = tg_gemm_threads_for(work);
+        tg_gemm_note_time(work, t, t ? 5e-6 : 20e-6);
+    }
+    assert_true(tg_gemm_threads_for(work));
+    tg_gemm_forget_times();
+}
+
 /* One row tile (M <= MR after the N-major swap too): whole panels of a
  * row-major op(B) are read in place, a partial last one packed. The weight
  * gradient of an output layer of 10 (X^T @ G), a batch of 7, a wide one. */
@@ -313,6 +347,7 @@ int main(void) {
         cmocka_unit_test(test_every_variant_multiplies_two_by_two),
         cmocka_unit_test(test_every_variant_matches_a_plain_sum_on_edge_shapes),
         cmocka_unit_test(test_one_row_tile_reading_b_in_place_is_the_exact_chain),
+        cmocka_unit_test(test_threads_by_size_follow_the_faster_way),
         cmocka_unit_test(test_every_variant_gives_the_same_bits_with_one_and_two_threads),
         cmocka_unit_test(test_narrow_outputs_n_1_to_17_are_the_exact_chain),
         cmocka_unit_test(test_depth_one_and_odd_sizes_are_the_exact_chain),
