@@ -61,8 +61,8 @@ double tg_bench_now(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--time SECONDS] [--json]\n"
-                 "       tg bench --op %s [--threads N] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
+    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--timed] [--time SECONDS] [--json]\n"
+                 "       tg bench --op %s [--threads N] [--timed] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
     fprintf(out, 
                  "--op matmul: times tg_matmul_ex on the shapes of MLPs 784-256-256-10 and\n"
                  "784-512-512-10 at batch 128 and 256 (forward and both backward products; every\n"
@@ -85,8 +85,9 @@ static void usage(FILE *out) {
                  "overhead, an MLP with batchnorm and L2, batchnorm alone, a 16M elementwise\n"
                  "chain; see tools/bench_engine.c), f32, median step time.\n\n"
                  "  --dtype D      f32, f64 or all (default all)\n"
-                 "  --threads N    OpenMP threads on every step (default: OMP_NUM_THREADS or every\n"
-                 "                 core, or 1 where timing steps finds it faster)\n"
+                 "  --threads N    OpenMP threads on every step (default: OMP_NUM_THREADS or every core)\n"
+                 "  --timed        threads chosen by timing steps, as in tg train by default: N, or 1\n"
+                 "                 where whole steps run faster on one thread (core/parallel.h)\n"
                  "  --time S       seconds spent timing each case (default 0.2)\n"
                  "  --json         one JSON object per line instead of a table\n");
 }
@@ -215,7 +216,7 @@ static int bench_mlp(tg_dtype dtype, double budget, bool json) {
 int tg_cmd_bench(int argc, char **argv) {
     const char *op = NULL, *dtypes = "all";
     double budget = 0.2;
-    bool json = false;
+    bool json = false, timed = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (tg_flag(argv[i], "--help") || tg_flag(argv[i], "-h")) {
@@ -229,7 +230,8 @@ int tg_cmd_bench(int argc, char **argv) {
             int64_t threads;
             if (!tg_parse_int("tg bench", "--threads", v, 1, 1024, &threads)) return 2;
             tg_set_num_threads((int)threads);
-            tg_set_thread_choice_by_timing(false); /* exactly that many on every step */
+        } else if (tg_flag(argv[i], "--timed")) {
+            timed = true;
         } else if ((v = tg_option(argc, argv, &i, "--time"))) {
             if (!tg_parse_number("tg bench", "--time", v, 0.001, 3600, &budget)) return 2;
         } else if (tg_flag(argv[i], "--json")) {
@@ -240,13 +242,14 @@ int tg_cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
+    tg_set_thread_choice_by_timing(timed); /* a benchmark times one thread count unless asked */
     bool f32 = strcmp(dtypes, "f32") == 0 || strcmp(dtypes, "all") == 0;
     bool f64 = strcmp(dtypes, "f64") == 0 || strcmp(dtypes, "all") == 0;
     bool mlp = op && strcmp(op, "mlp") == 0, data = op && strcmp(op, "data") == 0;
     bool optim = op && strcmp(op, "optim") == 0, dist = op && strcmp(op, "dist") == 0;
     bool conv = op && strcmp(op, "conv") == 0;
     if (op && tg_bench_engine_has(op) && budget > 0) {
-        if (!json) printf("tg bench: %s, %d threads\n\n", op, tg_get_num_threads());
+        if (!json) printf("tg bench: %s, %d threads%s\n\n", op, tg_get_num_threads(), timed ? ", timed" : "");
         return tg_bench_engine(op, budget, json);
     }
     if (!op || (!mlp && !data && !optim && !dist && !conv && strcmp(op, "matmul") != 0) || !(f32 || f64) ||

@@ -16,8 +16,9 @@ tools/bench_engine.c), written the same way in PyTorch:
                gradient, backward with a given grad_output; PyTorch also written
                by hand with preallocated outputs (no autograd, no allocation)
 
-tapegrad runs with 1 and with 2 threads; PyTorch with every split of intra-op
-and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), its best split is the reference
+tapegrad runs with 1 and with 2 threads, and timed (`tg bench --timed`: 2
+threads, or 1 where timing steps finds it faster, as `tg train` by default);
+PyTorch with every split of intra-op and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), its best split is the reference
 (in brackets), glibc's malloc tuned not to give memory back between steps.
 With --wait-policy passive every provider runs with OMP_WAIT_POLICY=passive
 (idle OpenMP threads sleep instead of spinning: on a machine that other
@@ -172,14 +173,15 @@ def main():
         base["OMP_WAIT_POLICY"] = "passive"
     torch_names = names + (["elementwise-preallocated"] if "elementwise" in names else [])
     # providers: (label, threads / thread split)
-    providers = [("tapegrad", 1), ("tapegrad", 2)] + [("torch", s) for s in ((1, 1), (1, 2), (2, 1), (2, 2))]
+    providers = [("tapegrad", 1), ("tapegrad", 2), ("timed", 2)] + [("torch", s) for s in ((1, 1), (1, 2), (2, 1), (2, 2))]
     samples = {}  # (provider, split, op) -> [seconds per round]
     for r in range(args.rounds):
         for lib, split in providers[r % len(providers):] + providers[:r % len(providers)]:
-            if lib == "tapegrad":
+            if lib in ("tapegrad", "timed"):  # timed: threads chosen by timing steps (tg train's default)
                 env = dict(base, OMP_NUM_THREADS=str(split))
+                timed = ["--timed"] if lib == "timed" else []
                 rows = [row for n in names
-                        for row in run([args.tg, "bench", "--op", n, "--json", "--time", str(args.time)], env)]
+                        for row in run([args.tg, "bench", "--op", n, "--json", "--time", str(args.time)] + timed, env)]
             else:
                 env = dict(base, OMP_NUM_THREADS=str(split[0]), OPENBLAS_NUM_THREADS=str(split[1]))
                 rows = run([sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(split[0]),
@@ -201,24 +203,26 @@ def main():
             return "%.3f us/op" % (seconds / (3 * CHAIN_ITERATIONS) * 1e6)
         return "%.3f ms" % (seconds * 1e3)
 
-    print("tapegrad at 1 and 2 threads; PyTorch %s, best of its intra-op/OpenBLAS thread splits [in brackets]; "
-          "medians of %d alternated rounds; OMP_WAIT_POLICY %s" % (torch_version(), args.rounds, args.wait_policy))
-    print("%-12s %-22s %-14s %-14s %8s %8s  %s" % ("workload", "PyTorch", "tapegrad 1t", "tapegrad 2t", "speed 1t",
-                                                  "speed 2t", "goal"))
+    print("tapegrad at 1 and 2 threads, and timed (2 threads, or 1 where timing steps finds it faster: tg train's "
+          "default); PyTorch %s, best of its intra-op/OpenBLAS thread splits [in brackets]; medians of %d alternated "
+          "rounds; OMP_WAIT_POLICY %s" % (torch_version(), args.rounds, args.wait_policy))
+    print("%-12s %-22s %-14s %-14s %-14s %8s %8s %8s  %s" % ("workload", "PyTorch", "tapegrad 1t", "tapegrad 2t",
+                                                            "timed", "speed 1t", "speed 2t", "timed", "goal"))
     for op in names:
         torch_s, split = best_torch(op)
-        tg1, tg2 = median("tapegrad", 1, op), median("tapegrad", 2, op)
-        print("%-12s %-22s %-14s %-14s %8.2f %8.2f  %s" % (
-            op, "%s [%d/%d]" % (show(op, torch_s), split[0], split[1]), show(op, tg1), show(op, tg2),
-            torch_s / tg1, torch_s / tg2, GOALS[op]))
+        tg1, tg2, tgt = median("tapegrad", 1, op), median("tapegrad", 2, op), median("timed", 2, op)
+        print("%-12s %-22s %-14s %-14s %-14s %8.2f %8.2f %8.2f  %s" % (
+            op, "%s [%d/%d]" % (show(op, torch_s), split[0], split[1]), show(op, tg1), show(op, tg2), show(op, tgt),
+            torch_s / tg1, torch_s / tg2, torch_s / tgt, GOALS[op]))
         if op == "elementwise":
             pre_s, pre_split = best_torch("elementwise-preallocated")
-            print("%-12s %-22s %-14s %-14s %8.2f %8.2f  (PyTorch by hand, preallocated outputs, no autograd)" % (
-                "", "%s [%d/%d]" % (show(op, pre_s), pre_split[0], pre_split[1]), "", "", pre_s / tg1,
-                pre_s / tg2))
+            print("%-12s %-22s %-14s %-14s %-14s %8.2f %8.2f %8.2f  (PyTorch by hand, preallocated outputs, no "
+                  "autograd)" % ("", "%s [%d/%d]" % (show(op, pre_s), pre_split[0], pre_split[1]), "", "", "",
+                                 pre_s / tg1, pre_s / tg2, pre_s / tgt))
     if "mlp-bn" in names:
-        print("mlp-bn: tapegrad 2 threads / 1 thread speed-up %.2f" % (
-            median("tapegrad", 1, "mlp-bn") / median("tapegrad", 2, "mlp-bn")))
+        print("mlp-bn: tapegrad 2 threads / 1 thread speed-up %.2f; timed / the better fixed count %.2f" % (
+            median("tapegrad", 1, "mlp-bn") / median("tapegrad", 2, "mlp-bn"),
+            min(median("tapegrad", 1, "mlp-bn"), median("tapegrad", 2, "mlp-bn")) / median("timed", 2, "mlp-bn")))
 
 
 if __name__ == "__main__":
