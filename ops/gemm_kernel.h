@@ -28,9 +28,9 @@
 
 /* ---- register kernels: c[ROWS, n] (+)= a[kn, ROWS] b[kn, n] ----
  * a is a packed A panel (row k: MR values, the first ROWS used), b a B panel
- * whose row k is at b + k * bs (packed: bs = NR; NR values, the first
- * VECS * VLEN used, n <= VECS * VLEN of them stored). C element (r, j) is at c[r * rs + j * cs]: row-major C
- * (cs == 1) moves through vectors (the last one of a partial tile through
+ * whose row k is at b + k * bs (packed: bs = NR; the first VECS * VLEN
+ * values used, n <= VECS * VLEN of them stored). C element (r, j) is at
+ * c[r * rs + j * cs]: row-major C (cs == 1) moves through vectors (the last one of a partial tile through
  * masks), column-major C (rs == 1: the N-major product) through a buffer.
  * The k loop stays as written: unrolling it or adding software prefetches
  * measured slower (AMD Zen 3). */
@@ -374,8 +374,10 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
                     FN(prefetch_tile)(g->C + (r->i0 + (ip + 1) * MR) * g->rs + jp0 * NR * g->cs, g->rs, g->cs,
                                       m_next, n_first);
                 }
-                const T *pb = jp < in_place ? g->B + (r->k0 + p) * g->b_sk + jp * NR : packed_b + (jp - in_place) * kn * NR;
-                FN(kernels)[m - 1][(n - 1) / VLEN](kn, pa, pb, jp < in_place ? g->b_sk : NR, c, g->rs, g->cs, n,
+                bool read_in_place = jp < in_place;
+                const T *pb = read_in_place ? g->B + (r->k0 + p) * g->b_sk + jp * NR
+                                            : packed_b + (jp - in_place) * kn * NR;
+                FN(kernels)[m - 1][(n - 1) / VLEN](kn, pa, pb, read_in_place ? g->b_sk : NR, c, g->rs, g->cs, n,
                                                    load_c);
             }
         }

@@ -61,8 +61,11 @@ double tg_bench_now(void) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--timed] [--time SECONDS] [--json]\n"
-                 "       tg bench --op %s [--threads N] [--timed] [--time SECONDS] [--json]\n\n", tg_bench_engine_names());
+    fprintf(out,
+            "usage: tg bench --op matmul|mlp|data|optim|conv|dist [--dtype f32|f64|all] [--threads N] [--timed]\n"
+            "                [--time SECONDS] [--json]\n"
+            "       tg bench --op %s [--threads N] [--timed] [--time SECONDS] [--json]\n\n",
+            tg_bench_engine_names());
     fprintf(out, 
                  "--op matmul: times tg_matmul_ex on the shapes of MLPs 784-256-256-10 and\n"
                  "784-512-512-10 at batch 128 and 256 (forward and both backward products; every\n"
