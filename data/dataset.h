@@ -96,7 +96,11 @@ tg_dataset *tg_dataset_csv(const char *path, const tg_csv_opts *opts);
  *   "circles" classification, 2 classes, 2 features: a circle of radius 1
  *             (class 0) inside one of radius 0.5 (class 1), noise 0.05 N(0,1);
  *   "poly"    regression, 1 feature, 1 target: x ~ U[-2, 2),
- *             y = 1.5 x^2 - 2 x + 0.5 + 0.1 N(0,1).
+ *             y = 1.5 x^2 - 2 x + 0.5 + 0.1 N(0,1);
+ *   "bars"    classification, 3 classes, samples [8,8] (images for a cnn):
+ *             pixels 0.1 + 0.3 U[0,1), a bar of 0.6 + 0.3 U[0,1) on row b
+ *             (class 0), column b (class 1) or the diagonal (class 2), with
+ *             b = 1 + (a draw below 6) drawn first, pixels in row-major order.
  * Unknown names are an error that lists these. */
 tg_dataset *tg_dataset_synthetic(const char *name, int64_t n, uint64_t seed);
 

@@ -67,6 +67,47 @@ static void test_poly_is_a_noisy_quadratic_regression(void **state) {
     tg_dataset_free(ds);
 }
 
+/* Every image of "bars": pixels at or above 0.5 are exactly one row b (class
+ * 0), one column b (class 1) or the diagonal (class 2), b in 1..6; bright
+ * pixels in [0.6, 0.9), the others in [0.1, 0.4); every row and column
+ * position occurs. */
+static void test_bars_are_images_of_a_row_a_column_or_the_diagonal(void **state) {
+    (void)state;
+    enum { N = 300, SIDE = 8 };
+    tg_dataset *ds = tg_dataset_synthetic("bars", N, 3);
+    assert_non_null(ds);
+    int64_t shape[TG_MAX_DIMS];
+    assert_int_equal(tg_dataset_sample_shape(ds, shape), 2);
+    assert_int_equal(shape[0], SIDE);
+    assert_int_equal(shape[1], SIDE);
+    assert_int_equal(tg_dataset_classes(ds), 3);
+    tg_batch b;
+    assert_int_equal(tg_dataset_gather(tape, ds, TG_F64, N, NULL, &b), TG_OK);
+    const double *x = b.x->data;
+    int seen[3][SIDE] = {{0}};
+    for (int64_t i = 0; i < N; i++) {
+        int64_t k = b.labels[i];
+        assert_int_equal(k, i % 3);
+        int bar = -1; /* the row or column lit */
+        for (int r = 0; r < SIDE; r++)
+            for (int c = 0; c < SIDE; c++) {
+                double v = x[i * SIDE * SIDE + r * SIDE + c];
+                bool on = v >= 0.5;
+                assert_true(on ? v >= 0.6 && v < 0.9 : v >= 0.1 && v < 0.4);
+                if (k == 2) assert_int_equal(on, r == c);
+                else if (on && bar < 0) bar = k == 0 ? r : c;
+                if (k < 2 && bar >= 0) assert_int_equal(on, (k == 0 ? r : c) == bar);
+            }
+        if (k < 2) {
+            assert_in_range(bar, 1, 6);
+            seen[k][bar]++;
+        }
+    }
+    for (int k = 0; k < 2; k++)
+        for (int bar = 1; bar <= 6; bar++) assert_true(seen[k][bar] > 0);
+    tg_dataset_free(ds);
+}
+
 static void test_same_seed_gives_the_same_bytes_and_another_seed_others(void **state) {
     (void)state;
     tg_dataset *a = tg_dataset_synthetic("blobs", 500, 42), *b = tg_dataset_synthetic("blobs", 500, 42),
@@ -85,7 +126,7 @@ static void test_same_seed_gives_the_same_bytes_and_another_seed_others(void **s
 static void test_unknown_name_or_no_samples_is_an_error(void **state) {
     (void)state;
     assert_null(tg_dataset_synthetic("moons", 10, 1));
-    assert_error_mentions(tg_last_error(), "unknown data set \"moons\" (built in: spiral, blobs, circles, poly)");
+    assert_error_mentions(tg_last_error(), "unknown data set \"moons\" (built in: spiral, blobs, circles, poly, bars)");
     assert_null(tg_dataset_synthetic(NULL, 10, 1));
     assert_null(tg_dataset_synthetic("spiral", 0, 1));
     assert_error_mentions(tg_last_error(), "spiral with 0 samples");
@@ -97,6 +138,7 @@ int main(void) {
         T(test_spiral_has_three_interleaved_arms),
         T(test_blobs_and_circles_match_their_formulas),
         T(test_poly_is_a_noisy_quadratic_regression),
+        T(test_bars_are_images_of_a_row_a_column_or_the_diagonal),
         T(test_same_seed_gives_the_same_bytes_and_another_seed_others),
         T(test_unknown_name_or_no_samples_is_an_error),
 #undef T

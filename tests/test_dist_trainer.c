@@ -1,6 +1,6 @@
 /* The data-parallel trainer under mpirun: an error on one rank (a bad shape
- * before a synchronised batchnorm, after the last one, or in a model without
- * one) stops every rank after the same step with that rank's message instead
+ * before a synchronised batchnorm of an MLP or of the cnn, after the last
+ * one, or in a model without one) stops every rank after the same step with that rank's message instead
  * of leaving the others waiting in a collective; a stop request on one rank
  * stops all; rank 0 alone writes checkpoints, every rank resumes them to
  * the same bits as a run that never stopped; a checkpoint one rank cannot
@@ -27,7 +27,9 @@ static tg_dataset *blobs(int64_t n) {
     return ds;
 }
 
-/* An MLP that goes wrong on one rank at one training call. */
+/* A model that goes wrong on one rank at one training call: an MLP with or
+ * without batchnorm, or the cnn on the features as 1x2x3 images. */
+typedef enum { MLP, MLP_BATCHNORM, CNN_BATCHNORM } model_kind;
 typedef enum { NOTHING, BEFORE_BATCHNORM, AFTER_BATCHNORM, STOP } mishap;
 typedef struct faulty {
     tg_model base;
@@ -53,15 +55,17 @@ static void faulty_free(tg_model *base) {
     free(m);
 }
 
-static tg_model *faulty_mlp(tg_dist *d, bool batchnorm, mishap what, int at_call, volatile sig_atomic_t *stop) {
+static tg_model *faulty_model(tg_dist *d, model_kind kind, mishap what, int at_call, volatile sig_atomic_t *stop) {
     faulty *m = calloc(1, sizeof *m);
     tg_mlp_opts o = {.inputs = FEATURES, .hidden = {8, 8}, .n_hidden = 2, .outputs = CLASSES,
-                     .activation = TG_ACT_TANH, .batchnorm = batchnorm, .dtype = TG_F64,
+                     .activation = TG_ACT_TANH, .batchnorm = kind == MLP_BATCHNORM, .dtype = TG_F64,
                      .replicas = tg_dist_replicas(d)};
-    m->inner = tg_mlp_new(&o, 4);
+    tg_cnn_opts c = {.channels = 1, .height = 2, .width = 3, .conv = {4}, .n_conv = 1, .hidden = {8}, .n_hidden = 1,
+                     .outputs = CLASSES, .batchnorm = true, .dtype = TG_F64, .replicas = tg_dist_replicas(d)};
+    m->inner = kind == CNN_BATCHNORM ? tg_cnn_new(&c, 4) : tg_mlp_new(&o, 4);
     assert_non_null(m->inner);
     m->base = (tg_model){.params = m->inner->params, .forward = faulty_forward, .free = faulty_free};
-    snprintf(m->base.description, sizeof m->base.description, "faulty mlp");
+    snprintf(m->base.description, sizeof m->base.description, "faulty %s", kind == CNN_BATCHNORM ? "cnn" : "mlp");
     m->rank = dist_size() - 1;
     m->at_call = at_call;
     m->what = what;
@@ -77,13 +81,13 @@ typedef struct run {
     uint64_t fingerprint;
 } run;
 
-/* Trains a faulty MLP data parallel for up to `epochs` (resuming `resume`
+/* Trains a faulty model data parallel for up to `epochs` (resuming `resume`
  * first when given), saving to `save` when given. */
-static run train(bool batchnorm, mishap what, int at_call, int64_t epochs, int64_t max_steps, const char *save,
+static run train(model_kind kind, mishap what, int at_call, int64_t epochs, int64_t max_steps, const char *save,
                  const char *resume) {
     tg_dist *d = tg_dist_new(MPI_COMM_WORLD, NULL);
     volatile sig_atomic_t stop = 0;
-    tg_model *model = faulty_mlp(d, batchnorm, what, at_call, &stop);
+    tg_model *model = faulty_model(d, kind, what, at_call, &stop);
     tg_optim *opt = tg_sgd_new(model->params, (tg_sgd_opts){.lr = 0.05, .momentum = 0.9});
     tg_dataset *ds = blobs(120);
     tg_fit_opts fit = {.epochs = epochs, .batch_size = 20, .dtype = TG_F64, .l2 = 1e-3, .seed = 2,
@@ -118,27 +122,34 @@ static void check_stopped_everywhere_by(const run *r, tg_status status, const ch
 static void test_a_bad_shape_on_one_rank_before_a_synchronised_batchnorm_stops_every_rank(void **state) {
     (void)state;
     if (dist_size() < 2) skip(); /* the other ranks are what it is about */
-    run r = train(true, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
+    run r = train(MLP_BATCHNORM, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
     check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_matmul: inner dimensions differ");
+}
+
+static void test_a_bad_shape_on_one_rank_before_a_synchronised_batchnorm_of_the_cnn_stops_every_rank(void **state) {
+    (void)state;
+    if (dist_size() < 2) skip(); /* the other ranks are what it is about */
+    run r = train(CNN_BATCHNORM, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
+    check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_reshape");
 }
 
 static void test_a_bad_shape_on_one_rank_after_the_last_batchnorm_stops_every_rank(void **state) {
     (void)state;
     if (dist_size() < 2) skip(); /* the other ranks are what it is about */
-    run r = train(true, AFTER_BATCHNORM, 3, 1, 0, NULL, NULL);
+    run r = train(MLP_BATCHNORM, AFTER_BATCHNORM, 3, 1, 0, NULL, NULL);
     check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_cross_entropy");
 }
 
 static void test_a_bad_shape_on_one_rank_of_a_model_without_batchnorm_stops_every_rank(void **state) {
     (void)state;
     if (dist_size() < 2) skip(); /* the other ranks are what it is about */
-    run r = train(false, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
+    run r = train(MLP, BEFORE_BATCHNORM, 3, 1, 0, NULL, NULL);
     check_stopped_everywhere_by(&r, TG_ERR_SHAPE, "tg_matmul: inner dimensions differ");
 }
 
 static void test_a_stop_request_on_one_rank_stops_every_rank_after_the_same_step(void **state) {
     (void)state;
-    run r = train(true, STOP, 3, 2, 0, NULL, NULL);
+    run r = train(MLP_BATCHNORM, STOP, 3, 2, 0, NULL, NULL);
     assert_int_equal(r.status, TG_OK);
     assert_true(r.stopped);
     assert_int_equal(r.steps, 3);
@@ -172,11 +183,11 @@ static void test_rank_0_alone_writes_checkpoints_and_every_rank_resumes_them_exa
     snprintf(rank0, sizeof rank0, "%s/run-0.tg", dir);
     snprintf(other, sizeof other, "%s/run-%d.tg", dir, dist_size() - 1);
     /* each rank names its own file: only rank 0's is written */
-    run first = train(true, NOTHING, 0, 3, 8, mine, NULL);
+    run first = train(MLP_BATCHNORM, NOTHING, 0, 3, 8, mine, NULL);
     MPI_Barrier(MPI_COMM_WORLD);
     bool rank0_wrote = access(rank0, F_OK) == 0, other_wrote = access(other, F_OK) == 0;
-    run resumed = train(true, NOTHING, 0, 3, 0, NULL, rank0);
-    run straight = train(true, NOTHING, 0, 3, 0, NULL, NULL);
+    run resumed = train(MLP_BATCHNORM, NOTHING, 0, 3, 0, NULL, rank0);
+    run straight = train(MLP_BATCHNORM, NOTHING, 0, 3, 0, NULL, NULL);
     remove_directory(dir);
     assert_int_equal(first.status, TG_OK);
     assert_true(first.stopped);
@@ -195,11 +206,11 @@ static void test_a_checkpoint_one_rank_cannot_read_is_refused_by_every_rank(void
     char dir[256], path[300];
     shared_directory(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/run.tg", dir);
-    run saved = train(true, NOTHING, 0, 1, 3, path, NULL);
+    run saved = train(MLP_BATCHNORM, NOTHING, 0, 1, 3, path, NULL);
     /* the last rank looks for another file */
     char missing[320];
     snprintf(missing, sizeof missing, "%s/missing.tg", dir);
-    run resumed = train(true, NOTHING, 0, 1, 0, NULL, dist_rank() == dist_size() - 1 ? missing : path);
+    run resumed = train(MLP_BATCHNORM, NOTHING, 0, 1, 0, NULL, dist_rank() == dist_size() - 1 ? missing : path);
     remove_directory(dir);
     assert_int_equal(saved.status, TG_OK);
     assert_int_not_equal(resumed.status, TG_OK);
@@ -211,6 +222,7 @@ int main(int argc, char **argv) {
     dist_test_begin(&argc, &argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_bad_shape_on_one_rank_before_a_synchronised_batchnorm_stops_every_rank),
+        cmocka_unit_test(test_a_bad_shape_on_one_rank_before_a_synchronised_batchnorm_of_the_cnn_stops_every_rank),
         cmocka_unit_test(test_a_bad_shape_on_one_rank_after_the_last_batchnorm_stops_every_rank),
         cmocka_unit_test(test_a_bad_shape_on_one_rank_of_a_model_without_batchnorm_stops_every_rank),
         cmocka_unit_test(test_a_stop_request_on_one_rank_stops_every_rank_after_the_same_step),

@@ -2,7 +2,7 @@
  * an MLP with synchronised batchnorm and an L2 penalty, SGD with momentum,
  * 20 steps: N ranks with a batch of 64 each end where one process with a
  * batch of 64 N ends (f64 within 1e-12, f32 within 1e-5, relative), every
- * rank with the same bits; 1, 2, 3 ranks sharing one global batch end at the
+ * rank with the same bits; the same for the cnn (batchnorm over images); 1, 2, 3 ranks sharing one global batch end at the
  * same place; the trainer does the same, with shares of unequal size too. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "dist_testing.h"
@@ -44,11 +44,25 @@ static tg_model *model_for(tg_dist *d, tg_dtype dtype) {
     return model;
 }
 
+/* The features as 1x4x4 images: conv 4 -> batchnorm -> max pool -> relu,
+ * twice (4x4 -> 2x2 -> 1x1), then 4 -> 16 -> 4, batchnorm synchronised over
+ * d's ranks (d NULL: alone), no dropout (its masks differ between ranks) */
+static tg_model *cnn_for(tg_dist *d, tg_dtype dtype) {
+    tg_cnn_opts c = {.channels = 1, .height = 4, .width = 4, .conv = {4, 4}, .n_conv = 2, .hidden = {16},
+                     .n_hidden = 1, .outputs = CLASSES, .batchnorm = true, .dtype = dtype,
+                     .replicas = d ? tg_dist_replicas(d) : NULL};
+    tg_model *model = tg_cnn_new(&c, 7);
+    assert_non_null(model);
+    return model;
+}
+
+typedef tg_model *(*model_fn)(tg_dist *d, tg_dtype dtype);
+
 /* STEPS steps of the loop a user writes: this rank's share of each global
  * batch, cross entropy + L2 penalty, backward, gradients averaged, SGD with
  * momentum. Returns the model (its store holds the result) or NULL. */
-static tg_model *train_loop(tg_dist *d, tg_dtype dtype, const tg_dataset *ds, int64_t global_batch) {
-    tg_model *model = model_for(d, dtype);
+static tg_model *train_loop(model_fn make, tg_dist *d, tg_dtype dtype, const tg_dataset *ds, int64_t global_batch) {
+    tg_model *model = make(d, dtype);
     tg_optim *opt = tg_sgd_new(model->params, (tg_sgd_opts){.lr = 0.1, .momentum = 0.9});
     tg_rng rng = tg_rng_new(3); /* the same shuffling on every rank */
     tg_batches *b = tg_batches_new(tg_dataset_len(ds), global_batch, false, &rng);
@@ -82,19 +96,19 @@ static tg_model *train_loop(tg_dist *d, tg_dtype dtype, const tg_dataset *ds, in
     return model;
 }
 
-static void check_ranks_train_like_one_process(tg_dtype dtype, double tolerance) {
+static void check_ranks_train_like_one_process(model_fn make, tg_dtype dtype, double tolerance) {
     int size = dist_size();
     tg_dataset *ds = teacher_data(64 * size * 3);
     tg_dist *d = tg_dist_new(MPI_COMM_WORLD, NULL);
-    tg_model *parallel = train_loop(d, dtype, ds, 64 * size);
-    tg_model *alone = train_loop(NULL, dtype, ds, 64 * size); /* one process, the whole batch */
+    tg_model *parallel = train_loop(make, d, dtype, ds, 64 * size);
+    tg_model *alone = train_loop(make, NULL, dtype, ds, 64 * size); /* one process, the whole batch */
     bool same_bits = dist_all_equal(MPI_COMM_WORLD, parallel ? store_fingerprint(parallel->params) : 0);
     tg_dist_free(d);
     assert_non_null(parallel);
     assert_non_null(alone);
     double difference = store_relative_difference(parallel->params, alone->params);
     /* it trained: the parameters moved */
-    tg_model *start = model_for(NULL, dtype);
+    tg_model *start = make(NULL, dtype);
     double moved = store_relative_difference(alone->params, start->params);
     tg_model_free(start);
     tg_model_free(parallel);
@@ -108,12 +122,22 @@ static void check_ranks_train_like_one_process(tg_dtype dtype, double tolerance)
 
 static void test_ranks_with_batch_64_each_train_like_one_process_with_the_whole_batch_f64(void **state) {
     (void)state;
-    check_ranks_train_like_one_process(TG_F64, 1e-12);
+    check_ranks_train_like_one_process(model_for, TG_F64, 1e-12);
 }
 
 static void test_ranks_with_batch_64_each_train_like_one_process_with_the_whole_batch_f32(void **state) {
     (void)state;
-    check_ranks_train_like_one_process(TG_F32, 1e-5);
+    check_ranks_train_like_one_process(model_for, TG_F32, 1e-5);
+}
+
+static void test_the_cnn_on_ranks_trains_like_one_process_with_the_whole_batch_f64(void **state) {
+    (void)state;
+    check_ranks_train_like_one_process(cnn_for, TG_F64, 1e-12);
+}
+
+static void test_the_cnn_on_ranks_trains_like_one_process_with_the_whole_batch_f32(void **state) {
+    (void)state;
+    check_ranks_train_like_one_process(cnn_for, TG_F32, 1e-5);
 }
 
 /* The first k ranks train on a global batch of 96 (1, 2, 3 ranks: 96, 48, 32
@@ -122,7 +146,7 @@ static void test_one_two_and_three_ranks_sharing_one_global_batch_end_at_the_sam
     (void)state;
     int rank = dist_rank(), size = dist_size();
     tg_dataset *ds = teacher_data(96 * 3);
-    tg_model *alone = rank == 0 ? train_loop(NULL, TG_F64, ds, 96) : NULL;
+    tg_model *alone = rank == 0 ? train_loop(model_for, NULL, TG_F64, ds, 96) : NULL;
     double worst = rank == 0 && alone ? 0 : INFINITY;
     int groups_differing = 0;
     for (int k = 1; k <= size && k <= 3; k++) {
@@ -130,7 +154,7 @@ static void test_one_two_and_three_ranks_sharing_one_global_batch_end_at_the_sam
         MPI_Comm_split(MPI_COMM_WORLD, rank < k ? 0 : MPI_UNDEFINED, rank, &group);
         if (group == MPI_COMM_NULL) continue;
         tg_dist *d = tg_dist_new(group, NULL);
-        tg_model *parallel = train_loop(d, TG_F64, ds, 96);
+        tg_model *parallel = train_loop(model_for, d, TG_F64, ds, 96);
         groups_differing += !dist_all_equal(group, parallel ? store_fingerprint(parallel->params) : 0);
         if (rank == 0) {
             double diff = parallel && alone ? store_relative_difference(parallel->params, alone->params) : INFINITY;
@@ -217,6 +241,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranks_with_batch_64_each_train_like_one_process_with_the_whole_batch_f64),
         cmocka_unit_test(test_ranks_with_batch_64_each_train_like_one_process_with_the_whole_batch_f32),
+        cmocka_unit_test(test_the_cnn_on_ranks_trains_like_one_process_with_the_whole_batch_f64),
+        cmocka_unit_test(test_the_cnn_on_ranks_trains_like_one_process_with_the_whole_batch_f32),
         cmocka_unit_test(test_one_two_and_three_ranks_sharing_one_global_batch_end_at_the_same_place),
         cmocka_unit_test(test_the_trainer_on_ranks_follows_the_trainer_alone_with_unequal_shares),
     };

@@ -668,11 +668,11 @@ static void gen_batches(world *w) {
 /* Data sets: built-in ones of random sizes, split, standardised, gathered
  * with random indices onto the tape. */
 static void gen_dataset(world *w) {
-    static const char *names[] = {"spiral", "blobs", "circles", "poly", "no such set"};
+    static const char *names[] = {"spiral", "blobs", "circles", "poly", "bars", "no such set"};
     static const int64_t sizes[] = {-1, 0, 1, 2, 7, 50};
     static const double fractions[] = {-0.1, 0, 0.2, 0.5, 1, NAN};
     begin(w, "tg_dataset_synthetic");
-    tg_dataset *ds = tg_dataset_synthetic(names[below(w, 5)], sizes[below(w, 6)], below(w, 100));
+    tg_dataset *ds = tg_dataset_synthetic(names[below(w, 6)], sizes[below(w, 6)], below(w, 100));
     if (!ds) {
         failed(w);
         return;

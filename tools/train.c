@@ -74,7 +74,7 @@ typedef struct option {
 #define AT(field) offsetof(train_args, field), sizeof(((train_args *)0)->field)
 static const option options[] = {
     {"--data", TEXT, AT(data), RUN, 0, 0,
-     "DIR (IDX files, Fashion-MNIST layout), FILE.csv, or a built-in set: spiral, blobs, poly"},
+     "DIR (IDX files, Fashion-MNIST layout), FILE.csv, or a built-in set: spiral, blobs, circles, poly, bars"},
     {"--target", TEXT, AT(target), RUN, 0, 0, "CSV: the label/target column, by name or index (default: last)"},
     {"--task", TEXT, AT(task), RUN, 0, 0, "CSV: classify or regress"},
     {"--valid", REAL, AT(valid), RUN, 0.01, 0.99, "CSV and built-in sets: the held-out fraction"},
@@ -142,7 +142,8 @@ static void usage(FILE *out) {
                  "Trains a multi-layer perceptron (or, with --model cnn, a convolutional network) by\n"
                  "mini-batch gradient descent and evaluates it on the test split after every epoch.\n"
                  "Without --data: Fashion-MNIST from %s (Debian package\n"
-                 "dataset-fashion-mnist), or the built-in spiral set when it is absent.\n"
+                 "dataset-fashion-mnist), or when it is absent the built-in spiral set (for the cnn\n"
+                 "bars: 8x8 images of a bar along a row, a column or the diagonal).\n"
                  "Ctrl-C stops after the current step (saving the run when --save is given).\n\n",
             DEFAULT_FASHION_MNIST);
     train_args d = defaults();
@@ -295,10 +296,10 @@ static bool load_data(train_args *a, data_sets *d) {
         if (is_directory(DEFAULT_FASHION_MNIST)) {
             source = DEFAULT_FASHION_MNIST;
         } else {
+            source = strcmp(a->model, "cnn") == 0 ? "bars" : "spiral"; /* the cnn needs images */
             printf("Fashion-MNIST is not installed (%s; as root: apt-get install dataset-fashion-mnist):\n"
-                   "training on the built-in spiral set instead\n",
-                   DEFAULT_FASHION_MNIST);
-            source = "spiral";
+                   "training on the built-in %s set instead\n",
+                   DEFAULT_FASHION_MNIST, source);
         }
         snprintf(a->data, sizeof a->data, "%s", source);
     }
@@ -401,10 +402,6 @@ static tg_model *make_mlp(const train_args *a, const tg_dataset *train) {
 
 /* The cnn on image samples: [H,W] (one channel) or [C,H,W]. */
 static tg_model *make_cnn(const train_args *a, const tg_dataset *train) {
-    if (data_parallel) { /* its batchnorm layers have no synchronised statistics yet */
-        fprintf(stderr, "tg train: --model cnn trains in one process (not under mpirun)\n");
-        return NULL;
-    }
     int64_t shape[TG_MAX_DIMS];
     int ndim = tg_dataset_sample_shape(train, shape);
     if (tg_dataset_task(train) != TG_TASK_CLASSIFICATION || (ndim != 2 && ndim != 3)) {
@@ -415,7 +412,8 @@ static tg_model *make_cnn(const train_args *a, const tg_dataset *train) {
         return NULL;
     }
     tg_cnn_opts c = {.channels = ndim == 3 ? shape[0] : 1, .height = shape[ndim - 2], .width = shape[ndim - 1],
-                     .outputs = tg_dataset_classes(train), .batchnorm = a->batchnorm != 0, .dropout = a->dropout};
+                     .outputs = tg_dataset_classes(train), .batchnorm = a->batchnorm != 0, .dropout = a->dropout,
+                     .replicas = data_parallel};
     if (strcmp(a->activation, "relu") != 0) {
         fprintf(stderr, "tg train: --model cnn uses relu (--activation '%s')\n", a->activation);
         return NULL;

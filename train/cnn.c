@@ -35,17 +35,18 @@ typedef struct cnn {
 static tg_tensor *forward(tg_tape *t, tg_model *base, tg_tensor *x, bool training) {
     cnn *m = (cnn *)base;
     const tg_cnn_opts *o = &m->opts;
-    if (!x) return NULL;
-    int64_t image[4] = {x->ndim ? x->shape[0] : 1, o->channels, o->height, o->width};
-    tg_tensor *h = tg_reshape(t, x, 4, image);
+    int64_t image[4] = {x && x->ndim ? x->shape[0] : 1, o->channels, o->height, o->width};
+    tg_tensor *h = x ? tg_reshape(t, x, 4, image) : NULL;
     char scope[32];
-    for (int k = 0; k < o->n_conv && h; k++) {
+    /* every block even after a failure (h NULL): a synchronised batchnorm
+     * must take part in its sums on every rank */
+    for (int k = 0; k < o->n_conv; k++) {
         snprintf(scope, sizeof scope, "conv%d", k + 1);
-        if (tg_tape_push_scope(t, scope)) return NULL;
-        h = tg_conv2d(t, h, m->conv_weight[k], m->conv_bias[k], (tg_conv2d_opts){.padding = {1, 1}});
+        bool scoped = tg_tape_push_scope(t, scope) == TG_OK;
+        h = tg_conv2d(t, scoped ? h : NULL, m->conv_weight[k], m->conv_bias[k], (tg_conv2d_opts){.padding = {1, 1}});
         if (o->batchnorm) h = tg_batchnorm(t, h, &m->bn[k], training);
         h = tg_relu(t, tg_max_pool2d(t, h, (tg_pool2d_opts){.kernel = {2, 2}}));
-        tg_tape_pop_scope(t);
+        if (scoped) tg_tape_pop_scope(t);
     }
     h = tg_flatten(t, h);
     for (int k = 0; k < m->n_linear && h; k++) {
@@ -53,9 +54,12 @@ static tg_tensor *forward(tg_tape *t, tg_model *base, tg_tensor *x, bool trainin
         snprintf(scope, sizeof scope, "fc%d", k + 1);
         if (tg_tape_push_scope(t, scope)) return NULL;
         if (last && training && o->dropout > 0) {
-            /* a generator per step, from the seed and the step counter: a resumed run draws the same masks */
+            /* a generator per step, from the seed and the step counter (a
+             * resumed run draws the same masks) and, in data-parallel
+             * training, the rank: each rank draws masks for its own samples */
             uint64_t step = (uint64_t)tg_item(m->dropout_steps);
-            tg_rng rng = tg_rng_new(m->seed ^ (step + 1) * 0x9E3779B97F4A7C15u);
+            uint64_t rank = o->replicas ? (uint64_t)o->replicas->rank : 0;
+            tg_rng rng = tg_rng_new(m->seed ^ (step + 1) * 0x9E3779B97F4A7C15u ^ rank * 0xD1B54A32D192ED03u);
             h = tg_dropout(t, h, o->dropout, true, &rng);
             tg_set(m->dropout_steps, 0, (double)(step + 1));
             tg_tensor_bump_version(m->dropout_steps);
@@ -152,6 +156,7 @@ tg_model *tg_cnn_new(const tg_cnn_opts *opts, uint64_t seed) {
         if (opts->batchnorm) {
             snprintf(name, sizeof name, "bn%d", k + 1);
             if (tg_batchnorm_init(&m->bn[k], p, name, opts->dtype, out)) goto fail;
+            m->bn[k].sync = opts->replicas;
         } else {
             snprintf(name, sizeof name, "conv%d.bias", k + 1);
             m->conv_bias[k] = tg_param(p, name, opts->dtype, 1, &out, TG_INIT_ZEROS, NULL);

@@ -72,6 +72,10 @@ typedef struct tg_cnn_opts {
     bool batchnorm;                      /* conv -> batchnorm -> relu in every block */
     double dropout;                      /* before the last linear layer, in training; 0: none */
     tg_dtype dtype;
+    /* Data parallel: batchnorm statistics over the global batch of these
+     * replicas (synchronised batchnorm, ops/nn.h), and dropout masks drawn
+     * per rank; NULL: this process alone. */
+    const tg_replicas *replicas;
 } tg_cnn_opts;
 
 /* A convolutional network for images: n_conv blocks "conv<k>" of conv 3x3
@@ -82,7 +86,8 @@ typedef struct tg_cnn_opts {
  * Initialised like torch.nn.Conv2d and Linear (weights and biases
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in))) from a generator seeded with `seed`;
  * the dropout masks come from that seed and a step counter kept as the
- * buffer "dropout.steps", so a resumed run draws the same masks.
+ * buffer "dropout.steps", so a resumed run draws the same masks (and from
+ * the rank under data parallelism: each rank its own).
  * NULL + tg_last_error() on bad options. */
 tg_model *tg_cnn_new(const tg_cnn_opts *opts, uint64_t seed);
 
