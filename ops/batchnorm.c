@@ -74,10 +74,12 @@ static int statistic_axes(int ndim, int64_t channels, int axes[TG_MAX_DIMS], int
     return n_axes;
 }
 
-/* The batch statistics of a training step, for the running update (made
- * only once the whole forward pass succeeded); count = values per channel */
+/* The batch statistics of a training step, per channel [1,C,1,...]: the
+ * shift s (a constant), offset = mean - s, mean and the biased variance
+ * (the running update, made only once the whole forward pass succeeded,
+ * reads mean and var); count = values per channel */
 typedef struct {
-    tg_tensor *mean, *var;
+    tg_tensor *shift, *offset, *mean, *var;
     int64_t count;
 } batch_stats;
 
@@ -92,15 +94,14 @@ static tg_tensor *first_values(tg_tape *t, tg_tensor *x) {
     return s;
 }
 
-/* (x - mean) / sqrt(var + eps) over this process's batch, both statistics
- * from ONE pass over x, shifted by a constant s (x's first values):
+/* The statistics over this process's batch, both from ONE pass over x,
+ * shifted by a constant s (x's first values):
  *   mean = s + mean(x - s),   var = mean((x - s)^2) - (mean - s)^2   (biased)
  * exact for any constant s. With s one of the values, (mean - s)^2 is at most
  * n var (n values per channel): the subtraction loses at most log2(n) bits
  * of var and cannot make it negative (n below 1/epsilon); a shift far from
- * the data (0, say) could cancel all digits. The backward pass then reads x
- * twice: once for its four per-channel sums, once for dx. */
-static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
+ * the data (0, say) could cancel all digits. */
+static bool local_stats(tg_tape *t, tg_tensor *x, batch_stats *stats) {
     int axes[TG_MAX_DIMS];
     int64_t stat_shape[TG_MAX_DIMS];
     int n_axes = statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
@@ -108,10 +109,9 @@ static tg_tensor *standardize_local(tg_tape *t, tg_tensor *x, tg_batchnorm_state
     /* x - s twice: one value read by both sums would be stored (ops/fusion.h) */
     tg_tensor *offset = tg_mean(t, tg_sub(t, x, s), axes, n_axes, true); /* mean - s */
     tg_tensor *squares = tg_mean(t, tg_square(t, tg_sub(t, x, s)), axes, n_axes, true);
-    tg_tensor *mean = tg_add(t, s, offset);
     tg_tensor *var = tg_sub(t, squares, tg_square(t, offset));
-    *stats = (batch_stats){mean, var, x->numel / x->shape[1]};
-    return tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    *stats = (batch_stats){s, offset, tg_add(t, s, offset), var, x->numel / x->shape[1]};
+    return var != NULL;
 }
 
 /* s summed over the replicas; a replica whose s is NULL (it failed) still
@@ -127,19 +127,19 @@ static tg_tensor *sum_over_replicas(tg_tape *t, tg_tensor *s, const tg_batchnorm
  * every replica), count = sum_r count_r, and
  *   mean = s + sum_r sum(x_r - s) / count,
  *   var = sum_r sum((x_r - s)^2) / count - (mean - s)^2   (biased) */
-static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
+static bool synchronised_stats(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, batch_stats *stats) {
     const tg_replicas *r = bn->sync;
     double count = x ? (double)(x->numel / x->shape[1]) : 0;
     tg_status st = r->sum(r->user, TG_F64, &count, 1, !x);
     if (st) {
         tg_tape_fail(t, st, "tg_batchnorm: synchronised over %d replicas: %s", r->size, tg_last_error());
-        return NULL;
+        return false;
     }
     if (count < 2) { /* the same count on every replica: all stop here */
         tg_tape_fail(t, TG_ERR_SHAPE,
                      "tg_batchnorm: training needs more than one value per channel, the %d replicas have %g in all",
                      r->size, count);
-        return NULL;
+        return false;
     }
     int axes[TG_MAX_DIMS];
     int64_t stat_shape[TG_MAX_DIMS];
@@ -153,35 +153,31 @@ static tg_tensor *standardize_synchronised(tg_tape *t, tg_tensor *x, tg_batchnor
     tg_tensor *squares = s ? tg_sum(t, tg_square(t, tg_sub(t, x, s)), axes, n_axes, true) : NULL;
     tg_tensor *offset = s ? tg_mul_scalar(t, sum_over_replicas(t, sums, bn), 1.0 / count) : NULL; /* mean - s */
     squares = offset ? tg_mul_scalar(t, sum_over_replicas(t, squares, bn), 1.0 / count) : NULL;
-    tg_tensor *mean = tg_add(t, s, offset);
     tg_tensor *var = tg_sub(t, squares, tg_square(t, offset)); /* biased */
-    *stats = (batch_stats){mean, var, (int64_t)count};
-    return tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    *stats = (batch_stats){s, offset, tg_add(t, s, offset), var, (int64_t)count};
+    return var != NULL;
 }
 
 /* y = normalized x (x NULL: a synchronised replica that failed takes part
- * in the sums and gives NULL); in training also the batch statistics */
+ * in the sums and gives NULL); in training also the batch statistics. One
+ * multiply-add per element, a = gamma / sqrt(var + eps) per channel:
+ *   training:   y = (x - s) a + b,  b = beta - (mean - s) a
+ *               (backward then sums two products over x, g and g (x - s),
+ *               and mean's gradient reaches x through b and the statistics);
+ *   evaluation: y = (x - running_mean) a + beta. */
 static tg_tensor *normalize(tg_tape *t, tg_tensor *x, tg_batchnorm_state *bn, bool training, batch_stats *stats) {
-    tg_tensor *xhat;
-    if (training && bn->sync) {
-        xhat = standardize_synchronised(t, x, bn, stats);
-    } else if (training) {
-        xhat = standardize_local(t, x, bn, stats);
-    } else {
-        int axes[TG_MAX_DIMS];
-        int64_t stat_shape[TG_MAX_DIMS];
-        statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
-        tg_tensor *mean = tg_reshape(t, bn->running_mean, x->ndim, stat_shape);
-        tg_tensor *var = tg_reshape(t, bn->running_var, x->ndim, stat_shape);
-        xhat = tg_mul(t, tg_sub(t, x, mean), tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
-    }
-    if (!xhat) return NULL;
+    bool ok = !training || (bn->sync ? synchronised_stats(t, x, bn, stats) : local_stats(t, x, stats));
+    if (!ok || !x) return NULL;
     int axes[TG_MAX_DIMS];
     int64_t stat_shape[TG_MAX_DIMS];
     statistic_axes(x->ndim, x->shape[1], axes, stat_shape);
     tg_tensor *gamma = tg_reshape(t, bn->gamma, x->ndim, stat_shape);
     tg_tensor *beta = tg_reshape(t, bn->beta, x->ndim, stat_shape);
-    return tg_add(t, tg_mul(t, xhat, gamma), beta);
+    tg_tensor *var = training ? stats->var : tg_reshape(t, bn->running_var, x->ndim, stat_shape);
+    tg_tensor *a = tg_mul(t, gamma, tg_rsqrt(t, tg_add_scalar(t, var, bn->eps)));
+    if (!training) return tg_add(t, tg_mul(t, tg_sub(t, x, tg_reshape(t, bn->running_mean, x->ndim, stat_shape)), a), beta);
+    tg_tensor *b = tg_sub(t, beta, tg_mul(t, stats->offset, a));
+    return tg_add(t, tg_mul(t, tg_sub(t, x, stats->shift), a), b);
 }
 
 /* The input fits the state; false + tape error if not. */
@@ -199,7 +195,7 @@ static bool check_input(tg_tape *t, tg_tensor *x, const tg_batchnorm_state *bn, 
             return false;
         }
     }
-    /* synchronised: the count over every replica decides (standardize_synchronised) */
+    /* synchronised: the count over every replica decides (synchronised_stats) */
     if (training && !bn->sync && x->numel / (x->shape[1] ? x->shape[1] : 1) < 2) {
         tg_tape_fail(t, TG_ERR_SHAPE, "tg_batchnorm: training needs more than one value per channel, input is %s",
                      TG_DESC(x));

@@ -297,6 +297,7 @@ typedef struct {
         T *restrict y = yv;                                                                              \
         const T *px = in[0];                                                                             \
         T s = (T)((const scalar_attrs *)attrs)->s;                                                       \
+        (void)s; /* pow_two and pow_three do not read it */                                              \
         if (st[0] == 1) {                                                                                \
             for (int64_t i = 0; i < n; i++) {                                                            \
                 T x = px[i];                                                                             \
@@ -315,7 +316,18 @@ typedef struct {
 
 SCALAR_KERNELS(add_scalar, x + s)
 SCALAR_KERNELS(mul_scalar, x * s)
-SCALAR_KERNELS(pow_scalar, pow(x, s))
+/* pow with the exponents 2 and 3 as products (PyTorch's fast paths; x x is
+ * pow(x, 2) exactly): rsqrt's backward takes y^3 */
+SCALAR_KERNELS(pow_general, pow(x, s))
+SCALAR_KERNELS(pow_two, x * x)
+SCALAR_KERNELS(pow_three, x * x * x)
+#define POW_ROW(T, SUFFIX)                                                                                         \
+    static void pow_scalar_##SUFFIX(int64_t n, void *y, const void *const *in, const int64_t *st, const void *attrs) { \
+        double s = ((const scalar_attrs *)attrs)->s;                                                                \
+        (s == 2 ? pow_two_##SUFFIX : s == 3 ? pow_three_##SUFFIX : pow_general_##SUFFIX)(n, y, in, st, attrs);      \
+    }
+POW_ROW(float, f32)
+POW_ROW(double, f64)
 SCALAR_KERNELS(gt_scalar, (x > s) ? 1 : 0)
 
 static tg_tensor *with_scalar(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64,

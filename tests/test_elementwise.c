@@ -92,6 +92,13 @@ static void test_ops_with_a_scalar_constant(void **state) {
         ASSERT_VALUES(tg_pow_scalar(t, p, 2.5), tol * 10, 0.1767766952966369, 1.7469281074217107, 5.656854249492381,
                       15.588457268119896, 0.48713928962874675, 2.7556759606310752);
         ASSERT_VALUES(tg_pow_scalar(t, a, 2.0), tol, 0.25, 1.5625, 4, 9, 0.5625, 2.25);
+        /* 2 and 3 are products: x x x exactly (of the type's roundings), also negative x */
+        tg_tensor *cube = tg_pow_scalar(t, a, 3.0);
+        for (int64_t i = 0; i < a->numel; i++) {
+            double x = tg_get(a, i);
+            double product = dtypes[d] == TG_F32 ? (double)((float)x * (float)x * (float)x) : x * x * x;
+            assert_true(tg_get(cube, i) == product);
+        }
     }
 }
 
