@@ -74,7 +74,7 @@ bool tg_pass_add_output(pass *p, tg_tensor *x, void *dst, bool add) {
 }
 
 /* Recent pending sums over the same space join the pass: one read of the data
- * gives them all (batchnorm's backward sums g and g (x - s) in one read). */
+ * gives them all (batchnorm's backward sums three products of g at once). */
 void tg_pass_add_sibling_sums(tg_tape *t, pass *p) {
     fusion_state *state = tg_tape_fusion_state(t);
     for (int i = 0; state && i < MAX_PENDING_SUMS; i++) {

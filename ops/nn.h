@@ -32,10 +32,9 @@ tg_tensor *tg_l2_penalty(tg_tape *t, const tg_params *p, double lambda);
  * (mean - s)^2, exact for any s; with s one of the n values of a channel,
  * (mean - s)^2 <= n var, so the subtraction loses at most log2(n) bits of
  * var in the worst case (a shift of 0 could lose them all). y is then one
- * multiply-add per element with per-channel a = gamma / sqrt(var + eps):
- * y = (x - s) a + (beta - (mean - s) a) in training, (x - running_mean) a +
- * beta in evaluation; the backward pass sums g and g (x - s) over x and
- * reads x once more for dx.
+ * multiply-add per element, y = (x - mean) a + beta with per-channel a =
+ * gamma / sqrt(var + eps); the backward pass sums g, g (x - mean) and g a
+ * over x in one read and reads x once more for dx.
  * gamma starts at 1, beta at 0, running_mean at 0, running_var at 1.  Scope "batchnorm". */
 typedef struct tg_batchnorm_state {
     tg_tensor *gamma, *beta;               /* [C] trainable */
