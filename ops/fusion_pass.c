@@ -247,44 +247,68 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
     size_t es = p->es;
     int nd = p->lnd;
     int64_t inner = p->lshape[nd - 1];
+    unsigned char *reg[MAX_STEPS];
+    for (int s = 0; s < p->n_steps; s++) reg[s] = regs + (size_t)s * CHUNK * es;
     for (int64_t pos = start, end = start + n; pos < end;) {
         /* a run inside one row of the merged layout: leaves advance by their inner stride */
         int64_t row = nd > 1 ? pos / inner : 0, column = pos - row * inner;
         int64_t run = inner - column < end - pos ? inner - column : end - pos;
-        int64_t offset[MAX_LEAVES];
-        for (int l = 0; l < p->n_leaves; l++) offset[l] = column * p->lstride[l][nd - 1];
+        int64_t index[TG_MAX_DIMS];
         for (int d = nd - 2; d >= 0; d--) {
-            int64_t index = d > 0 ? row % p->lshape[d] : row;
+            index[d] = d > 0 ? row % p->lshape[d] : row;
             if (d > 0) row /= p->lshape[d];
-            for (int l = 0; l < p->n_leaves; l++) offset[l] += index * p->lstride[l][d];
+        }
+        const unsigned char *leaf[MAX_LEAVES];
+        for (int l = 0; l < p->n_leaves; l++) {
+            int64_t offset = column * p->lstride[l][nd - 1];
+            for (int d = 0; d < nd - 1; d++) offset += index[d] * p->lstride[l][d];
+            leaf[l] = (const unsigned char *)p->leaves[l]->data + (size_t)offset * es;
         }
         for (int64_t c = 0; c < run; c += CHUNK) {
             int64_t len = run - c < CHUNK ? run - c : CHUNK;
-            unsigned char *reg[MAX_STEPS];
             for (int s = 0; s < p->n_steps; s++)
-                reg[s] = p->in_place[s] ? p->in_place[s] + (size_t)(pos + c) * es : regs + (size_t)s * CHUNK * es;
-            for (int s = 0; s < p->n_steps; s++) {
-                const fuse_step *st = p->steps[s];
-                if (p->alias[s] >= 0) continue;
+                if (p->in_place[s]) reg[s] = p->in_place[s] + (size_t)(pos + c) * es;
+            for (int i = 0; i < p->n_runs; i++) {
+                const pass_run *r = &p->runs[i];
                 const void *in[3] = {NULL, NULL, NULL};
-                int64_t stride[3] = {0, 0, 0};
-                for (int j = 0; j < st->node.n_inputs; j++) {
-                    int src = p->source[s][j];
-                    if (src >= 0 && p->alias[src] >= 0) src = -1 - p->alias[src];
-                    if (src >= 0) {
-                        in[j] = reg[src];
-                        stride[j] = 1;
-                    } else {
-                        int l = -1 - src;
-                        stride[j] = p->lstride[l][nd - 1];
-                        in[j] = (const char *)p->leaves[l]->data + (size_t)(offset[l] + c * stride[j]) * es;
-                    }
-                }
-                st->row[p->dtype == TG_F64](len, reg[s], in, stride, st->node.attrs);
+                for (int j = 0; j < r->n_inputs; j++)
+                    in[j] = r->reg[j] >= 0 ? (const void *)reg[r->reg[j]]
+                                           : leaf[r->leaf[j]] + (size_t)(c * r->stride[j]) * es;
+                r->row(len, reg[r->value], in, r->stride, r->attrs);
             }
             feed(k, pos + c, len, reg);
         }
         pos += run;
+    }
+}
+
+/* The steps that compute (a copy of a leaf is read as the leaf), with their
+ * inputs resolved once for the whole pass instead of once per chunk. */
+static void plan_runs(pass *p) {
+    p->n_runs = 0;
+    for (int s = 0; s < p->n_steps; s++) {
+        if (p->alias[s] >= 0) continue;
+        const fuse_step *st = p->steps[s];
+        pass_run *r = &p->runs[p->n_runs++];
+        r->row = st->row[p->dtype == TG_F64];
+        r->attrs = st->node.attrs;
+        r->value = s;
+        r->n_inputs = st->node.n_inputs;
+        for (int j = 0; j < 3; j++) {
+            r->reg[j] = r->leaf[j] = -1;
+            r->stride[j] = 0;
+        }
+        for (int j = 0; j < r->n_inputs; j++) {
+            int src = p->source[s][j];
+            if (src >= 0 && p->alias[src] >= 0) src = -1 - p->alias[src];
+            if (src >= 0) {
+                r->reg[j] = src;
+                r->stride[j] = 1;
+            } else {
+                r->leaf[j] = -1 - src;
+                r->stride[j] = p->lstride[-1 - src][p->lnd - 1];
+            }
+        }
     }
 }
 
@@ -303,6 +327,7 @@ static void put(const pass *p, const output *out, int64_t i, double value) {
 /* Runs the pass; the partition of sums is tg_sum's (ops/reduce.c), so each
  * sum gets the bits tg_sum would give. */
 tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
+    plan_runs(p);
     size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
     int64_t work = p->numel * (p->n_steps + p->n_outputs);
     int threads = tg_get_num_threads();

@@ -48,6 +48,18 @@ typedef struct {
     bool add;            /* dst += values (the engine accumulating a gradient) */
 } output;
 
+/* A step that computes, with its inputs resolved once for every chunk: each
+ * the register of a step or a leaf read with a stride. */
+typedef struct {
+    tg_row_fn row;
+    const void *attrs;
+    int value;         /* the step: its register */
+    int n_inputs;
+    int reg[3];        /* input j: step reg[j]'s register, or (-1) */
+    int leaf[3];       /*   leaf leaf[j], */
+    int64_t stride[3]; /*   stride[j] apart (1 in registers) */
+} pass_run;
+
 typedef struct {
     tg_dtype dtype;
     size_t es;
@@ -68,6 +80,9 @@ typedef struct {
     /* the one reduction all sums share: the space viewed as [outer, R, inner] */
     bool reduced[TG_MAX_DIMS];
     int64_t outer, R, inner;
+    /* what each chunk runs (tg_pass_evaluate) */
+    int n_runs;
+    pass_run runs[MAX_STEPS];
 } pass;
 
 
