@@ -232,30 +232,27 @@ install_check() {
     ) || return 1
 }
 
+# tg train ARGS alone and on 2 ranks write the same log (its first 8 columns)
+same_log_alone_and_on_2_ranks() { # NAME ARGS...
+    name=$1
+    shift
+    build/tg train "$@" --log "$work/$name-alone.csv" >/dev/null || return 1
+    with_mpirun 2 build/tg train "$@" --log "$work/$name-ranks.csv" || return 1
+    cut -d, -f1-8 "$work/$name-alone.csv" >"$work/$name-alone.cut"
+    cut -d, -f1-8 "$work/$name-ranks.csv" >"$work/$name-ranks.cut"
+    diff "$work/$name-alone.cut" "$work/$name-ranks.cut"
+}
+
 # `mpirun -n 2 build/tg train` and `build/tg train` (f64, a built-in set, two
 # epochs) log the same losses and accuracies (to the 9 digits of the log), the
 # MLP and the cnn; a rank whose setup fails stops both ranks with its message.
 tg_train_data_parallel_check() {
     section "data parallel: mpirun -n 2 build/tg train = build/tg train"
-    args="--data spiral --samples 1000 --epochs 2 --hidden 32,32 --dtype f64 --batch 100 --quiet"
-    # shellcheck disable=SC2086 # args are meant to split into words
-    build/tg train $args --log "$work/alone.csv" >/dev/null || return 1
-    # shellcheck disable=SC2086
-    with_mpirun 2 build/tg train $args --log "$work/ranks.csv" || return 1
-    cut -d, -f1-8 "$work/alone.csv" >"$work/alone.cut"
-    cut -d, -f1-8 "$work/ranks.csv" >"$work/ranks.cut"
-    diff "$work/alone.cut" "$work/ranks.cut" || return 1
-
+    same_log_alone_and_on_2_ranks mlp --data spiral --samples 1000 --epochs 2 --hidden 32,32 --dtype f64 \
+        --batch 100 --quiet || return 1
     echo "-- the cnn (synchronised batchnorm over images; no dropout, whose masks differ by rank)"
-    args="--model cnn --data bars --samples 600 --epochs 2 --channels 4,4 --hidden 16 --dtype f64 --batch 60"
-    args="$args --dropout 0 --quiet"
-    # shellcheck disable=SC2086
-    build/tg train $args --log "$work/cnn-alone.csv" >/dev/null || return 1
-    # shellcheck disable=SC2086
-    with_mpirun 2 build/tg train $args --log "$work/cnn-ranks.csv" || return 1
-    cut -d, -f1-8 "$work/cnn-alone.csv" >"$work/cnn-alone.cut"
-    cut -d, -f1-8 "$work/cnn-ranks.csv" >"$work/cnn-ranks.cut"
-    diff "$work/cnn-alone.cut" "$work/cnn-ranks.cut" || return 1
+    same_log_alone_and_on_2_ranks cnn --model cnn --data bars --samples 600 --epochs 2 --channels 4,4 --hidden 16 \
+        --dtype f64 --batch 60 --dropout 0 --quiet || return 1
 
     echo "-- rank 1 cannot load its data: both ranks stop (no wait in a collective), rank 0 names rank 1"
     # shellcheck disable=SC2016 # expanded by each rank's shell
