@@ -78,10 +78,10 @@ bool tg_parallel_available(void);
  * no single region can see. So after 3 warm-up steps, a trial of 32 steps
  * runs blocks of 8 with the threads and with the calling thread alone in
  * turn (the first 2 of each block untimed: the step after a switch pays for
- * moving data between the cores' caches); the calling thread alone is kept
- * only when the median of its steps is at least 5% below the median with
- * threads, then used for a run of steps (256, doubling while the
- * trials agree, up to 8192) before the next trial. Results do not change
+ * moving data between the cores' caches); the way of the last run (threads
+ * at first) is kept unless the median step of the other way is at least 5%
+ * shorter, then used for a run of steps (256, doubling while the trials
+ * agree, up to 8192) before the next trial. Results do not change
  * (every kernel gives the same bits for any thread count); only the time
  * does. Off: the set thread count on every step (benchmarks, `--threads N`). */
 void tg_set_thread_choice_by_timing(bool on);

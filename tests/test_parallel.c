@@ -168,6 +168,27 @@ static void test_timing_steps_runs_them_alone_where_threads_are_slower(void **st
     tg_set_num_threads(threads);
 }
 
+/* The way of the last run stays unless the other way is 5% faster: a trial
+ * where the calling thread alone is only 3% faster, or 3% slower, keeps it
+ * alone (and the run doubles: 512 steps); threads 10% faster switch back. */
+static void test_timing_steps_keeps_the_last_way_unless_the_other_is_5_percent_faster(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2);
+    double clock = 100;
+    run_steps(&clock, 3 + 32, 2e-3, 1e-3); /* alone, for 256 steps */
+    assert_int_equal(tg_threads_per_step(), 1);
+    run_steps(&clock, 256 + 32, 1e-3, 0.97e-3); /* alone 3% faster: stays alone, for 512 */
+    assert_int_equal(tg_threads_per_step(), 1);
+    run_steps(&clock, 511, 1e-3, 0.97e-3);
+    assert_int_equal(tg_threads_per_step(), 1); /* still in its run of 512 */
+    run_steps(&clock, 1 + 32, 1e-3, 1.03e-3); /* threads 3% faster: still not enough */
+    assert_int_equal(tg_threads_per_step(), 1);
+    run_steps(&clock, 1024 + 32, 0.9e-3, 1e-3); /* threads 10% faster: threads */
+    assert_int_equal(tg_threads_per_step(), 2);
+    tg_set_num_threads(threads);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_small_loop_runs_on_the_calling_thread),
@@ -177,6 +198,7 @@ int main(void) {
         cmocka_unit_test(test_late_threads_send_the_next_regions_to_the_calling_thread),
         cmocka_unit_test(test_timing_steps_keeps_the_threads_where_they_are_faster),
         cmocka_unit_test(test_timing_steps_runs_them_alone_where_threads_are_slower),
+        cmocka_unit_test(test_timing_steps_keeps_the_last_way_unless_the_other_is_5_percent_faster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
