@@ -321,13 +321,14 @@ SCALAR_KERNELS(mul_scalar, x * s)
 SCALAR_KERNELS(pow_general, pow(x, s))
 SCALAR_KERNELS(pow_two, x * x)
 SCALAR_KERNELS(pow_three, x * x * x)
-#define POW_ROW(T, SUFFIX)                                                                                         \
-    static void pow_scalar_##SUFFIX(int64_t n, void *y, const void *const *in, const int64_t *st, const void *attrs) { \
-        double s = ((const scalar_attrs *)attrs)->s;                                                                \
-        (s == 2 ? pow_two_##SUFFIX : s == 3 ? pow_three_##SUFFIX : pow_general_##SUFFIX)(n, y, in, st, attrs);      \
+#define POW_ROW(SUFFIX)                                                                                    \
+    static void pow_scalar_##SUFFIX(int64_t n, void *y, const void *const *in, const int64_t *st,               \
+                                    const void *attrs) {                                                       \
+        double s = ((const scalar_attrs *)attrs)->s;                                                           \
+        (s == 2 ? pow_two_##SUFFIX : s == 3 ? pow_three_##SUFFIX : pow_general_##SUFFIX)(n, y, in, st, attrs); \
     }
-POW_ROW(float, f32)
-POW_ROW(double, f64)
+POW_ROW(f32)
+POW_ROW(f64)
 SCALAR_KERNELS(gt_scalar, (x > s) ? 1 : 0)
 
 static tg_tensor *with_scalar(tg_tape *t, const tg_op *op, const char *who, tg_row_fn f32, tg_row_fn f64,

@@ -2,8 +2,9 @@
  * an MLP with synchronised batchnorm and an L2 penalty, SGD with momentum,
  * 20 steps: N ranks with a batch of 64 each end where one process with a
  * batch of 64 N ends (f64 within 1e-12, f32 within 1e-5, relative), every
- * rank with the same bits; the same for the cnn (batchnorm over images); 1, 2, 3 ranks sharing one global batch end at the
- * same place; the trainer does the same, with shares of unequal size too. */
+ * rank with the same bits; the same for the cnn (batchnorm over images);
+ * 1, 2, 3 ranks sharing one global batch end at the same place; the trainer
+ * does the same, with shares of unequal size too. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "dist_testing.h"
 
