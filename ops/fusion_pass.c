@@ -127,8 +127,39 @@ void tg_pass_add_shared_values(pass *p) {
     }
 }
 
+/* The steps that compute (a copy of a leaf is read as the leaf), with their
+ * inputs resolved once for the whole pass instead of once per chunk. */
+static void plan_runs(pass *p) {
+    p->n_runs = 0;
+    for (int s = 0; s < p->n_steps; s++) {
+        if (p->alias[s] >= 0) continue;
+        const fuse_step *st = p->steps[s];
+        pass_run *r = &p->runs[p->n_runs++];
+        r->row = st->row[p->dtype == TG_F64];
+        r->attrs = st->node.attrs;
+        r->value = s;
+        r->n_inputs = st->node.n_inputs;
+        for (int j = 0; j < 3; j++) {
+            r->reg[j] = r->leaf[j] = -1;
+            r->stride[j] = 0;
+        }
+        for (int j = 0; j < r->n_inputs; j++) {
+            int src = p->source[s][j];
+            if (src >= 0 && p->alias[src] >= 0) src = -1 - p->alias[src];
+            if (src >= 0) {
+                r->reg[j] = src;
+                r->stride[j] = 1;
+            } else {
+                r->leaf[j] = -1 - src;
+                r->stride[j] = p->lstride[-1 - src][p->lnd - 1];
+            }
+        }
+    }
+}
+
 /* Steps in creation order (a topological order), their sources, the check
- * that no leaf changed in place since a step read it, and the layout. */
+ * that no leaf changed in place since a step read it, the layout, and the
+ * steps that compute with their inputs resolved. */
 tg_status tg_pass_prepare(tg_tape *t, pass *p) {
     for (int i = 1; i < p->n_steps; i++) /* insertion sort: a few dozen at most */
         for (int k = i; k > 0 && p->steps[k - 1]->serial > p->steps[k]->serial; k--) {
@@ -195,6 +226,7 @@ tg_status tg_pass_prepare(tg_tape *t, pass *p) {
         p->lshape[0] = 1;
         for (int l = 0; l < p->n_leaves; l++) p->lstride[l][0] = 0;
     }
+    plan_runs(p);
     return TG_OK;
 }
 
@@ -282,36 +314,6 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
     }
 }
 
-/* The steps that compute (a copy of a leaf is read as the leaf), with their
- * inputs resolved once for the whole pass instead of once per chunk. */
-static void plan_runs(pass *p) {
-    p->n_runs = 0;
-    for (int s = 0; s < p->n_steps; s++) {
-        if (p->alias[s] >= 0) continue;
-        const fuse_step *st = p->steps[s];
-        pass_run *r = &p->runs[p->n_runs++];
-        r->row = st->row[p->dtype == TG_F64];
-        r->attrs = st->node.attrs;
-        r->value = s;
-        r->n_inputs = st->node.n_inputs;
-        for (int j = 0; j < 3; j++) {
-            r->reg[j] = r->leaf[j] = -1;
-            r->stride[j] = 0;
-        }
-        for (int j = 0; j < r->n_inputs; j++) {
-            int src = p->source[s][j];
-            if (src >= 0 && p->alias[src] >= 0) src = -1 - p->alias[src];
-            if (src >= 0) {
-                r->reg[j] = src;
-                r->stride[j] = 1;
-            } else {
-                r->leaf[j] = -1 - src;
-                r->stride[j] = p->lstride[-1 - src][p->lnd - 1];
-            }
-        }
-    }
-}
-
 /* y (one element of a sum) = value, or += it in the engine's accumulation */
 static void put(const pass *p, const output *out, int64_t i, double value) {
     if (p->dtype == TG_F32) {
@@ -327,7 +329,6 @@ static void put(const pass *p, const output *out, int64_t i, double value) {
 /* Runs the pass; the partition of sums is tg_sum's (ops/reduce.c), so each
  * sum gets the bits tg_sum would give. */
 tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
-    plan_runs(p);
     size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
     int64_t work = p->numel * (p->n_steps + p->n_outputs);
     int threads = tg_get_num_threads();

@@ -80,7 +80,7 @@ typedef struct {
     /* the one reduction all sums share: the space viewed as [outer, R, inner] */
     bool reduced[TG_MAX_DIMS];
     int64_t outer, R, inner;
-    /* what each chunk runs (tg_pass_evaluate) */
+    /* what each chunk runs (tg_pass_prepare) */
     int n_runs;
     pass_run runs[MAX_STEPS];
 } pass;
@@ -115,7 +115,8 @@ bool tg_pass_add_output(pass *p, tg_tensor *x, void *dst, bool add);
 void tg_pass_add_sibling_sums(tg_tape *t, pass *p);
 /* Values that need a gradient and are read outside the pass are stored. */
 void tg_pass_add_shared_values(pass *p);
-/* Orders the steps, checks versions, lays the leaves out. */
+/* Orders the steps, checks versions, lays the leaves out, resolves the
+ * inputs of the steps that compute. */
 tg_status tg_pass_prepare(tg_tape *t, pass *p);
 /* Runs the pass into its outputs' memory. */
 tg_status tg_pass_evaluate(tg_tape *t, pass *p);

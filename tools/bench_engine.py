@@ -18,8 +18,9 @@ tools/bench_engine.c), written the same way in PyTorch:
 
 tapegrad runs with 1 and with 2 threads, and timed (`tg bench --timed`: 2
 threads, or 1 where timing steps finds it faster, as `tg train` by default);
-PyTorch with every split of intra-op and OpenBLAS threads (1/1, 1/2, 2/1, 2/2), its best split is the reference
-(in brackets), glibc's malloc tuned not to give memory back between steps.
+PyTorch with every split of intra-op and OpenBLAS threads (1/1, 1/2, 2/1,
+2/2), its best split is the reference (in brackets), glibc's malloc tuned not
+to give memory back between steps.
 With --wait-policy passive every provider runs with OMP_WAIT_POLICY=passive
 (idle OpenMP threads sleep instead of spinning: on a machine that other
 programs keep busy, spinning threads take the CPU from the working ones).
@@ -173,7 +174,8 @@ def main():
         base["OMP_WAIT_POLICY"] = "passive"
     torch_names = names + (["elementwise-preallocated"] if "elementwise" in names else [])
     # providers: (label, threads / thread split)
-    providers = [("tapegrad", 1), ("tapegrad", 2), ("timed", 2)] + [("torch", s) for s in ((1, 1), (1, 2), (2, 1), (2, 2))]
+    providers = [("tapegrad", 1), ("tapegrad", 2), ("timed", 2)]
+    providers += [("torch", s) for s in ((1, 1), (1, 2), (2, 1), (2, 2))]
     samples = {}  # (provider, split, op) -> [seconds per round]
     for r in range(args.rounds):
         for lib, split in providers[r % len(providers):] + providers[:r % len(providers)]:

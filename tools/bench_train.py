@@ -14,10 +14,11 @@ bias) -> BatchNorm2d -> relu -> max pool 2 -> conv 3x3 32->64 -> BatchNorm2d
 over the run's steps).
 Each round runs tapegrad (its default: 2 threads, or 1 where timing steps
 finds it faster; then exactly 2 and exactly 1) and then PyTorch (with 1 and 2
-intra-op threads) in their own processes; printed per run: seconds per epoch of training (data
-loading and the per-epoch evaluation excluded; both report them apart), the
-final test accuracy, and the process's peak RSS. The ratio is PyTorch's best
-s/epoch over tapegrad's median (above 1: tapegrad is faster).
+intra-op threads) in their own processes; printed per run: seconds per epoch
+of training (data loading and the per-epoch evaluation excluded; both report
+them apart), the final test accuracy, and the process's peak RSS. The ratio
+is PyTorch's best s/epoch over tapegrad's median (above 1: tapegrad is
+faster).
 
 Benchmark only: needs python3-torch and python3-numpy (Debian packages) and
 dataset-fashion-mnist; nothing in the build depends on them. PyTorch runs
