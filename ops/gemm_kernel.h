@@ -104,10 +104,70 @@ typedef void (*FN(kernel_fn))(int64_t kn, const T *a, const T *b, int64_t bs, T 
                               int64_t n, bool load_c);
 /* FN(kernels)[rows - 1][vectors - 1] */
 static const FN(kernel_fn) FN(kernels)[MR][2] = {FOR_EACH_ROW_COUNT(KERNEL_ROW)};
+
+/* The same tile, c[ROWS, n] (+)= a[kn, ROWS] op(B)[kn, n], n <= NR, for an
+ * op(B) whose columns run along k: op(B)[k][j] = bt[j * bs + k] (the N-major
+ * product of a row-major x, or B stored [N,K]). Instead of a packed panel,
+ * VLEN steps of k at a time: the NR columns' VLEN x VLEN blocks are
+ * transposed into `block`, which stays in L1, and the steps run from it. C
+ * goes through a buffer (it is column-major in the N-major product). */
+#define KERNEL_TB(NAME, ROWS)                                                                                   \
+    static void NAME(int64_t kn, const T *restrict a, const T *restrict bt, int64_t bs, T *restrict c,          \
+                     int64_t rs, int64_t cs, int64_t n, bool load_c) {                                          \
+        VEC acc[ROWS][2];                                                                                       \
+        T block[VLEN * NR] __attribute__((aligned(64)));                                                        \
+        T buffer[ROWS * NR] __attribute__((aligned(64)));                                                       \
+        if (load_c) {                                                                                           \
+            for (int64_t i = 0; i < ROWS * NR; i++) buffer[i] = 0;                                              \
+            for (int64_t j = 0; j < n; j++)                                                                     \
+                for (int r = 0; r < ROWS; r++) buffer[r * NR + j] = c[j * cs + r * rs];                         \
+        }                                                                                                       \
+        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                               \
+            acc[r][0] = load_c ? VLOAD(buffer + r * NR) : VZERO();                                              \
+            acc[r][1] = load_c ? VLOAD(buffer + r * NR + VLEN) : VZERO();                                       \
+        }                                                                                                       \
+        int low = n < VLEN ? (int)n : VLEN, high = n > VLEN ? (int)n - VLEN : 0; /* columns in each half */    \
+        const int64_t bs_block = NR;                                                                            \
+        for (int64_t k0 = 0; k0 < kn; k0 += VLEN) {                                                             \
+            int64_t steps = kn - k0 < VLEN ? kn - k0 : VLEN;                                                    \
+            if (steps == VLEN) {                                                                                \
+                TRANSPOSE(bt + k0, bs, block, NR, low, VLEN);                                                   \
+                TRANSPOSE(bt + VLEN * bs + k0, bs, block + VLEN, NR, high, VLEN);                               \
+            } else {                                                                                            \
+                for (int64_t k = 0; k < steps; k++)                                                             \
+                    for (int64_t w = 0; w < NR; w++) block[k * NR + w] = w < n ? bt[w * bs + k0 + k] : 0;       \
+            }                                                                                                   \
+            const T *b = block;                                                                                 \
+            for (int64_t k = 0; k < steps; k++) {                                                               \
+                VEC b0 = VLOAD(b), b1 = VLOAD(b + VLEN);                                                        \
+                _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                       \
+                    VEC ar = VSET1(a[r]);                                                                       \
+                    acc[r][0] = VFMA(ar, b0, acc[r][0]);                                                        \
+                    acc[r][1] = VFMA(ar, b1, acc[r][1]);                                                        \
+                }                                                                                               \
+                a += MR;                                                                                        \
+                b += bs_block;                                                                                  \
+            }                                                                                                   \
+        }                                                                                                       \
+        _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                               \
+            VSTORE(buffer + r * NR, acc[r][0]);                                                                 \
+            VSTORE(buffer + r * NR + VLEN, acc[r][1]);                                                          \
+        }                                                                                                       \
+        for (int64_t j = 0; j < n; j++)                                                                         \
+            for (int r = 0; r < ROWS; r++) c[j * cs + r * rs] = buffer[r * NR + j];                             \
+    }
+#define KERNEL_TB_ROW(ROWS) FN(kernel_tb_##ROWS),
+#define KERNELS_TB(ROWS) KERNEL_TB(FN(kernel_tb_##ROWS), ROWS)
+FOR_EACH_ROW_COUNT(KERNELS_TB)
+/* FN(kernels_tb)[rows - 1] */
+static const FN(kernel_fn) FN(kernels_tb)[MR] = {FOR_EACH_ROW_COUNT(KERNEL_TB_ROW)};
 #undef FOR_EACH_ROW_COUNT
 #undef KERNELS
 #undef KERNEL_ROW
 #undef KERNEL
+#undef KERNELS_TB
+#undef KERNEL_TB_ROW
+#undef KERNEL_TB
 
 /* ---- packing ----
  * A panel of width W (MR rows of op(A), or NR columns of op(B)) over `depth`
@@ -354,6 +414,12 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
     int64_t in_place = r->a_panels == 1 && g->b_sn == 1 ? g->N / NR : jp0; /* panels [jp0, in_place) */
     if (in_place > jp1) in_place = jp1;
     if (in_place < jp0) in_place = jp0;
+    /* Likewise when op(B)'s columns run along k (the N-major product of a
+     * row-major x: the output layer's x@W): no panel is packed, the kernel
+     * transposes small blocks of B as it goes (FN(kernels_tb)). Packing
+     * whole panels sent them through L2 and cost a third of the product. */
+    bool transposing = r->a_panels == 1 && g->b_sk == 1 && g->b_sn != 1;
+    if (transposing) in_place = jp1;
     for (int64_t p = 0; p < r->depth; p += r->kc) {
         int64_t kn = r->depth - p < r->kc ? r->depth - p : r->kc;
         bool load_c = r->k0 + p > 0;
@@ -373,6 +439,11 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
                     int64_t n_first = g->N - jp0 * NR < NR ? g->N - jp0 * NR : NR;
                     FN(prefetch_tile)(g->C + (r->i0 + (ip + 1) * MR) * g->rs + jp0 * NR * g->cs, g->rs, g->cs,
                                       m_next, n_first);
+                }
+                if (transposing) {
+                    FN(kernels_tb)[m - 1](kn, pa, g->B + (r->k0 + p) + jp * NR * g->b_sn, g->b_sn, c, g->rs, g->cs, n,
+                                          load_c);
+                    continue;
                 }
                 bool read_in_place = jp < in_place;
                 const T *pb = read_in_place ? g->B + (r->k0 + p) * g->b_sk + jp * NR

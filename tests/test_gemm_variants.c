@@ -289,6 +289,17 @@ static void test_one_row_tile_reading_b_in_place_is_the_exact_chain(void **state
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* One row tile whose op(B) has its columns along k (the N-major x@W of an
+ * output layer of 10, a row-major x; B stored [N,K]): the kernel transposes
+ * blocks of B as it goes instead of packing panels. Depths that are and are
+ * not multiples of the vector width, last panels of 1 to NR - 1 columns. */
+static void test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain(void **state) {
+    (void)state;
+    static const shape shapes[] = {{128, 256, 10}, {128, 512, 10}, {100, 37, 10}, {61, 5, 3},
+                                   {4, 19, 700},   {12, 64, 33},   {9, 300, 17}};
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+}
+
 /* With caches of 4 KiB / 16 KiB / 64 KiB the blocking cuts these products
  * into many rounds along K, rows and columns, and many depth passes: still
  * the same chain, on 1 and 2 threads. */
@@ -347,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_every_variant_multiplies_two_by_two),
         cmocka_unit_test(test_every_variant_matches_a_plain_sum_on_edge_shapes),
         cmocka_unit_test(test_one_row_tile_reading_b_in_place_is_the_exact_chain),
+        cmocka_unit_test(test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain),
         cmocka_unit_test(test_threads_by_size_follow_the_faster_way),
         cmocka_unit_test(test_every_variant_gives_the_same_bits_with_one_and_two_threads),
         cmocka_unit_test(test_narrow_outputs_n_1_to_17_are_the_exact_chain),
