@@ -157,6 +157,19 @@ static void plan_runs(pass *p) {
     }
 }
 
+static void plan_chunk_rows(pass *p) {
+    p->chunk_rows = 1;
+    p->period = p->lshape[p->lnd - 1];
+    if (p->lnd != 2 || 2 * p->period > CHUNK) return;
+    for (int l = 0; l < p->n_leaves; l++) {
+        bool row_after_row = p->lstride[l][1] == 1 && p->lstride[l][0] == p->period;
+        bool every_row = p->lstride[l][0] == 0;
+        if (!row_after_row && !every_row) return;
+        p->repeated[l] = every_row && p->lstride[l][1] != 0;
+    }
+    p->chunk_rows = CHUNK / p->period;
+}
+
 /* Steps in creation order (a topological order), their sources, the check
  * that no leaf changed in place since a step read it, the layout, and the
  * steps that compute with their inputs resolved. */
@@ -227,16 +240,19 @@ tg_status tg_pass_prepare(tg_tape *t, pass *p) {
         for (int l = 0; l < p->n_leaves; l++) p->lstride[l][0] = 0;
     }
     plan_runs(p);
+    plan_chunk_rows(p);
     return TG_OK;
 }
 
 /* What a computed chunk feeds: outputs are written, sums accumulated. */
 typedef struct {
     const pass *p;
+    const unsigned char *const *repeat;    /* the repeated copies of leaves (pass.repeated) */
     tg_row_sum_state *segment;             /* sums of contiguous segments: each sum's row sum */
     int64_t column_start;                  /* sums down columns: */
     double *acc;                           /*   each sum's running totals, */
-    int64_t acc_stride;                    /*   acc_stride apart */
+    int64_t acc_stride;                    /*   acc_stride apart, */
+    bool whole_rows;                       /*   fed whole rows of p->inner from column_start on */
 } sink;
 
 static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
@@ -251,12 +267,24 @@ static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
                     tg_row_sum_feed_f32(&k->segment[sum], (const float *)v, n);
                 else
                     tg_row_sum_feed_f64(&k->segment[sum], (const double *)v, n);
-            } else {
+            } else if (!k->whole_rows) {
                 double *acc = k->acc + sum * k->acc_stride + (pos - k->column_start);
                 if (p->dtype == TG_F32)
                     for (int64_t i = 0; i < n; i++) acc[i] += (double)((const float *)v)[i];
                 else
                     for (int64_t i = 0; i < n; i++) acc[i] += ((const double *)v)[i];
+            } else { /* n / inner rows: each column adds them one after the other */
+                double *acc = k->acc + sum * k->acc_stride;
+                int64_t inner = p->inner;
+                for (int64_t r = 0; r < n; r += inner) {
+                    if (p->dtype == TG_F32) {
+                        const float *row = (const float *)v + r;
+                        for (int64_t i = 0; i < inner; i++) acc[i] += (double)row[i];
+                    } else {
+                        const double *row = (const double *)v + r;
+                        for (int64_t i = 0; i < inner; i++) acc[i] += row[i];
+                    }
+                }
             }
             sum++;
         } else if (!out->add) {
@@ -272,6 +300,21 @@ static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
     }
 }
 
+/* Every step over the chunk [pos, pos + len), leaf l read from leaf[l] on,
+ * then fed to k. */
+static void run_chunk(const pass *p, int64_t pos, int64_t len, const unsigned char *const *leaf,
+                      unsigned char **reg, sink *k) {
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->in_place[s]) reg[s] = p->in_place[s] + (size_t)pos * p->es;
+    for (int i = 0; i < p->n_runs; i++) {
+        const pass_run *r = &p->runs[i];
+        const void *in[3] = {NULL, NULL, NULL};
+        for (int j = 0; j < r->n_inputs; j++) in[j] = r->reg[j] >= 0 ? (const void *)reg[r->reg[j]] : leaf[r->leaf[j]];
+        r->row(len, reg[r->value], in, r->stride, r->attrs);
+    }
+    feed(k, pos, len, reg);
+}
+
 /* Computes every step over the flat range [start, start + n) of the
  * iteration space, a chunk at a time, and feeds each chunk to k. A step whose
  * values are an output (written, not added) writes them in place. */
@@ -281,6 +324,18 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
     int64_t inner = p->lshape[nd - 1];
     unsigned char *reg[MAX_STEPS];
     for (int s = 0; s < p->n_steps; s++) reg[s] = regs + (size_t)s * CHUNK * es;
+    if (p->chunk_rows > 1 && start % p->period == 0) { /* chunks of chunk_rows rows */
+        for (int64_t pos = start, end = start + n, len; pos < end; pos += len) {
+            len = end - pos < p->chunk_rows * p->period ? end - pos : p->chunk_rows * p->period;
+            const unsigned char *leaf[MAX_LEAVES];
+            for (int l = 0; l < p->n_leaves; l++)
+                leaf[l] = p->repeated[l]          ? k->repeat[l]
+                          : p->lstride[l][0] == 0 ? (const unsigned char *)p->leaves[l]->data
+                                                  : (const unsigned char *)p->leaves[l]->data + (size_t)pos * es;
+            run_chunk(p, pos, len, leaf, reg, k);
+        }
+        return;
+    }
     for (int64_t pos = start, end = start + n; pos < end;) {
         /* a run inside one row of the merged layout: leaves advance by their inner stride */
         int64_t row = nd > 1 ? pos / inner : 0, column = pos - row * inner;
@@ -332,12 +387,21 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
     size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
     int64_t work = p->numel * (p->n_steps + p->n_outputs);
     int threads = tg_get_num_threads();
+    const unsigned char *repeat[MAX_LEAVES] = {NULL};
+    for (int l = 0; l < p->n_leaves && p->chunk_rows > 1; l++) {
+        if (!p->repeated[l]) continue;
+        size_t row = (size_t)p->period * p->es;
+        unsigned char *copy = tg_tape_alloc(t, row * (size_t)p->chunk_rows);
+        if (!copy) return tg_tape_status(t);
+        for (int64_t r = 0; r < p->chunk_rows; r++) memcpy(copy + (size_t)r * row, p->leaves[l]->data, row);
+        repeat[l] = copy;
+    }
     if (p->n_sums == 0) {
         int64_t tasks = (p->numel + TASK - 1) / TASK;
         unsigned char *scratch = tg_tape_scratch(t, regs_bytes * (size_t)threads);
         if (!scratch) return tg_tape_status(t);
         TG_PARALLEL_FOR_WORK(task, tasks, work, {
-            sink k = {p};
+            sink k = {p, .repeat = repeat};
             int64_t start = task * TASK, n = p->numel - start < TASK ? p->numel - start : TASK;
             compute(p, start, n, scratch + regs_bytes * (size_t)tg_thread_index(), &k);
         });
@@ -357,7 +421,7 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
             int64_t start = task * length, n = p->outer * p->R - start < length ? p->outer * p->R - start : length;
             tg_row_sum_state row[MAX_OUTPUTS];
             for (int s = 0; s < p->n_sums; s++) tg_row_sum_start(&row[s]);
-            sink k = {p, .segment = row};
+            sink k = {p, .repeat = repeat, .segment = row};
             compute(p, start, n, scratch + regs_bytes * (size_t)tg_thread_index(), &k);
             for (int s = 0; s < p->n_sums; s++) {
                 double v = tg_row_sum_finish(&row[s]);
@@ -389,10 +453,16 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
         int64_t len = p->inner - k0 < cb ? p->inner - k0 : cb;
         double *acc = (double *)(mine + regs_bytes);
         memset(acc, 0, sizeof(double) * (size_t)cb * (size_t)p->n_sums);
-        sink k = {p, .acc = acc, .acc_stride = cb};
-        for (int64_t r = 0; r < p->R; r++) {
-            k.column_start = (o * p->R + r) * p->inner + k0;
-            compute(p, k.column_start, len, mine, &k);
+        sink k = {p, .repeat = repeat, .acc = acc, .acc_stride = cb};
+        if (len == p->inner && p->chunk_rows > 1 && p->period == p->inner) { /* whole rows, several a chunk */
+            k.column_start = o * p->R * p->inner;
+            k.whole_rows = true;
+            compute(p, k.column_start, p->R * p->inner, mine, &k);
+        } else {
+            for (int64_t r = 0; r < p->R; r++) {
+                k.column_start = (o * p->R + r) * p->inner + k0;
+                compute(p, k.column_start, len, mine, &k);
+            }
         }
         for (int s = 0; s < p->n_sums; s++)
             for (int64_t i = 0; i < len; i++) put(p, sums[s], o * p->inner + k0 + i, acc[s * cb + i] * sums[s]->sum->scale);

@@ -83,6 +83,14 @@ typedef struct {
     /* what each chunk runs (tg_pass_prepare) */
     int n_runs;
     pass_run runs[MAX_STEPS];
+    /* Rows of `period` elements that one chunk covers: more than 1 when the
+     * space is [rows, period], period <= CHUNK / 2, and every leaf is either
+     * laid out row after row or the same in every row (a [period] vector,
+     * read from a copy repeated chunk_rows times, or a scalar): batchnorm's
+     * [N, C] passes then call each row function once per CHUNK elements
+     * instead of once per row. */
+    int64_t chunk_rows, period;
+    bool repeated[MAX_LEAVES];
 } pass;
 
 

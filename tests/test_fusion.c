@@ -120,6 +120,50 @@ static void test_fused_sums_give_the_bits_of_tg_sum_for_any_thread_count(void **
     assert_true(fused_sums_hash(false, 2) == reference);
 }
 
+/* Rows shorter than half a chunk share chunks (a [C] vector read from a
+ * repeated copy): y = square((x - c) * s + b) for x, b [N, C], c [C], s a
+ * scalar, with y, its column sums, row sums and total, and the gradients of
+ * x and c; hashed, for fusion on or off at 1 or 2 threads. */
+static uint64_t short_rows_hash(bool fusion_on, int threads, tg_dtype dtype, int64_t N, int64_t C) {
+    tg_set_fusion_min(fusion_on ? 0 : TG_FUSION_OFF);
+    int was = tg_get_num_threads();
+    tg_set_num_threads(threads);
+    tg_tape *t = tg_tape_new();
+    tg_rng rng = tg_rng_new((uint64_t)(N * 1000 + C));
+    tg_tensor *x = tg_normal(t, &rng, dtype, SHAPE(N, C), 0, 1), *b = tg_normal(t, &rng, dtype, SHAPE(N, C), 0, 1);
+    tg_tensor *c = tg_normal(t, &rng, dtype, SHAPE(C), 0, 1), *s = tg_normal(t, &rng, dtype, SHAPE(1), 0, 1);
+    tg_tensor *g = tg_normal(t, &rng, dtype, SHAPE(N, C), 0, 1);
+    assert_int_equal(tg_requires_grad(x), TG_OK);
+    assert_int_equal(tg_requires_grad(c), TG_OK);
+    assert_int_equal(tg_fuse_begin(t), TG_OK);
+    tg_tensor *y = tg_square(t, tg_add(t, tg_mul(t, tg_sub(t, x, c), s), b));
+    tg_tensor *out[4] = {y, tg_sum(t, y, (const int[]){0}, 1, false), tg_sum(t, y, (const int[]){1}, 1, false),
+                         tg_sum(t, y, NULL, 0, false)};
+    assert_int_equal(tg_fuse_end(t, 4, out), TG_OK);
+    assert_int_equal(tg_backward(t, y, &(tg_backward_opts){.grad_output = g}), TG_OK);
+    uint64_t h = 0;
+    for (int i = 0; i < 4; i++) h = h * 31 + tg_tensor_hash(out[i]);
+    h = h * 31 + tg_tensor_hash(x->grad);
+    h = h * 31 + tg_tensor_hash(c->grad);
+    tg_tape_free(t);
+    tg_set_num_threads(was);
+    tg_set_fusion_min(0);
+    return h;
+}
+
+static void test_short_rows_several_to_a_chunk_give_the_bits_of_the_ops_one_by_one(void **state) {
+    (void)state;
+    static const int64_t shapes[][2] = {{67, 3}, {5, 10}, {300, 100}, {129, 256}, {1, 200}, {70, 257}, {2000, 64}};
+    for (int d = 0; d < 2; d++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            tg_dtype dtype = d ? TG_F64 : TG_F32;
+            int64_t N = shapes[k][0], C = shapes[k][1];
+            uint64_t reference = short_rows_hash(false, 1, dtype, N, C);
+            assert_true(short_rows_hash(true, 1, dtype, N, C) == reference);
+            assert_true(short_rows_hash(true, 2, dtype, N, C) == reference);
+        }
+}
+
 /* a row sum fed in pieces of any sizes has the bits of the whole-row sum */
 static void test_a_row_sum_fed_in_pieces_equals_the_whole_row_sum(void **state) {
     (void)state;
@@ -329,6 +373,7 @@ int main(void) {
         T(test_inside_a_scope_values_wait_until_the_scope_ends),
         T(test_a_fused_pass_is_recorded_as_one_node_listing_its_steps),
         cmocka_unit_test(test_fused_sums_give_the_bits_of_tg_sum_for_any_thread_count),
+        cmocka_unit_test(test_short_rows_several_to_a_chunk_give_the_bits_of_the_ops_one_by_one),
         T(test_a_row_sum_fed_in_pieces_equals_the_whole_row_sum),
         cmocka_unit_test(test_batchnorm_fused_and_unfused_give_the_same_bits),
         cmocka_unit_test(test_a_value_two_outputs_read_sends_its_gradient_back_once),
