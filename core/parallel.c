@@ -113,6 +113,11 @@ void tg_set_thread_choice_by_timing(bool on) {
 
 bool tg_thread_choice_by_timing(void) { return atomic_load_explicit(&choice_by_timing, memory_order_relaxed); }
 
+int tg_threads_for(int64_t work) {
+    if (work < TG_PARALLEL_MIN || omp_in_parallel()) return 1;
+    return tg_threads_per_step();
+}
+
 int tg_threads_per_step(void) {
     return atomic_load_explicit(&steps_alone, memory_order_relaxed) ? 1 : omp_get_max_threads();
 }

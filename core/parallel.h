@@ -89,6 +89,12 @@ bool tg_thread_choice_by_timing(void);
 /* The threads this step's kernels use: 1 when the timing of steps chose the
  * calling thread alone, tg_get_num_threads() otherwise. */
 int tg_threads_per_step(void);
+/* The threads a loop of `work` elements will run on (TG_PARALLEL_FOR_WORK):
+ * 1 below TG_PARALLEL_MIN or when this step runs alone, else the thread
+ * count. For cutting work into one share per thread where the cut does not
+ * change the bits (blocks of columns): a step on one thread then gets whole
+ * rows. Unlike tg_parallel_available(), it does not count down a back-off. */
+int tg_threads_for(int64_t work);
 /* A step ended at `now` seconds (tg_parallel_now()'s clock): tg_tape_reset
  * calls it; tests give their own clock. */
 void tg_parallel_step_ended(double now);

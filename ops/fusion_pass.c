@@ -440,9 +440,10 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
     }
     /* down columns: blocks of columns, rows added in order. Each column's
      * total is its rows in order whatever the block width, so blocks are as
-     * wide as a chunk (fewer, longer rows per call) while every thread still
-     * gets some */
-    int64_t cb = tg_reduce_column_block(p->outer, p->inner, threads, CHUNK);
+     * wide as a chunk (fewer, longer rows per call) while every thread the
+     * pass runs on still gets some (a pass on one thread, small or in a
+     * step alone: whole rows, several a chunk) */
+    int64_t cb = tg_reduce_column_block(p->outer, p->inner, tg_threads_for(work), CHUNK);
     int64_t blocks = (p->inner + cb - 1) / cb;
     size_t per_thread = regs_bytes + sizeof(double) * (size_t)cb * (size_t)p->n_sums;
     unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);

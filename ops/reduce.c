@@ -30,7 +30,8 @@ enum { MAX_BLOCKS = 1024, COLUMN_BLOCK = TG_REDUCE_COLUMN_BLOCK };
         } else if (inner == 1) { /* rows: contiguous runs of R */                                \
             TG_PARALLEL_FOR_WORK(o, outer, outer * R, { y[o] = (T)(ROW_SUM(x + o * R, R) * scale); }); \
         } else { /* columns: add R rows of `inner` into a block of accumulators */               \
-            int64_t cb = tg_reduce_column_block(outer, inner, tg_get_num_threads(), COLUMN_BLOCK); \
+            int threads = tg_threads_for(outer * R * inner);                                     \
+            int64_t cb = tg_reduce_column_block(outer, inner, threads, COLUMN_BLOCK);            \
             int64_t blocks = (inner + cb - 1) / cb;                                              \
             TG_PARALLEL_FOR_WORK(task, outer * blocks, outer * R * inner, {                      \
                 int64_t o = task / blocks, k0 = (task % blocks) * cb;                            \

@@ -168,6 +168,25 @@ static void test_timing_steps_runs_them_alone_where_threads_are_slower(void **st
     tg_set_num_threads(threads);
 }
 
+/* Work cut into one share per thread (blocks of columns) is cut for the
+ * threads it will run on: one below the threshold and in a step that runs
+ * alone, all of them otherwise. */
+static void test_shares_follow_the_threads_the_work_runs_on(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    tg_set_num_threads(2);
+    assert_int_equal(tg_threads_for(TG_PARALLEL_MIN - 1), 1);
+    assert_int_equal(tg_threads_for(TG_PARALLEL_MIN), 2);
+    double clock = 100;
+    run_steps(&clock, 3 + 32, 2e-3, 1e-3); /* the trial finds the calling thread alone faster */
+    assert_int_equal(tg_threads_per_step(), 1);
+    assert_int_equal(tg_threads_for(1 << 20), 1);
+    tg_set_thread_choice_by_timing(false);
+    assert_int_equal(tg_threads_for(1 << 20), 2);
+    tg_set_thread_choice_by_timing(true);
+    tg_set_num_threads(threads);
+}
+
 /* The way of the last run stays unless the other way is 5% faster: a trial
  * where the calling thread alone is only 3% faster, or 3% slower, keeps it
  * alone (and the run doubles: 512 steps); threads 10% faster switch back. */
@@ -199,6 +218,7 @@ int main(void) {
         cmocka_unit_test(test_timing_steps_keeps_the_threads_where_they_are_faster),
         cmocka_unit_test(test_timing_steps_runs_them_alone_where_threads_are_slower),
         cmocka_unit_test(test_timing_steps_keeps_the_last_way_unless_the_other_is_5_percent_faster),
+        cmocka_unit_test(test_shares_follow_the_threads_the_work_runs_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
