@@ -106,13 +106,13 @@ typedef void (*FN(kernel_fn))(int64_t kn, const T *a, const T *b, int64_t bs, T 
 static const FN(kernel_fn) FN(kernels)[MR][2] = {FOR_EACH_ROW_COUNT(KERNEL_ROW)};
 
 /* The same tile, c[ROWS, n] (+)= a[kn, ROWS] op(B)[kn, n], n <= NR, for an
- * op(B) whose columns run along k: op(B)[k][j] = bt[j * bs + k] (the N-major
+ * op(B) whose columns run along k: op(B)[k][j] = bt[j * ldb + k] (the N-major
  * product of a row-major x, or B stored [N,K]). Instead of a packed panel,
  * VLEN steps of k at a time: the NR columns' VLEN x VLEN blocks are
  * transposed into `block`, which stays in L1, and the steps run from it. C
  * goes through a buffer (it is column-major in the N-major product). */
 #define KERNEL_TB(NAME, ROWS)                                                                                   \
-    static void NAME(int64_t kn, const T *restrict a, const T *restrict bt, int64_t bs, T *restrict c,          \
+    static void NAME(int64_t kn, const T *restrict a, const T *restrict bt, int64_t ldb, T *restrict c,         \
                      int64_t rs, int64_t cs, int64_t n, bool load_c) {                                          \
         VEC acc[ROWS][2];                                                                                       \
         T block[VLEN * NR] __attribute__((aligned(64)));                                                        \
@@ -127,27 +127,18 @@ static const FN(kernel_fn) FN(kernels)[MR][2] = {FOR_EACH_ROW_COUNT(KERNEL_ROW)}
             acc[r][1] = load_c ? VLOAD(buffer + r * NR + VLEN) : VZERO();                                       \
         }                                                                                                       \
         int low = n < VLEN ? (int)n : VLEN, high = n > VLEN ? (int)n - VLEN : 0; /* columns in each half */    \
-        const int64_t bs_block = NR;                                                                            \
+        const int64_t bs = NR; /* KSTEP's step through `block` */                                               \
         for (int64_t k0 = 0; k0 < kn; k0 += VLEN) {                                                             \
             int64_t steps = kn - k0 < VLEN ? kn - k0 : VLEN;                                                    \
             if (steps == VLEN) {                                                                                \
-                TRANSPOSE(bt + k0, bs, block, NR, low, VLEN);                                                   \
-                TRANSPOSE(bt + VLEN * bs + k0, bs, block + VLEN, NR, high, VLEN);                               \
+                TRANSPOSE(bt + k0, ldb, block, NR, low, VLEN);                                                  \
+                TRANSPOSE(bt + VLEN * ldb + k0, ldb, block + VLEN, NR, high, VLEN);                             \
             } else {                                                                                            \
                 for (int64_t k = 0; k < steps; k++)                                                             \
-                    for (int64_t w = 0; w < NR; w++) block[k * NR + w] = w < n ? bt[w * bs + k0 + k] : 0;       \
+                    for (int64_t w = 0; w < NR; w++) block[k * NR + w] = w < n ? bt[w * ldb + k0 + k] : 0;      \
             }                                                                                                   \
             const T *b = block;                                                                                 \
-            for (int64_t k = 0; k < steps; k++) {                                                               \
-                VEC b0 = VLOAD(b), b1 = VLOAD(b + VLEN);                                                        \
-                _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                       \
-                    VEC ar = VSET1(a[r]);                                                                       \
-                    acc[r][0] = VFMA(ar, b0, acc[r][0]);                                                        \
-                    acc[r][1] = VFMA(ar, b1, acc[r][1]);                                                        \
-                }                                                                                               \
-                a += MR;                                                                                        \
-                b += bs_block;                                                                                  \
-            }                                                                                                   \
+            for (int64_t k = 0; k < steps; k++) KSTEP(ROWS, 2)                                                  \
         }                                                                                                       \
         _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) {                                               \
             VSTORE(buffer + r * NR, acc[r][0]);                                                                 \
