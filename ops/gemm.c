@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 extern const tg_gemm_variant tg_gemm_variant_portable;
@@ -98,6 +99,19 @@ double tg_gemm_parallel_work(void) { return atomic_load_explicit(&parallel_work,
 void tg_gemm_set_parallel_work(double work) {
     atomic_store_explicit(&parallel_work, work < 0 ? DEFAULT_PARALLEL_WORK : work, memory_order_relaxed);
     atomic_store_explicit(&parallel_work_set, work >= 0, memory_order_relaxed);
+}
+
+static atomic_int late_tid = -1, late_us;
+
+void tg_gemm_set_late_thread(int tid, int microseconds) {
+    atomic_store_explicit(&late_us, microseconds, memory_order_relaxed);
+    atomic_store_explicit(&late_tid, tid, memory_order_relaxed);
+}
+
+void tg_gemm_arrive(int tid) {
+    if (atomic_load_explicit(&late_tid, memory_order_relaxed) != tid) return;
+    int us = atomic_load_explicit(&late_us, memory_order_relaxed);
+    nanosleep(&(struct timespec){.tv_sec = us / 1000000, .tv_nsec = us % 1000000 * 1000L}, NULL);
 }
 
 /* ---- whether this product gets threads (core/parallel's back-off) ---- */

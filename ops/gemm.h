@@ -46,6 +46,12 @@ void tg_gemm_set_cache_sizes(const tg_gemm_caches *sizes);
 double tg_gemm_parallel_work(void);
 void tg_gemm_set_parallel_work(double work);
 
+/* Tests only, while no product runs: thread `tid` of every parallel product
+ * arrives `microseconds` late (a thread the system delays); tid -1 ends it.
+ * Each thread of a product calls tg_gemm_arrive first (a no-op but then). */
+void tg_gemm_set_late_thread(int tid, int microseconds);
+void tg_gemm_arrive(int tid);
+
 /* Whether a product above the threshold uses threads now: more than one
  * thread, not inside a parallel region, and core/parallel's back-off not
  * running (a caller that waited for late threads in regions in a row sends

@@ -10,15 +10,16 @@
  * No include guard on purpose.
  *
  * The product C = op(A) op(B) is cut in three levels (docs/gemm.md):
- *   rounds    blocks of rows x depth of op(A), packed together by the threads
- *             into the scratch buffer (a share of L3; usually the whole of A);
- *   units     a chunk of row tiles times a group of column panels: the work
- *             a thread claims; it packs the group's B into its own buffer,
- *             pass by pass, just before using it;
+ *   rounds    blocks of rows x depth of op(A) (a share of L3; usually the
+ *             whole of A);
+ *   slices    of a round's C by columns or by rows, 4 per thread, each
+ *             thread owning the same ones at every call of a shape: the
+ *             thread packs the A it needs and then, group of column panels
+ *             by group, pass by pass, the B, into its own buffers;
  *   tiles     MR x NR register tiles, run over a pass of kc (the A panel of
  *             kc x MR stays in L1 while the group's B panels stream past).
- * Threads claim a round's A packing jobs, then its units, from one ordered
- * list; they wait on finished work (counters), never on each other arriving.
+ * A thread takes its own slices, then what is left of the others'; a round
+ * waits for the previous one's slices (counters), never for threads arriving.
  * Every C element is one multiply-add chain c = fma(a[k], b[k], c) in k order
  * from 0 (C is stored and reloaded exactly between passes), whatever the cut:
  * results are bit-identical for any thread count, block sizes and
@@ -283,8 +284,8 @@ static bool FN(n_major)(int64_t M, int64_t N) {
     return N < 4 * NR && lanes_m > 1.1 * lanes_n;
 }
 
-/* Elements of the scratch buffer: a round of packed A, then each thread's
- * group of packed B, each rounded up to 64 bytes. */
+/* Elements of the scratch buffer: for each thread, a round of packed A and
+ * a group of packed B, each rounded up to 64 bytes. */
 static int64_t FN(packed_a_elems)(const FN(gemm_blocking) *b) {
     return FN(round_up)(b->rows * b->depth, 64 / (int64_t)sizeof(T));
 }
@@ -296,7 +297,7 @@ static size_t FN(gemm_scratch)(int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
     FN(gemm_blocking) b = FN(n_major)(M, N) ? FN(gemm_blocking_for)(N, M, K) : FN(gemm_blocking_for)(M, N, K);
     int64_t threads = omp_get_max_threads();
-    return sizeof(T) * (size_t)(FN(packed_a_elems)(&b) + threads * FN(packed_b_elems)(&b));
+    return sizeof(T) * (size_t)(threads * (FN(packed_a_elems)(&b) + FN(packed_b_elems)(&b)));
 }
 
 /* ---- the product ---- */
@@ -309,21 +310,32 @@ typedef struct {
     int64_t b_sk, b_sn; /* op(B)[k][j] = B[k * b_sk + j * b_sn] */
     int64_t rs, cs;     /* C[i][j] at C[i * rs + j * cs] */
     FN(gemm_blocking) blk;
-    /* a round of op(A), pass by pass (kc deep, the last one kn): pass p of
-     * panel i (MR rows) at p * a_panels * MR + i * kn * MR, row k of it MR values */
-    T *packed_a;
-    T *packed_b; /* thread t's group of B panels at t * packed_b_elems (FN(pack_b_group)) */
-    /* the tasks of every round in one list (a round's A packing jobs, then
-     * its units): the next one to claim, and how many of each kind are done */
-    atomic_llong next_task, packs_done, units_done;
+    /* thread t's round of op(A) at t * (packed_a_elems + packed_b_elems),
+     * pass by pass (kc deep, the last one kn): pass p of panel i (MR rows)
+     * at p * a_panels * MR + i * kn * MR, row k of it MR values; then its
+     * group of B panels (FN(pack_b_group)) */
+    T *scratch;
+    /* each thread's list of units, round after round: the next one to claim
+     * (a cache line each: the owner claims from it, the others only when
+     * their own list is done), and how many units are done in all */
+    struct {
+        _Alignas(64) atomic_llong next;
+    } claim[MAX_GEMM_THREADS];
+    atomic_llong units_done;
 } FN(gemm_plan);
 
 /* One round: rows [i0, i0 + rows) of op(A) and k in [k0, k0 + depth), times
- * all of op(B); cut into units of `chunk` row tiles x `group` column panels. */
+ * all of op(B); cut into `units` slices of C, by columns (each slice reads
+ * all of A and its own columns of B) or by rows (its own rows of A, all of
+ * B): whichever operand is smaller is the one every thread reads. Thread t
+ * owns the slices [units * t / nt, units * (t + 1) / nt): the same columns
+ * or rows of C at every call of a shape, so each thread's share of the
+ * operands and of C stays in its own cache from one step to the next. */
 typedef struct {
     int64_t i0, rows, k0, depth;
-    int64_t a_panels; /* A packing jobs, one per panel */
-    int64_t panels, kc, chunk, group, groups, units;
+    int64_t a_panels, panels, kc, group;
+    bool by_rows;
+    int64_t units;
 } FN(gemm_round);
 
 static FN(gemm_round) FN(round_at)(const FN(gemm_plan) *g, int64_t i0, int64_t k0, int nt) {
@@ -336,25 +348,23 @@ static FN(gemm_round) FN(round_at)(const FN(gemm_plan) *g, int64_t i0, int64_t k
     int64_t passes = (r.depth + b->kc - 1) / b->kc;
     r.kc = (r.depth + passes - 1) / passes;
     r.group = b->group < r.panels ? b->group : r.panels;
-    r.groups = (r.panels + r.group - 1) / r.group;
-    r.chunk = r.a_panels;
-    /* several threads: at least UNITS_PER_THREAD units each, so that claims
-     * even out; narrower groups first (each thread then reads all of A and a
-     * share of B), then fewer row tiles per unit */
+    /* several threads: UNITS_PER_THREAD slices each, so that a thread the
+     * system delays has its last slices taken by the others */
     int64_t want = nt > 1 ? UNITS_PER_THREAD * nt : 1;
-    if (r.groups < want) {
-        r.group = (r.panels + want - 1) / want;
-        r.groups = (r.panels + r.group - 1) / r.group;
-    }
-    if (r.groups < want) {
-        int64_t chunks = (want + r.groups - 1) / r.groups;
-        r.chunk = (r.a_panels + chunks - 1) / chunks;
-    }
-    r.units = (r.a_panels + r.chunk - 1) / r.chunk * r.groups;
+    r.by_rows = r.rows > g->N ? r.a_panels >= nt : r.panels < nt && r.a_panels > r.panels;
+    int64_t slices = r.by_rows ? r.a_panels : r.panels;
+    r.units = slices < want ? slices : want;
     return r;
 }
 
-/* Waits until *counter >= target (another thread finishing a claimed task);
+/* The panels [*lo, *hi) of slice u: row panels of A by rows, column panels of B by columns. */
+static void FN(slice_of)(const FN(gemm_round) *r, int64_t u, int64_t *lo, int64_t *hi) {
+    int64_t slices = r->by_rows ? r->a_panels : r->panels;
+    *lo = slices * u / r->units;
+    *hi = slices * (u + 1) / r->units;
+}
+
+/* Waits until *counter >= target (other threads finishing claimed slices);
  * adds the seconds spent past the first spins to *waited unless it is NULL. */
 static void FN(wait_for)(atomic_llong *counter, int64_t target, double *waited) {
     double since = 0;
@@ -369,14 +379,14 @@ static void FN(wait_for)(atomic_llong *counter, int64_t target, double *waited) 
     if (since > 0) *waited += tg_parallel_now() - since;
 }
 
-/* A packing job `job` of round r: panel `job` over the round's depth, pass
- * by pass, so that a pass's panels lie side by side. */
-static void FN(pack_a_job)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t job) {
+/* Packs panel `job` of round r's A over the round's depth, pass by pass, so
+ * that a pass's panels lie side by side. */
+static void FN(pack_a_job)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t job, T *packed_a) {
     int64_t i = r->i0 + job * MR, m = g->M - i < MR ? g->M - i : MR;
     for (int64_t p = 0; p < r->depth; p += r->kc) {
         int64_t kn = r->depth - p < r->kc ? r->depth - p : r->kc;
         FN(pack_a_panel)(g->A + i * g->a_sm + (r->k0 + p) * g->a_sk, g->a_sm, g->a_sk, m, kn,
-                         g->packed_a + p * r->a_panels * MR + job * kn * MR);
+                         packed_a + p * r->a_panels * MR + job * kn * MR);
     }
 }
 
@@ -391,13 +401,12 @@ static inline void FN(prefetch_tile)(const T *c, int64_t rs, int64_t cs, int64_t
         for (int64_t j = 0; j < n; j++) __builtin_prefetch(c + j * cs, 1, 3);
 }
 
-/* Unit `unit` of round r, with this thread's B buffer: pass by pass (kc
- * deep), the group's B panels packed, then row tile by row tile (its A panel
- * in L1), column panel by column panel (the group in L2). */
-static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t unit, T *packed_b) {
-    int64_t ip0 = unit / r->groups * r->chunk, jp0 = unit % r->groups * r->group;
-    int64_t ip1 = ip0 + r->chunk < r->a_panels ? ip0 + r->chunk : r->a_panels;
-    int64_t jp1 = jp0 + r->group < r->panels ? jp0 + r->group : r->panels;
+/* Row tiles [ip0, ip1) times the group of column panels [jp0, jp1) of
+ * round r, with A packed in packed_a and this thread's B buffer: pass by
+ * pass (kc deep), the group's B panels packed, then row tile by row tile
+ * (its A panel in L1), column panel by column panel (the group in L2). */
+static void FN(multiply_block)(const FN(gemm_plan) *g, const FN(gemm_round) *r, const T *packed_a, int64_t ip0,
+                               int64_t ip1, int64_t jp0, int64_t jp1, T *packed_b) {
     /* One row tile in the round (M <= MR: the N-major product of an output
      * layer's weight gradient, say): each B panel meets one A panel only, so
      * whole panels of a row-major op(B) are read where they are instead of
@@ -417,7 +426,7 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
         if (in_place < jp1) FN(pack_b_group)(g->B, g->b_sk, g->b_sn, g->N, in_place, jp1, r->k0 + p, kn, packed_b);
         for (int64_t ip = ip0; ip < ip1; ip++) {
             int64_t m = r->rows - ip * MR < MR ? r->rows - ip * MR : MR;
-            const T *pa = g->packed_a + p * r->a_panels * MR + ip * kn * MR;
+            const T *pa = packed_a + p * r->a_panels * MR + ip * kn * MR;
             for (int64_t jp = jp0; jp < jp1; jp++) {
                 int64_t n = g->N - jp * NR < NR ? g->N - jp * NR : NR;
                 T *c = g->C + (r->i0 + ip * MR) * g->rs + jp * NR * g->cs;
@@ -446,34 +455,63 @@ static void FN(multiply_unit)(const FN(gemm_plan) *g, const FN(gemm_round) *r, i
     }
 }
 
-/* The whole product, run by thread `tid` of `nt`. Tasks are claimed in list
- * order; a round's units wait for its A packing, its A packing for the
- * previous round's units (the buffer is reused and C accumulates). Waiting is
- * on finished work, never on threads arriving: a thread the system delays
- * finds the work done by the others, and nothing waits for it but the
- * region's end. */
+/* Slice u of round r: by rows, its A panels packed, then all of B group by
+ * group; by columns, all of A packed (once a round by each thread: `packed`
+ * says whether this thread's copy is there), then its B panels group by group. */
+static void FN(multiply_slice)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t u, T *packed_a, T *packed_b,
+                               bool *packed) {
+    int64_t lo, hi;
+    FN(slice_of)(r, u, &lo, &hi);
+    int64_t ip0 = 0, ip1 = r->a_panels, jp0 = 0, jp1 = r->panels;
+    if (r->by_rows) {
+        ip0 = lo, ip1 = hi;
+        for (int64_t job = ip0; job < ip1; job++) FN(pack_a_job)(g, r, job, packed_a);
+    } else {
+        jp0 = lo, jp1 = hi;
+        if (!*packed)
+            for (int64_t job = 0; job < r->a_panels; job++) FN(pack_a_job)(g, r, job, packed_a);
+        *packed = true;
+    }
+    for (int64_t j = jp0; j < jp1; j += r->group)
+        FN(multiply_block)(g, r, packed_a, ip0, ip1, j, j + r->group < jp1 ? j + r->group : jp1, packed_b);
+}
+
+/* Claims the next unclaimed entry below `end` of a list: its index, or -1. */
+static int64_t FN(claim)(atomic_llong *next, int64_t end) {
+    int64_t v = atomic_load_explicit(next, memory_order_relaxed);
+    while (v < end)
+        if (atomic_compare_exchange_weak_explicit(next, &v, v + 1, memory_order_relaxed, memory_order_relaxed)) return v;
+    return -1;
+}
+
+/* The whole product, run by thread `tid` of `nt`, round by round. Each
+ * thread works through its own slices of C, then takes what is left of the
+ * others' (each list claimed from its start): a thread the system delays
+ * finds its slices done by the others instead of holding them at the end.
+ * A round waits for the previous one's slices (C accumulates along k);
+ * nothing else waits for another thread but the region's end. Which thread
+ * computes a slice never changes its bits. */
 static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, double *waited) {
     const FN(gemm_blocking) *b = &g->blk;
-    T *packed_b = g->packed_b + tid * FN(packed_b_elems)(b);
-    int64_t task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed);
-    int64_t first = 0, packs_before = 0, units_before = 0; /* tasks, packs and units of earlier rounds */
+    T *packed_a = g->scratch + tid * (FN(packed_a_elems)(b) + FN(packed_b_elems)(b));
+    T *packed_b = packed_a + FN(packed_a_elems)(b);
+    int64_t listed[MAX_GEMM_THREADS] = {0}; /* each thread's units in earlier rounds */
+    int64_t units_before = 0;
     for (int64_t i0 = 0; i0 < g->M; i0 += b->rows)
         for (int64_t k0 = 0; k0 < g->K; k0 += b->depth) {
             FN(gemm_round) r = FN(round_at)(g, i0, k0, nt);
-            for (; task < first + r.a_panels + r.units;
-                 task = atomic_fetch_add_explicit(&g->next_task, 1, memory_order_relaxed)) {
-                if (task < first + r.a_panels) {
-                    FN(wait_for)(&g->units_done, units_before, waited);
-                    FN(pack_a_job)(g, &r, task - first);
-                    atomic_fetch_add_explicit(&g->packs_done, 1, memory_order_release);
-                } else {
-                    FN(wait_for)(&g->packs_done, packs_before + r.a_panels, waited);
-                    FN(multiply_unit)(g, &r, task - first - r.a_panels, packed_b);
+            bool packed = false, waited_round = units_before == 0;
+            for (int i = 0; i < nt; i++) {
+                int o = (tid + i) % nt; /* this thread's list first */
+                int64_t first = r.units * o / nt, count = r.units * (o + 1) / nt - first;
+                for (int64_t v; (v = FN(claim)(&g->claim[o].next, listed[o] + count)) >= 0;) {
+                    if (!waited_round) FN(wait_for)(&g->units_done, units_before, waited);
+                    waited_round = true;
+                    FN(multiply_slice)(g, &r, first + v - listed[o], packed_a, packed_b, &packed);
                     atomic_fetch_add_explicit(&g->units_done, 1, memory_order_release);
                 }
+                listed[o] += count;
             }
-            first += r.a_panels + r.units;
-            packs_before += r.a_panels;
             units_before += r.units;
         }
 }
@@ -498,16 +536,15 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
         g.rs = 1, g.cs = ldc;
     }
     g.blk = FN(gemm_blocking_for)(g.M, g.N, g.K);
-    g.packed_a = scratch;
-    g.packed_b = g.packed_a + FN(packed_a_elems)(&g.blk);
-    atomic_init(&g.next_task, 0);
-    atomic_init(&g.packs_done, 0);
+    g.scratch = scratch;
+    for (int t = 0; t < MAX_GEMM_THREADS; t++) atomic_init(&g.claim[t].next, 0);
     atomic_init(&g.units_done, 0);
-    /* as many threads as asked for, and as the scratch has B buffers for */
-    int64_t room = ((int64_t)(scratch_bytes / sizeof(T)) - FN(packed_a_elems)(&g.blk)) / FN(packed_b_elems)(&g.blk);
+    /* as many threads as asked for, and as the scratch has buffers for */
+    int64_t room = (int64_t)(scratch_bytes / sizeof(T)) / (FN(packed_a_elems)(&g.blk) + FN(packed_b_elems)(&g.blk));
     TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
     int nt = omp_get_max_threads();
     if (nt > room) nt = (int)room;
+    if (nt > MAX_GEMM_THREADS) nt = MAX_GEMM_THREADS;
     double work = (double)M * (double)N * (double)K * (double)sizeof(T);
     if (nt <= 1 || work < tg_gemm_parallel_work() || !tg_gemm_threads_pay()) {
         FN(gemm_run)(&g, 0, 1, NULL);
@@ -526,6 +563,7 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 #pragma omp parallel num_threads(nt)
     {
         int tid = omp_get_thread_num();
+        tg_gemm_arrive(tid);
         double begin = tid == 0 ? tg_parallel_now() : 0;
         FN(gemm_run)(&g, tid, omp_get_num_threads(), tid == 0 ? &waited : NULL);
         if (tid == 0) worked = tg_parallel_now() - begin - waited;

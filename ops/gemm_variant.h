@@ -19,9 +19,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-/* Units of work per thread in a round, claimed in turn: more even out a
- * thread that the machine slows down, fewer keep more of the operands in cache. */
+/* Slices of C per thread in a round: more even out a thread that the
+ * machine slows down, fewer keep more of the operands in cache. */
 #define UNITS_PER_THREAD 4
+/* Threads one product runs on at most (each has its own list of slices). */
+#define MAX_GEMM_THREADS 64
 #if defined(__x86_64__) || defined(__i386__)
 #define SPIN_PAUSE() __builtin_ia32_pause()
 #else

@@ -300,6 +300,24 @@ static void test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain(void *
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* A thread the system delays: the others take its slices of C (each
+ * thread's list is open to all once its own is done) and the bits stay
+ * the chain's; the second thread 5 ms late, the first one too (the caller
+ * then finds its own slices taken). Caches of 16 KiB / 64 KiB / 256 KiB cut
+ * the larger products into rounds along K, which wait for each other. */
+static void test_the_slices_of_a_late_thread_are_taken_by_the_other(void **state) {
+    (void)state;
+    static const shape shapes[] = {{37, 29, 90}, {131, 300, 75}, {300, 64, 40}, {12, 200, 70}};
+    tg_gemm_caches small = {16 << 10, 64 << 10, 256 << 10};
+    tg_gemm_set_cache_sizes(&small);
+    for (int late = 1; late >= 0; late--) {
+        tg_gemm_set_late_thread(late, 5000);
+        assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+    }
+    tg_gemm_set_late_thread(-1, 0);
+    tg_gemm_set_cache_sizes(NULL);
+}
+
 /* With caches of 4 KiB / 16 KiB / 64 KiB the blocking cuts these products
  * into many rounds along K, rows and columns, and many depth passes: still
  * the same chain, on 1 and 2 threads. */
@@ -365,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_depth_one_and_odd_sizes_are_the_exact_chain),
         cmocka_unit_test(test_products_cut_for_small_caches_are_the_exact_chain),
         cmocka_unit_test(test_cache_sizes_are_plausible_and_can_be_forced),
+        cmocka_unit_test(test_the_slices_of_a_late_thread_are_taken_by_the_other),
         cmocka_unit_test(test_late_regions_in_a_row_make_the_next_products_serial),
     };
     return cmocka_run_group_tests_name("gemm_variants", tests, NULL, NULL);
