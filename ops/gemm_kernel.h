@@ -478,7 +478,7 @@ static void FN(multiply_slice)(const FN(gemm_plan) *g, const FN(gemm_round) *r, 
 
 /* Claims the next unclaimed entry below `end` of a list: its index, or -1. */
 static int64_t FN(claim)(atomic_llong *next, int64_t end) {
-    int64_t v = atomic_load_explicit(next, memory_order_relaxed);
+    long long v = atomic_load_explicit(next, memory_order_relaxed);
     while (v < end)
         if (atomic_compare_exchange_weak_explicit(next, &v, v + 1, memory_order_relaxed, memory_order_relaxed)) return v;
     return -1;
