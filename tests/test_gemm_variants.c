@@ -300,6 +300,20 @@ static void test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain(void *
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* A row-major B is read in place while the row tiles times its row stride
+ * stay within L1's size, packed beyond: with an L1 of 16 KiB, 100 rows
+ * (9 tiles of 12 with AVX-512, more with narrower tiles) and B rows of 300
+ * f32 (1200 bytes) are read in place, of 600 f32 or 300 f64 (2400) packed;
+ * both the chain. */
+static void test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_chain(void **state) {
+    (void)state;
+    static const shape shapes[] = {{100, 70, 300}, {100, 70, 600}, {40, 129, 64}, {200, 33, 100}};
+    tg_gemm_caches small = {16 << 10, 256 << 10, 4 << 20};
+    tg_gemm_set_cache_sizes(&small);
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+    tg_gemm_set_cache_sizes(NULL);
+}
+
 /* A thread the system delays: the others take its slices of C (each
  * thread's list is open to all once its own is done) and the bits stay
  * the chain's; the second thread 5 ms late, the first one too (the caller
@@ -384,6 +398,7 @@ int main(void) {
         cmocka_unit_test(test_products_cut_for_small_caches_are_the_exact_chain),
         cmocka_unit_test(test_cache_sizes_are_plausible_and_can_be_forced),
         cmocka_unit_test(test_the_slices_of_a_late_thread_are_taken_by_the_other),
+        cmocka_unit_test(test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_chain),
         cmocka_unit_test(test_late_regions_in_a_row_make_the_next_products_serial),
     };
     return cmocka_run_group_tests_name("gemm_variants", tests, NULL, NULL);
