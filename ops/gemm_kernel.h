@@ -311,6 +311,13 @@ static size_t FN(gemm_scratch)(int64_t M, int64_t N, int64_t K) {
 
 /* ---- the product ---- */
 
+/* One thread's list of slices, round after round: the next one to claim, a
+ * cache line to itself (the owner claims from it, the others only once
+ * their own list is done). */
+typedef struct {
+    _Alignas(64) atomic_llong next;
+} FN(slice_list);
+
 typedef struct {
     const T *A, *B;
     T *C;
@@ -324,13 +331,8 @@ typedef struct {
      * at p * a_panels * MR + i * kn * MR, row k of it MR values; then its
      * group of B panels (FN(pack_b_group)) */
     T *scratch;
-    /* each thread's list of units, round after round: the next one to claim
-     * (a cache line each: the owner claims from it, the others only when
-     * their own list is done), and how many units are done in all */
-    struct {
-        _Alignas(64) atomic_llong next;
-    } claim[MAX_GEMM_THREADS];
-    atomic_llong units_done;
+    FN(slice_list) *claim;  /* thread t's list at claim[t] */
+    atomic_llong units_done; /* slices done, in all rounds so far */
 } FN(gemm_plan);
 
 /* One round: rows [i0, i0 + rows) of op(A) and k in [k0, k0 + depth), times
@@ -548,7 +550,6 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     }
     g.blk = FN(gemm_blocking_for)(g.M, g.N, g.K);
     g.scratch = scratch;
-    for (int t = 0; t < MAX_GEMM_THREADS; t++) atomic_init(&g.claim[t].next, 0);
     atomic_init(&g.units_done, 0);
     /* as many threads as asked for, and as the scratch has buffers for */
     int64_t room = (int64_t)(scratch_bytes / sizeof(T)) / (FN(packed_a_elems)(&g.blk) + FN(packed_b_elems)(&g.blk));
@@ -556,6 +557,9 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     int nt = omp_get_max_threads();
     if (nt > room) nt = (int)room;
     if (nt > MAX_GEMM_THREADS) nt = MAX_GEMM_THREADS;
+    FN(slice_list) lists[MAX_GEMM_THREADS]; /* the first nt are used */
+    for (int t = 0; t < nt; t++) atomic_init(&lists[t].next, 0);
+    g.claim = lists;
     double work = (double)M * (double)N * (double)K * (double)sizeof(T);
     if (nt <= 1 || work < tg_gemm_parallel_work() || !tg_gemm_threads_pay()) {
         FN(gemm_run)(&g, 0, 1, NULL);

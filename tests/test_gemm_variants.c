@@ -227,6 +227,13 @@ static void assert_exact_chain_everywhere(const shape *shapes, size_t n) {
     tg_gemm_set_parallel_work(-1);
 }
 
+/* The same with the blocking cut for these cache sizes. */
+static void assert_exact_chain_with_caches(const tg_gemm_caches *caches, const shape *shapes, size_t n) {
+    tg_gemm_set_cache_sizes(caches);
+    assert_exact_chain_everywhere(shapes, n);
+    tg_gemm_set_cache_sizes(NULL);
+}
+
 /* N = 1..17 crosses one and two vectors of every width (4, 8, 16 lanes) and
  * takes the N-major path where M fills the lanes better. */
 static void test_narrow_outputs_n_1_to_17_are_the_exact_chain(void **state) {
@@ -309,9 +316,7 @@ static void test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_ch
     (void)state;
     static const shape shapes[] = {{100, 70, 300}, {100, 70, 600}, {40, 129, 64}, {200, 33, 100}};
     tg_gemm_caches small = {16 << 10, 256 << 10, 4 << 20};
-    tg_gemm_set_cache_sizes(&small);
-    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
-    tg_gemm_set_cache_sizes(NULL);
+    assert_exact_chain_with_caches(&small, shapes, sizeof shapes / sizeof shapes[0]);
 }
 
 /* A thread the system delays: the others take its slices of C (each
@@ -323,13 +328,11 @@ static void test_the_slices_of_a_late_thread_are_taken_by_the_other(void **state
     (void)state;
     static const shape shapes[] = {{37, 29, 90}, {131, 300, 75}, {300, 64, 40}, {12, 200, 70}};
     tg_gemm_caches small = {16 << 10, 64 << 10, 256 << 10};
-    tg_gemm_set_cache_sizes(&small);
     for (int late = 1; late >= 0; late--) {
         tg_gemm_set_late_thread(late, 5000);
-        assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+        assert_exact_chain_with_caches(&small, shapes, sizeof shapes / sizeof shapes[0]);
     }
     tg_gemm_set_late_thread(-1, 0);
-    tg_gemm_set_cache_sizes(NULL);
 }
 
 /* With caches of 4 KiB / 16 KiB / 64 KiB the blocking cuts these products
