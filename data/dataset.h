@@ -171,5 +171,12 @@ typedef struct tg_batch {
  * count >= 1, each index in [0, N). Errors (also kept on the tape) leave *out zeroed. */
 tg_status tg_dataset_gather(tg_tape *t, const tg_dataset *ds, tg_dtype dtype, int64_t count,
                             const int64_t *indices, tg_batch *out);
+/* Asks the caches for the stored samples indices[0..count) (NULL: samples
+ * 0..count-1), to be gathered later: the next batch's while this one computes
+ * (tg_batches_peek). Samples drawn at random from a set larger than the
+ * caches then arrive from memory during the step instead of stalling the
+ * next gather. A hint: nothing is read or written that a result depends on;
+ * bad indices are refused as tg_dataset_gather refuses them. */
+tg_status tg_dataset_prefetch(const tg_dataset *ds, int64_t count, const int64_t *indices);
 
 #endif

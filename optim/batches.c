@@ -60,6 +60,16 @@ void tg_batches_free(tg_batches *b) {
     free(b);
 }
 
+/* This rank's share of batch `batch` of the epoch: *indices, *count; returns the whole batch's size. */
+static int64_t share_of(const tg_batches *b, int64_t batch, const int64_t **indices, int64_t *count) {
+    int64_t start = batch * b->batch_size;
+    int64_t end = start + b->batch_size < b->n ? start + b->batch_size : b->n;
+    int64_t c = end - start;
+    *indices = b->order + start + c * b->rank / b->size;
+    *count = c * (b->rank + 1) / b->size - c * b->rank / b->size;
+    return c;
+}
+
 bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count) {
     if (!b || !indices || !count) return false;
     if (b->next_batch == b->per_epoch) { /* epoch over: report it once, reshuffle for the next */
@@ -71,12 +81,17 @@ bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count) {
         b->last_size = 0;
         return false;
     }
-    int64_t start = b->next_batch++ * b->batch_size;
-    int64_t end = start + b->batch_size < b->n ? start + b->batch_size : b->n;
-    int64_t c = end - start;
-    b->last_size = c;
-    *indices = b->order + start + c * b->rank / b->size;
-    *count = c * (b->rank + 1) / b->size - c * b->rank / b->size;
+    b->last_size = share_of(b, b->next_batch++, indices, count);
+    return true;
+}
+
+bool tg_batches_peek(const tg_batches *b, const int64_t **indices, int64_t *count) {
+    if (!b || !indices || !count || b->next_batch == b->per_epoch) {
+        if (indices) *indices = NULL;
+        if (count) *count = 0;
+        return false;
+    }
+    share_of(b, b->next_batch, indices, count);
     return true;
 }
 

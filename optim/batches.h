@@ -30,6 +30,12 @@ void tg_batches_free(tg_batches *b);
 /* The next batch: *count indices at *indices (valid until the next call).
  * Returns false once an epoch is over (the following call starts the next one). */
 bool tg_batches_next(tg_batches *b, const int64_t **indices, int64_t *count);
+/* The batch the next tg_batches_next will deal (this rank's share), without
+ * dealing it: to prefetch its samples while the current batch computes
+ * (tg_dataset_prefetch). Valid until the next tg_batches_next. False (NULL,
+ * 0) when the epoch has no batch left: the next epoch's order is drawn only
+ * when it begins. */
+bool tg_batches_peek(const tg_batches *b, const int64_t **indices, int64_t *count);
 int64_t tg_batches_epoch(const tg_batches *b);     /* epochs finished */
 int64_t tg_batches_per_epoch(const tg_batches *b); /* batches in one epoch */
 int64_t tg_batches_position(const tg_batches *b);  /* batches dealt in the current epoch */

@@ -29,6 +29,40 @@ static void test_an_epoch_visits_every_sample_once_in_shuffled_order(void **stat
     tg_batches_free(b);
 }
 
+static void test_peeking_shows_the_next_batch_without_dealing_it(void **state) {
+    (void)state;
+    tg_rng rng = tg_rng_new(5), same = tg_rng_new(5);
+    tg_batches *b = tg_batches_new(10, 4, false, &rng), *twin = tg_batches_new(10, 4, false, &same);
+    const int64_t *peeked, *idx, *twin_idx;
+    int64_t peeked_count, count, twin_count;
+    for (int epoch = 0; epoch < 2; epoch++) {
+        for (int batch = 0; batch < 3; batch++) {
+            assert_true(tg_batches_peek(b, &peeked, &peeked_count));
+            assert_true(tg_batches_peek(b, &peeked, &peeked_count)); /* twice: still not dealt */
+            assert_int_equal(tg_batches_position(b), batch);
+            assert_true(tg_batches_next(b, &idx, &count));
+            assert_true(tg_batches_next(twin, &twin_idx, &twin_count)); /* never peeked: same batches */
+            assert_int_equal(peeked_count, batch < 2 ? 4 : 2);
+            assert_int_equal(count, peeked_count);
+            assert_int_equal(twin_count, count);
+            for (int64_t i = 0; i < count; i++) {
+                assert_int_equal(idx[i], peeked[i]);
+                assert_int_equal(twin_idx[i], idx[i]);
+            }
+        }
+        /* the epoch's end: its order is drawn only when it begins */
+        assert_false(tg_batches_peek(b, &peeked, &peeked_count));
+        assert_null(peeked);
+        assert_int_equal(peeked_count, 0);
+        assert_false(tg_batches_next(b, &idx, &count));
+        assert_false(tg_batches_next(twin, &twin_idx, &twin_count));
+    }
+    assert_int_equal(tg_batches_epoch(b), 2);
+    assert_false(tg_batches_peek(NULL, &peeked, &peeked_count));
+    tg_batches_free(b);
+    tg_batches_free(twin);
+}
+
 static void test_without_rng_batches_are_in_order_and_drop_last_skips_the_remainder(void **state) {
     (void)state;
     tg_batches *b = tg_batches_new(10, 4, true, NULL);
@@ -219,6 +253,7 @@ static void test_more_samples_than_memory_can_index_is_an_error(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_epoch_visits_every_sample_once_in_shuffled_order),
+        cmocka_unit_test(test_peeking_shows_the_next_batch_without_dealing_it),
         cmocka_unit_test(test_without_rng_batches_are_in_order_and_drop_last_skips_the_remainder),
         cmocka_unit_test(test_same_seed_gives_the_same_order),
         cmocka_unit_test(test_batch_stochastic_and_mini_batch_descent_all_fit_a_line),

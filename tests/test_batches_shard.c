@@ -23,7 +23,12 @@ static void check_shares_make_the_batches(int64_t n, int64_t b, int size) {
         for (int r = 0; r < size; r++) {
             const int64_t *share;
             int64_t got;
+            const int64_t *peeked;
+            int64_t peeked_count;
+            assert_true(tg_batches_peek(ranks[r], &peeked, &peeked_count)); /* the share next deals */
             assert_true(tg_batches_next(ranks[r], &share, &got));
+            assert_ptr_equal(peeked, share);
+            assert_int_equal(peeked_count, got);
             assert_int_equal(tg_batches_last_size(ranks[r]), count);
             for (int64_t k = 0; k < got; k++) assert_int_equal(share[k], whole[at + k]);
             at += got;

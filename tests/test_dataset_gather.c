@@ -1,5 +1,5 @@
 /* Gathering batches onto a tape: values, dtype conversion, labels and
- * targets, bad indices, and a steady loop that allocates nothing. */
+ * targets, bad indices, prefetching, and a steady loop that allocates nothing. */
 #include <stdlib.h>
 
 #include "testing.h"
@@ -108,6 +108,34 @@ static void test_gather_bad_arguments_are_errors_on_the_tape(void **state) {
     tg_dataset_free(ds);
 }
 
+static void test_prefetching_a_batch_checks_its_indices_and_changes_no_value(void **state) {
+    (void)state;
+    tg_dataset *ds = tg_dataset_synthetic("spiral", 300, 3);
+    const int64_t indices[4] = {299, 0, 17, 150};
+    tg_batch before, after;
+    assert_int_equal(tg_dataset_gather(tape, ds, TG_F32, 4, indices, &before), TG_OK);
+    assert_int_equal(tg_dataset_prefetch(ds, 4, indices), TG_OK);
+    assert_int_equal(tg_dataset_prefetch(ds, 300, NULL), TG_OK); /* every sample, in order */
+    assert_int_equal(tg_dataset_prefetch(ds, 0, NULL), TG_OK);   /* nothing to ask for */
+    assert_int_equal(tg_dataset_gather(tape, ds, TG_F32, 4, indices, &after), TG_OK);
+    assert_memory_equal(after.x->data, before.x->data, sizeof(float) * (size_t)before.x->numel);
+    assert_memory_equal(after.labels, before.labels, sizeof(int64_t) * 4);
+    assert_int_equal(tg_tape_status(tape), TG_OK);
+    /* refused as the gather refuses them, the tape untouched */
+    assert_int_equal(tg_dataset_prefetch(ds, 2, (int64_t[]){5, 300}), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "tg_dataset_prefetch: indices[1] = 300 is out of range for spiral");
+    assert_int_equal(tg_dataset_prefetch(ds, 1, (int64_t[]){-1}), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "indices[0] = -1");
+    assert_int_equal(tg_dataset_prefetch(ds, 301, NULL), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "301 samples asked of spiral, which has 300");
+    assert_int_equal(tg_dataset_prefetch(ds, -1, NULL), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "-1 samples");
+    assert_int_equal(tg_dataset_prefetch(NULL, 1, NULL), TG_ERR_ARG);
+    assert_error_mentions(tg_last_error(), "tg_dataset_prefetch: ds is NULL");
+    assert_int_equal(tg_tape_status(tape), TG_OK);
+    tg_dataset_free(ds);
+}
+
 static void test_a_steady_gather_loop_allocates_nothing_after_the_first_step(void **state) {
     (void)state;
     tg_dataset *ds = tg_dataset_synthetic("spiral", 1000, 3);
@@ -168,6 +196,7 @@ int main(void) {
         T(test_gather_keeps_multi_dimensional_sample_shapes_and_targets),
         T(test_gather_of_a_large_batch_matches_the_formula_on_every_element),
         T(test_gather_bad_arguments_are_errors_on_the_tape),
+        T(test_prefetching_a_batch_checks_its_indices_and_changes_no_value),
         T(test_a_steady_gather_loop_allocates_nothing_after_the_first_step),
         T(test_arrays_with_bad_shapes_or_labels_are_refused),
 #undef T

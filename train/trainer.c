@@ -179,6 +179,11 @@ static tg_status train_step(tg_trainer *tr, const int64_t *indices, int64_t coun
     tg_batch batch;
     tg_status st = tg_dataset_gather(t, tr->train, tr->opts.dtype, count, indices, &batch);
     if (agree(tr, st ? tape_error(t, "gather") : TG_OK)) return tg_last_status();
+    /* the next batch's samples come from memory while this one computes (a
+     * hint: its indices are the iterator's, in range) */
+    const int64_t *next;
+    int64_t next_count;
+    if (tg_batches_peek(tr->batches, &next, &next_count)) (void)tg_dataset_prefetch(tr->train, next_count, next);
     /* the forward pass and the loss as one fusion scope (ops/fusion.h): the
      * pointwise ops between two matmuls run as one pass */
     tg_fuse_begin(t);
