@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pages.h"
 #include "core/parallel.h"
 
 /* In AddressSanitizer builds the arena is poisoned except for what
@@ -105,7 +106,7 @@ struct tg_tape {
 static tg_chunk *chunk_new(tg_tape *t, size_t size) {
     tg_chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
-    c->base = aligned_alloc(TG_ALIGN, size);
+    c->base = tg_alloc_large(TG_ALIGN, size);
     if (!c->base) {
         free(c);
         return NULL;
@@ -324,7 +325,7 @@ void *tg_tape_scratch(tg_tape *t, size_t bytes) {
     }
     if (bytes > t->scratch_size) {
         size_t size = (bytes + TG_ALIGN - 1) & ~(size_t)(TG_ALIGN - 1);
-        void *fresh = aligned_alloc(TG_ALIGN, size);
+        void *fresh = tg_alloc_large(TG_ALIGN, size);
         if (!fresh) {
             tg_tape_fail(t, TG_ERR_NOMEM, "%s: out of memory asking for %zu bytes of scratch",
                          t->op ? t->op : "tg_tape_scratch", bytes);

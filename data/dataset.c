@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pages.h"
 #include "core/rng.h"
 
 int64_t tg_dataset_len(const tg_dataset *ds) { return ds ? ds->n : 0; }
@@ -67,7 +68,7 @@ tg_dataset *tg_dataset_from(tg_dtype dtype, int ndim, const int64_t *shape, cons
             return NULL;
         }
     size_t bytes = (size_t)(n * f) * tg_dtype_size(dtype);
-    void *block = malloc(bytes);
+    void *block = tg_alloc_large(64, bytes);
     int64_t *label_copy = labels ? malloc(sizeof(int64_t) * (size_t)n) : NULL;
     double *target_copy = targets ? malloc(sizeof(double) * (size_t)(n * n_targets)) : NULL;
     if (!block || (labels && !label_copy) || (targets && !target_copy)) {

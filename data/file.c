@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/pages.h"
+
 enum { CHUNK = 1 << 16 };
 
 /* Input in pieces: a file read chunk by chunk, or one block of memory. */
@@ -53,6 +55,7 @@ static tg_status reserve(source *s, unsigned char **buf, size_t *cap, size_t nee
     if (max_size && grown > max_size) grown = max_size;
     unsigned char *bigger = realloc(*buf, grown);
     if (!bigger) return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory for %zu bytes", s->who, s->name, grown);
+    tg_advise_huge_pages(bigger + *cap, grown - *cap); /* the part not yet touched */
     *buf = bigger;
     *cap = grown;
     return TG_OK;
