@@ -18,6 +18,11 @@ typedef struct {
     /* max pool: for each output element, the index h W + w of its maximum in
      * its plane (in the tape's arena); NULL when not saved */
     const int32_t *argmax;
+    /* 2x2 windows with stride 2 (two_by_two), for one call (pool_planes):
+     * output rows per block, and for output k of a block the offset 2 p W + 2 j
+     * of its first tap from the block's first input row */
+    int64_t block_rows;
+    const int32_t *block_first;
 } pool_attrs;
 
 /* [*lo, *hi) = the rows (or columns) of x under window i: i s - pad + [0, k), clipped to [0, size) */
@@ -39,6 +44,24 @@ static inline void tap_range(int64_t offset, int64_t stride, int64_t size, int64
 
 /* Outputs of one row handled at once by max pooling (stack buffers). */
 #define POOL_CHUNK 256
+
+/* The common window, 2x2 with stride 2 and no padding: windows that tile x
+ * without overlapping, its own kernels (max_plane_2x2, scatter_plane_2x2). */
+static bool two_by_two(const pool_attrs *at) {
+    return at->kernel[0] == 2 && at->kernel[1] == 2 && at->stride[0] == 2 && at->stride[1] == 2 &&
+           at->padding[0] == 0 && at->padding[1] == 0;
+}
+
+/* The blocks of whole output rows the 2x2 kernels run (about POOL_CHUNK / 2
+ * outputs; one row when a row is longer), with first[POOL_CHUNK / 2]. */
+static void plan_blocks(pool_attrs *at, int32_t *first) {
+    int64_t OW = at->out_width;
+    at->block_rows = OW <= POOL_CHUNK / 2 ? POOL_CHUNK / 2 / OW : 1;
+    if (at->block_rows > at->out_height) at->block_rows = at->out_height;
+    for (int64_t p = 0; p < at->block_rows && OW <= POOL_CHUNK / 2; p++)
+        for (int64_t j = 0; j < OW; j++) first[p * OW + j] = (int32_t)(2 * p * at->width + 2 * j);
+    at->block_first = first;
+}
 
 /* One plane (n, c) of a pooling kernel; in/out/arg are the whole tensors. */
 typedef void (*plane_fn)(const pool_attrs *at, const void *in, void *out, int32_t *arg, int64_t plane);
@@ -89,7 +112,10 @@ static tg_tensor *pool_planes(tg_tape *t, const tg_op *op, const char *who, tg_t
     if (!tg_check_inputs(t, who, 1, &x)) return NULL;
     tg_tensor *y = tg_tape_result(t, x->dtype, 4, (const int64_t[]){x->shape[0], x->shape[1], rows, cols});
     if (!y) return NULL;
-    for_each_plane(at, x->shape[0] * x->shape[1], x->dtype == TG_F32 ? f32 : f64, x->data, y->data,
+    pool_attrs call = *at; /* recorded as given: the blocks are this call's */
+    int32_t first[POOL_CHUNK / 2];
+    if (two_by_two(at)) plan_blocks(&call, first);
+    for_each_plane(&call, x->shape[0] * x->shape[1], x->dtype == TG_F32 ? f32 : f64, x->data, y->data,
                    (int32_t *)at->argmax);
     return tg_tape_record(t, op, 1, &x, y, at, sizeof *at);
 }
@@ -112,8 +138,10 @@ static const tg_op max_pool_scatter_op = {"max_pool2d_backward", 1, max_pool_sca
 
 /* dx [N,C,H,W] = 0 with dx[argmax[k]] += g[k] */
 static tg_tensor *max_pool_scatter(tg_tape *t, tg_tensor *g, const pool_attrs *at) {
+    bool tiles = two_by_two(at);
     return pool_planes(t, &max_pool_scatter_op, "max_pool2d_backward", g, at, at->height, at->width,
-                       scatter_plane_f32, scatter_plane_f64);
+                       tiles ? scatter_plane_2x2_f32 : scatter_plane_f32,
+                       tiles ? scatter_plane_2x2_f64 : scatter_plane_f64);
 }
 
 /* y [N,C,Hout,Wout] = x[argmax[k]]: the max pool again, at the saved positions */
@@ -205,8 +233,9 @@ tg_tensor *tg_max_pool2d(tg_tape *t, tg_tensor *x, tg_pool2d_opts opts) {
         int64_t outputs = x->shape[0] * x->shape[1] * at.out_height * at.out_width;
         if (!(at.argmax = tg_tape_alloc(t, sizeof(int32_t) * (size_t)(outputs ? outputs : 1)))) return NULL;
     }
-    return pool_planes(t, &max_pool_op, "tg_max_pool2d", x, &at, at.out_height, at.out_width, max_plane_f32,
-                       max_plane_f64);
+    bool tiles = two_by_two(&at);
+    return pool_planes(t, &max_pool_op, "tg_max_pool2d", x, &at, at.out_height, at.out_width,
+                       tiles ? max_plane_2x2_f32 : max_plane_f32, tiles ? max_plane_2x2_f64 : max_plane_f64);
 }
 
 tg_tensor *tg_avg_pool2d(tg_tape *t, tg_tensor *x, tg_pool2d_opts opts) {

@@ -67,6 +67,102 @@ static void FN(max_plane)(const pool_attrs *at, const void *in, void *out, int32
     }
 }
 
+/* max_plane for the common window, 2x2 with stride 2 and no padding: output
+ * (i, j) reads x[2i][2j], x[2i][2j+1], x[2i+1][2j], x[2i+1][2j+1], all inside
+ * x, in that order, with max_plane's rule (its first tap always takes: best
+ * starts at -inf, where at that element). Rows of a CNN's planes are short
+ * (14 or 7 outputs), too short for vector loops over one row: blocks of whole
+ * output rows (plan_blocks: about POOL_CHUNK / 2 outputs) copy the top and the bottom
+ * input rows of each end to end, so that output k of the block reads
+ * top[2k], top[2k + 1], bottom[2k], bottom[2k + 1] in one loop over the
+ * block. The comparisons are | of both, not ||: no branch on random data. */
+static void FN(max_plane_2x2)(const pool_attrs *at, const void *in, void *out, int32_t *arg, int64_t plane) {
+    int64_t H = at->height, W = at->width, OH = at->out_height, OW = at->out_width;
+    const T *x = (const T *)in + plane * H * W;
+    T *y = (T *)out + plane * OH * OW;
+    if (arg) arg += plane * OH * OW;
+    int64_t rows = at->block_rows;
+    const int32_t *first = at->block_first;
+    T top[POOL_CHUNK], bottom[POOL_CHUNK];
+    for (int64_t i0 = 0; i0 < OH; i0 += rows) {
+        int64_t block = OH - i0 < rows ? OH - i0 : rows, n = block * OW;
+        const T *restrict r0, *restrict r1;
+        if (OW <= POOL_CHUNK / 2) {
+            for (int64_t p = 0; p < block; p++) {
+                memcpy(top + 2 * p * OW, x + (2 * (i0 + p)) * W, sizeof(T) * (size_t)(2 * OW));
+                memcpy(bottom + 2 * p * OW, x + (2 * (i0 + p) + 1) * W, sizeof(T) * (size_t)(2 * OW));
+            }
+            r0 = top, r1 = bottom;
+        } else { /* one long row: read in place */
+            r0 = x + 2 * i0 * W, r1 = r0 + W;
+        }
+        T *restrict yb = y + i0 * OW;
+        if (!arg) {
+            for (int64_t k = 0; k < n; k++) {
+                T best = r0[2 * k], v1 = r0[2 * k + 1], v2 = r1[2 * k], v3 = r1[2 * k + 1];
+                best = (v1 > best) | (v1 != v1) ? v1 : best;
+                best = (v2 > best) | (v2 != v2) ? v2 : best;
+                yb[k] = (v3 > best) | (v3 != v3) ? v3 : best;
+            }
+            continue;
+        }
+        int32_t *restrict ab = arg + i0 * OW, base = (int32_t)(2 * i0 * W), below = (int32_t)W;
+        for (int64_t k = 0; k < n; k++) {
+            T best = r0[2 * k], v1 = r0[2 * k + 1], v2 = r1[2 * k], v3 = r1[2 * k + 1];
+            int32_t at0 = base + (OW <= POOL_CHUNK / 2 ? first[k] : 2 * (int32_t)k), where = at0;
+            bool take = (v1 > best) | (v1 != v1);
+            best = take ? v1 : best;
+            where = take ? at0 + 1 : where;
+            take = (v2 > best) | (v2 != v2);
+            best = take ? v2 : best;
+            where = take ? at0 + below : where;
+            take = (v3 > best) | (v3 != v3);
+            yb[k] = take ? v3 : best;
+            ab[k] = take ? at0 + below + 1 : where;
+        }
+    }
+}
+
+/* scatter_plane for max_plane_2x2's windows, which do not overlap: each x
+ * is written once, 0 + y[k] at the output's saved position and 0 at the
+ * window's other three (and in a last odd row or column no window covers):
+ * scatter_plane's values without its zeroing pass and scattered adds. Whole
+ * output rows a block at a time, as in max_plane_2x2. */
+static void FN(scatter_plane_2x2)(const pool_attrs *at, const void *in, void *out, int32_t *arg, int64_t plane) {
+    int64_t H = at->height, W = at->width, OH = at->out_height, OW = at->out_width;
+    const T *g = (const T *)in + plane * OH * OW;
+    T *x = (T *)out + plane * H * W;
+    const int32_t *a = arg + plane * OH * OW;
+    if (H > 2 * OH) memset(x + 2 * OH * W, 0, sizeof(T) * (size_t)((H - 2 * OH) * W));
+    int64_t rows = at->block_rows;
+    const int32_t *first = at->block_first;
+    T top[POOL_CHUNK], bottom[POOL_CHUNK];
+    for (int64_t i0 = 0; i0 < OH; i0 += rows) {
+        int64_t block = OH - i0 < rows ? OH - i0 : rows, n = block * OW;
+        bool copied = OW <= POOL_CHUNK / 2;
+        T *restrict r0 = copied ? top : x + 2 * i0 * W, *restrict r1 = copied ? bottom : x + (2 * i0 + 1) * W;
+        const T *restrict gb = g + i0 * OW;
+        const int32_t *restrict ab = a + i0 * OW;
+        int32_t base = (int32_t)(2 * i0 * W), below = (int32_t)W;
+        for (int64_t k = 0; k < n; k++) {
+            int32_t tap = ab[k] - base - (copied ? first[k] : 2 * (int32_t)k); /* 0, 1, W or W + 1 */
+            T v = (T)0 + gb[k];
+            r0[2 * k] = tap == 0 ? v : (T)0;
+            r0[2 * k + 1] = tap == 1 ? v : (T)0;
+            r1[2 * k] = tap == below ? v : (T)0;
+            r1[2 * k + 1] = tap == below + 1 ? v : (T)0;
+        }
+        for (int64_t p = 0; p < block; p++) {
+            T *row = x + 2 * (i0 + p) * W;
+            if (copied) {
+                memcpy(row, top + 2 * p * OW, sizeof(T) * (size_t)(2 * OW));
+                memcpy(row + W, bottom + 2 * p * OW, sizeof(T) * (size_t)(2 * OW));
+            }
+            if (W > 2 * OW) row[W - 1] = row[2 * W - 1] = 0;
+        }
+    }
+}
+
 /* y[k] = x[arg[k]]: the max pool at saved positions */
 static void FN(gather_plane)(const pool_attrs *at, const void *in, void *out, int32_t *arg, int64_t plane) {
     int64_t size = at->out_height * at->out_width;

@@ -120,6 +120,76 @@ static void test_pooling_split_over_threads_gives_the_same_bits_for_any_thread_c
     tg_set_num_threads(threads);
 }
 
+/* the same bits: values equal (NaN to NaN), and zeros of the same sign */
+static void assert_same_value(double got, double want) {
+    if (isnan(want)) {
+        assert_true(isnan(got));
+        return;
+    }
+    assert_true(got == want);
+    assert_int_equal(signbit(got) != 0, signbit(want) != 0);
+}
+
+/* The 2x2 windows with stride 2 run their own kernels (whole output rows a
+ * block at a time, the backward writing each element once): y and dx must
+ * be the window rule's bits, taps in row-major order with a strict > and a
+ * NaN taking over, dx = 0 + g at the chosen tap, 0 elsewhere (also -0 + ...).
+ * Values in {-2..2} tie everywhere; NaN and -inf sprinkled in; short rows,
+ * odd sizes, rows longer than a block; f32 and f64, 1 and 2 threads, with
+ * and without a gradient. */
+static void test_2x2_windows_give_the_bits_of_the_window_rule(void **state) {
+    (void)state;
+    const int64_t shapes[][4] = {{2, 3, 5, 4}, {1, 2, 6, 7}, {2, 4, 28, 28}, {3, 5, 14, 14},
+                                 {1, 1, 3, 301}, {2, 2, 9, 33}, {1, 1, 2, 2}};
+    int threads = tg_get_num_threads();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int dt = 0; dt < 2; dt++)
+            for (int th = 1; th <= 2; th++) {
+                tg_set_num_threads(th);
+                tg_dtype dtype = dt ? TG_F64 : TG_F32;
+                const int64_t *sh = shapes[s];
+                int64_t H = sh[2], W = sh[3], OH = H / 2, OW = W / 2, planes = sh[0] * sh[1];
+                tg_rng rng = tg_rng_new(17 + s);
+                tg_tensor *x = tg_tensor_empty(tape, dtype, 4, sh), *g = NULL;
+                for (int64_t i = 0; i < x->numel; i++) {
+                    uint64_t r = tg_rng_below(&rng, 100);
+                    tg_set(x, i, r < 3 ? NAN : r < 6 ? -INFINITY : (double)(int64_t)(r % 5) - 2.0);
+                }
+                tg_requires_grad(x);
+                tg_tensor *y = tg_max_pool2d(tape, x, (tg_pool2d_opts){.kernel = {2, 2}});
+                assert_shape(y, SHAPE(sh[0], sh[1], OH, OW));
+                g = tg_tensor_empty(tape, dtype, 4, y->shape);
+                for (int64_t k = 0; k < g->numel; k++) tg_set(g, k, k % 7 == 0 ? -0.0 : (double)(k % 11) - 5.0);
+                assert_int_equal(tg_backward(tape, y, &(tg_backward_opts){.grad_output = g}), TG_OK);
+                tg_tape_set_grad_enabled(tape, false);
+                tg_tensor *y_alone = tg_max_pool2d(tape, x, (tg_pool2d_opts){.kernel = {2, 2}});
+                tg_tape_set_grad_enabled(tape, true);
+                for (int64_t p = 0; p < planes; p++)
+                    for (int64_t i = 0; i < OH; i++)
+                        for (int64_t j = 0; j < OW; j++) {
+                            int64_t k = (p * OH + i) * OW + j, where = 2 * i * W + 2 * j;
+                            double best = -INFINITY;
+                            for (int64_t tap = 0; tap < 4; tap++) {
+                                int64_t at = (2 * i + tap / 2) * W + 2 * j + tap % 2;
+                                double v = tg_get(x, p * H * W + at);
+                                if (v > best || isnan(v)) best = v, where = at;
+                            }
+                            assert_same_value(tg_get(y, k), best);
+                            assert_same_value(tg_get(y_alone, k), best);
+                            for (int64_t tap = 0; tap < 4; tap++) {
+                                int64_t at = (2 * i + tap / 2) * W + 2 * j + tap % 2;
+                                assert_same_value(tg_get(x->grad, p * H * W + at), at == where ? 0.0 + tg_get(g, k) : 0.0);
+                            }
+                        }
+                for (int64_t p = 0; p < planes; p++) /* a last odd row or column: no window */
+                    for (int64_t h = 0; h < H; h++)
+                        for (int64_t w = 0; w < W; w++)
+                            if (h >= 2 * OH || w >= 2 * OW) assert_same_value(tg_get(x->grad, (p * H + h) * W + w), 0.0);
+                tg_tape_reset(tape);
+            }
+    tg_set_num_threads(threads);
+}
+
 static void test_max_pool2d_saves_no_argmax_when_no_gradient_is_needed(void **state) {
     (void)state;
     tg_tensor *x = tg_zeros(tape, TG_F32, SHAPE(8, 16, 32, 32));
@@ -214,6 +284,7 @@ int main(void) {
         TEST(test_max_pool2d_propagates_nan_and_handles_minus_infinity_like_torch),
         TEST(test_global_avg_pool2d_and_flatten_end_a_convolutional_stack),
         TEST(test_pooling_split_over_threads_gives_the_same_bits_for_any_thread_count),
+        TEST(test_2x2_windows_give_the_bits_of_the_window_rule),
         TEST(test_max_pool2d_saves_no_argmax_when_no_gradient_is_needed),
         TEST(test_pooling_bad_arguments_name_the_op_and_the_shapes),
         TEST(test_huge_pooling_windows_are_errors_not_overflows),
