@@ -11,6 +11,12 @@
 #define MIN_CHANNELS 8
 /* Tiles of a row transformed at once (a multiple of the vector width). */
 #define LANES 8
+/* k over [0, n), n a multiple of LANES, in blocks of LANES: each block one
+ * vector step (a row of a small image has too few tiles for a loop of
+ * unknown length to reach its vector part) */
+#define FOR_LANES(k, n) \
+    for (int64_t k##_block = 0; k##_block < (n); k##_block += LANES) \
+        for (int64_t k = k##_block; k < k##_block + LANES; k++)
 /* Bytes of transformed tiles (V and M) per chunk of images: they stay in L2. */
 #define CHUNK_BYTES (640 << 10)
 /* The weight gradient sums at most this many slots of images (fixed by the
@@ -92,9 +98,9 @@ static void plan_make(wino_plan *pl, tg_dtype dtype, wino_kind kind, int64_t bat
     pl->row_len = 2 * pl->lanes_w + 2;
     pl->v_bytes = tg_conv_align(16 * es * (size_t)(cin * pl->ld));
     pl->m_bytes = tg_conv_align(16 * es * (size_t)(cout * pl->ld));
-    /* transform_inputs: 4 rows, a row of zeros, 4 even and 4 odd halves;
-     * transform_outputs: 2 rows and 8 halves; transform_grads needs less */
-    size_t lines = (size_t)(4 * pl->row_len + w + 8 * (pl->lanes_w + 1)), out_lines = (size_t)(12 * pl->lanes_w);
+    /* transform_inputs: 4 rows and a row of zeros; transform_outputs: 2 rows
+     * and 8 halves; transform_grads needs less */
+    size_t lines = (size_t)(4 * pl->row_len + w), out_lines = (size_t)(12 * pl->lanes_w);
     pl->lines_bytes = tg_conv_align(es * (lines > out_lines ? lines : out_lines));
     pl->worker_bytes = pl->v_bytes + pl->m_bytes + pl->lines_bytes + pl->product_bytes + tg_conv_align(gemm_bytes);
 }

@@ -61,22 +61,24 @@ static inline void FN(rows_transform)(int64_t n, const T *restrict d0, const T *
 
 /* even[k] = s[2 k], odd[k] = s[2 k + 1] for k < n */
 static inline void FN(deinterleave)(int64_t n, const T *restrict s, T *restrict even, T *restrict odd) {
-    for (int64_t k = 0; k < n; k++) {
+    FOR_LANES(k, n) {
         even[k] = s[2 * k];
         odd[k] = s[2 * k + 1];
     }
 }
 
 /* The four outputs of B on the columns of a row of tiles, tile k reading
- * columns 2k .. 2k + 3 = e[k], o[k], e[k + 1], o[k + 1]:
- *   v0 = e[k] - e[k+1], v1 = o[k] + e[k+1], v2 = e[k+1] - o[k], v3 = o[k] - o[k+1] */
-static inline void FN(columns_transform)(int64_t n, const T *restrict e, const T *restrict o, T *restrict v0,
-                                         T *restrict v1, T *restrict v2, T *restrict v3) {
-    for (int64_t k = 0; k < n; k++) {
-        v0[k] = e[k] - e[k + 1];
-        v1[k] = o[k] + e[k + 1];
-        v2[k] = e[k + 1] - o[k];
-        v3[k] = o[k] - o[k + 1];
+ * columns 2k .. 2k + 3 of s = e0, o0, e1, o1:
+ *   v0 = e0 - e1, v1 = o0 + e1, v2 = e1 - o0, v3 = o0 - o1
+ * (n a multiple of LANES, as in every loop over lanes_w tiles below) */
+static inline void FN(columns_transform)(int64_t n, const T *restrict s, T *restrict v0, T *restrict v1,
+                                         T *restrict v2, T *restrict v3) {
+    FOR_LANES(k, n) {
+        T e0 = s[2 * k], o0 = s[2 * k + 1], e1 = s[2 * k + 2], o1 = s[2 * k + 3];
+        v0[k] = e0 - e1;
+        v1[k] = o0 + e1;
+        v2[k] = e1 - o0;
+        v3[k] = o0 - o1;
     }
 }
 
@@ -84,18 +86,14 @@ static inline void FN(columns_transform)(int64_t n, const T *restrict e, const T
  * tile t = (n - n0) tiles + th tiles_w + tw reads rows 2 th - pad_h + [0, 4),
  * columns 2 tw - pad_w + [0, 4), zeros outside x. Per tile row, each step a
  * loop over contiguous memory: B^T on the 4 rows over the padded width, the
- * rows split into even and odd columns, then B for lanes_w >= tiles_w tiles
+ * B on the rows' columns for lanes_w >= tiles_w tiles
  * at once (the extra lanes land on the next tile row, rewritten next, or in
  * the slack at the end of V's rows). */
 static void FN(transform_inputs)(const wino_plan *pl, const T *x, int64_t n0, int64_t count, T *V, T *lines) {
     int64_t H = pl->h, W = pl->w, ld = pl->ld, len = pl->row_len, pw = pl->pad_w, lanes = pl->lanes_w;
     size_t step = (size_t)(pl->cin * ld);
-    T *s[4], *even[4], *odd[4], *zeros = lines + 4 * len;
-    for (int a = 0; a < 4; a++) {
-        s[a] = lines + a * len;
-        even[a] = zeros + W + 2 * a * (lanes + 1);
-        odd[a] = even[a] + lanes + 1;
-    }
+    T *s[4], *zeros = lines + 4 * len;
+    for (int a = 0; a < 4; a++) s[a] = lines + a * len;
     for (int64_t j = 0; j < 4 * len + W; j++) lines[j] = 0; /* padding columns and rows stay 0 */
     for (int64_t n = 0; n < count; n++)
         for (int64_t c = 0; c < pl->cin; c++) {
@@ -109,9 +107,8 @@ static void FN(transform_inputs)(const wino_plan *pl, const T *x, int64_t n0, in
                 }
                 FN(rows_transform)(W, d[0], d[1], d[2], d[3], s[0] + pw, s[1] + pw, s[2] + pw, s[3] + pw);
                 for (int a = 0; a < 4; a++) {
-                    FN(deinterleave)(lanes + 1, s[a], even[a], odd[a]);
                     T *o0 = out + (size_t)(a * 4) * step;
-                    FN(columns_transform)(lanes, even[a], odd[a], o0, o0 + step, o0 + 2 * step, o0 + 3 * step);
+                    FN(columns_transform)(lanes, s[a], o0, o0 + step, o0 + 2 * step, o0 + 3 * step);
                 }
             }
         }
@@ -120,7 +117,7 @@ static void FN(transform_inputs)(const wino_plan *pl, const T *x, int64_t n0, in
 /* A^T on one column of 4x4 tiles: t0 = m0 + m1 + m2, t1 = m1 - m2 - m3 */
 static inline void FN(output_rows)(int64_t n, const T *restrict m0, const T *restrict m1, const T *restrict m2,
                                    const T *restrict m3, T *restrict t0, T *restrict t1) {
-    for (int64_t k = 0; k < n; k++) {
+    FOR_LANES(k, n) {
         t0[k] = m0[k] + m1[k] + m2[k];
         t1[k] = m1[k] - m2[k] - m3[k];
     }
@@ -130,7 +127,7 @@ static inline void FN(output_rows)(int64_t n, const T *restrict m0, const T *res
  * row[2k + 1] = s1 - s2 - s3 */
 static inline void FN(output_columns)(int64_t n, const T *restrict s0, const T *restrict s1, const T *restrict s2,
                                       const T *restrict s3, T *restrict row) {
-    for (int64_t k = 0; k < n; k++) {
+    FOR_LANES(k, n) {
         row[2 * k] = s0[k] + s1[k] + s2[k];
         row[2 * k + 1] = s1[k] - s2[k] - s3[k];
     }
@@ -175,7 +172,7 @@ static void FN(transform_outputs)(const wino_plan *pl, const T *M, const T *bias
 static inline void FN(grad_tiles)(int64_t n, const T *restrict e0, const T *restrict o0, const T *restrict e1,
                                   const T *restrict o1, T *restrict v0, T *restrict v1, T *restrict v2,
                                   T *restrict v3, int a) {
-    for (int64_t k = 0; k < n; k++) {
+    FOR_LANES(k, n) {
         T e = a == 0 ? e0[k] : a == 1 ? e0[k] + e1[k] : a == 2 ? e0[k] - e1[k] : -e1[k];
         T o = a == 0 ? o0[k] : a == 1 ? o0[k] + o1[k] : a == 2 ? o0[k] - o1[k] : -o1[k];
         v0[k] = e;
