@@ -100,9 +100,9 @@ static void FN(max_plane_2x2)(const pool_attrs *at, const void *in, void *out, i
         if (!arg) {
             for (int64_t k = 0; k < n; k++) {
                 T best = r0[2 * k], v1 = r0[2 * k + 1], v2 = r1[2 * k], v3 = r1[2 * k + 1];
-                best = (v1 > best) | (v1 != v1) ? v1 : best;
-                best = (v2 > best) | (v2 != v2) ? v2 : best;
-                yb[k] = (v3 > best) | (v3 != v3) ? v3 : best;
+                best = ((v1 > best) | (v1 != v1)) ? v1 : best;
+                best = ((v2 > best) | (v2 != v2)) ? v2 : best;
+                yb[k] = ((v3 > best) | (v3 != v3)) ? v3 : best;
             }
             continue;
         }
