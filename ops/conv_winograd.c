@@ -9,8 +9,11 @@
 /* Channels per group below which im2col's single GEMM (depth Cin/G 9) wins
  * over 16 thin ones (depth Cin/G). */
 #define MIN_CHANNELS 8
-/* Tiles of a row transformed at once (a multiple of the vector width). */
+/* Tiles of a row transformed at once (a multiple of the vector width; the
+ * shuffles of conv_winograd_body.h are written for 8). */
 #define LANES 8
+#define EVENS 0, 2, 4, 6, 8, 10, 12, 14 /* of two vectors of LANES */
+#define ODDS 1, 3, 5, 7, 9, 11, 13, 15
 /* k over [0, n), n a multiple of LANES, in blocks of LANES: each block one
  * vector step (a row of a small image has too few tiles for a loop of
  * unknown length to reach its vector part) */

@@ -59,11 +59,25 @@ static inline void FN(rows_transform)(int64_t n, const T *restrict d0, const T *
     }
 }
 
-/* even[k] = s[2 k], odd[k] = s[2 k + 1] for k < n */
+
+/* LANES values as one vector (GCC's and clang's vector extension): rows of
+ * tiles are split into even and odd columns, and put back together, with
+ * shuffles of two vectors; a loop's strided reads and writes would go one
+ * element at a time. */
+typedef T FN(lanes) __attribute__((vector_size(LANES * sizeof(T))));
+static inline FN(lanes) FN(lanes_at)(const T *p) {
+    FN(lanes) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void FN(lanes_put)(T *p, FN(lanes) v) { memcpy(p, &v, sizeof v); }
+
+/* even[k] = s[2 k], odd[k] = s[2 k + 1] for k < n (a multiple of LANES) */
 static inline void FN(deinterleave)(int64_t n, const T *restrict s, T *restrict even, T *restrict odd) {
-    FOR_LANES(k, n) {
-        even[k] = s[2 * k];
-        odd[k] = s[2 * k + 1];
+    for (int64_t k = 0; k < n; k += LANES) {
+        FN(lanes) a = FN(lanes_at)(s + 2 * k), b = FN(lanes_at)(s + 2 * k + LANES);
+        FN(lanes_put)(even + k, __builtin_shufflevector(a, b, EVENS));
+        FN(lanes_put)(odd + k, __builtin_shufflevector(a, b, ODDS));
     }
 }
 
@@ -73,12 +87,15 @@ static inline void FN(deinterleave)(int64_t n, const T *restrict s, T *restrict 
  * (n a multiple of LANES, as in every loop over lanes_w tiles below) */
 static inline void FN(columns_transform)(int64_t n, const T *restrict s, T *restrict v0, T *restrict v1,
                                          T *restrict v2, T *restrict v3) {
-    FOR_LANES(k, n) {
-        T e0 = s[2 * k], o0 = s[2 * k + 1], e1 = s[2 * k + 2], o1 = s[2 * k + 3];
-        v0[k] = e0 - e1;
-        v1[k] = o0 + e1;
-        v2[k] = e1 - o0;
-        v3[k] = o0 - o1;
+    for (int64_t k = 0; k < n; k += LANES) {
+        FN(lanes) a = FN(lanes_at)(s + 2 * k), b = FN(lanes_at)(s + 2 * k + LANES);
+        FN(lanes) c = FN(lanes_at)(s + 2 * k + 2), d = FN(lanes_at)(s + 2 * k + 2 + LANES);
+        FN(lanes) e0 = __builtin_shufflevector(a, b, EVENS), o0 = __builtin_shufflevector(a, b, ODDS);
+        FN(lanes) e1 = __builtin_shufflevector(c, d, EVENS), o1 = __builtin_shufflevector(c, d, ODDS);
+        FN(lanes_put)(v0 + k, e0 - e1);
+        FN(lanes_put)(v1 + k, o0 + e1);
+        FN(lanes_put)(v2 + k, e1 - o0);
+        FN(lanes_put)(v3 + k, o0 - o1);
     }
 }
 
@@ -127,9 +144,11 @@ static inline void FN(output_rows)(int64_t n, const T *restrict m0, const T *res
  * row[2k + 1] = s1 - s2 - s3 */
 static inline void FN(output_columns)(int64_t n, const T *restrict s0, const T *restrict s1, const T *restrict s2,
                                       const T *restrict s3, T *restrict row) {
-    FOR_LANES(k, n) {
-        row[2 * k] = s0[k] + s1[k] + s2[k];
-        row[2 * k + 1] = s1[k] - s2[k] - s3[k];
+    for (int64_t k = 0; k < n; k += LANES) {
+        FN(lanes) a = FN(lanes_at)(s0 + k), b = FN(lanes_at)(s1 + k), c = FN(lanes_at)(s2 + k);
+        FN(lanes) even = a + b + c, odd = b - c - FN(lanes_at)(s3 + k);
+        FN(lanes_put)(row + 2 * k, __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11));
+        FN(lanes_put)(row + 2 * k + LANES, __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15));
     }
 }
 

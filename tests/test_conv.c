@@ -190,6 +190,56 @@ static void test_a_large_batch_split_over_threads_matches_the_definition_and_any
     tg_set_num_threads(threads);
 }
 
+/* Winograd (8 channels in and out) on images whose tile rows take several
+ * blocks of 8 tiles (the transforms' vector steps, their even and odd
+ * columns split and merged by shuffles): y, dx and dw of sum(y r) against
+ * the definition, in f64 */
+static void test_winograd_on_wide_images_matches_the_definition(void **state) {
+    (void)state;
+    const int64_t N = 2, C = 8, O = 8, H = 9, W = 37; /* 19 tiles a row at padding 1: 3 blocks */
+    for (int pad = 0; pad <= 2; pad++)
+        for (int dt = 0; dt < 2; dt++) {
+            tg_dtype dtype = dt ? TG_F64 : TG_F32;
+            double tol = dt ? 1e-12 : 2e-5;
+            tg_rng rng = tg_rng_new(11 + pad);
+            tg_tensor *x = tg_uniform(tape, &rng, dtype, SHAPE(N, C, H, W), -1, 1);
+            tg_tensor *w = tg_uniform(tape, &rng, dtype, SHAPE(O, C, 3, 3), -1, 1);
+            tg_requires_grad(x);
+            tg_requires_grad(w);
+            tg_conv2d_opts o = {.stride = {1, 1}, .padding = {pad, pad}, .dilation = {1, 1}, .groups = 1};
+            tg_tensor *y = tg_conv2d(tape, x, w, NULL, o);
+            assert_non_null(y);
+            int64_t OH = y->shape[2], OW = y->shape[3];
+            tg_tensor *r = tg_uniform(tape, &rng, dtype, y->ndim, y->shape, -1, 1);
+            assert_int_equal(tg_backward(tape, y, &(tg_backward_opts){.grad_output = r}), TG_OK);
+            tg_tensor *expected = tg_tensor_empty(tape, TG_F64, y->ndim, y->shape);
+            direct_conv(tg_cast(tape, x, TG_F64), tg_cast(tape, w, TG_F64), tg_zeros(tape, TG_F64, SHAPE(O)), &o,
+                        expected);
+            for (int64_t i = 0; i < y->numel; i++) assert_true(fabs(tg_get(y, i) - tg_get(expected, i)) < tol * 8);
+            /* dx[n][c][h][v] and dw[o][c][p][q]: sums of r[n][o][i][j] over the taps that read them */
+            tg_tensor *dx = tg_zeros(tape, TG_F64, SHAPE(N, C, H, W)), *dw = tg_zeros(tape, TG_F64, SHAPE(O, C, 3, 3));
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t oc = 0; oc < O; oc++)
+                    for (int64_t i = 0; i < OH; i++)
+                        for (int64_t j = 0; j < OW; j++) {
+                            double g = tg_get(r, ((n * O + oc) * OH + i) * OW + j);
+                            for (int64_t c = 0; c < C; c++)
+                                for (int64_t p = 0; p < 3; p++)
+                                    for (int64_t q = 0; q < 3; q++) {
+                                        int64_t h = i - pad + p, v = j - pad + q;
+                                        if (h < 0 || h >= H || v < 0 || v >= W) continue;
+                                        int64_t at = ((n * C + c) * H + h) * W + v;
+                                        int64_t tap = ((oc * C + c) * 3 + p) * 3 + q;
+                                        tg_set(dx, at, tg_get(dx, at) + g * tg_get(w, tap));
+                                        tg_set(dw, tap, tg_get(dw, tap) + g * tg_get(x, at));
+                                    }
+                        }
+            for (int64_t i = 0; i < dx->numel; i++) assert_true(fabs(tg_get(x->grad, i) - tg_get(dx, i)) < tol * 8);
+            for (int64_t i = 0; i < dw->numel; i++) assert_true(fabs(tg_get(w->grad, i) - tg_get(dw, i)) < tol * 400);
+            tg_tape_reset(tape);
+        }
+}
+
 static void test_a_steady_convolution_loop_allocates_nothing_after_the_first_step(void **state) {
     (void)state;
     tg_conv2d_opts o = {.padding = {1, 1}};
@@ -345,6 +395,7 @@ int main(void) {
         TEST(test_depthwise_conv2d_matches_torch),
         TEST(test_conv2d_matches_torch_with_1x1_kernels),
         TEST(test_winograd_convolutions_match_torch),
+        TEST(test_winograd_on_wide_images_matches_the_definition),
         TEST(test_conv_transpose2d_matches_torch_with_stride_and_output_padding),
         TEST(test_conv_transpose2d_matches_torch_with_groups_and_dilation),
         TEST(test_conv2d_weight_grad_matches_torch),
