@@ -35,7 +35,7 @@ typedef struct {
     int64_t slots, slot_images;                  /* weight gradient: partial sums */
     int64_t lanes_w;                             /* tiles_w rounded up to LANES: tiles transformed at once */
     int64_t ld;                                  /* row length of V, M, G' (chunk_tiles + LANES of slack) */
-    int64_t row_len;                             /* 2 lanes_w + 2: a tile row's padded width */
+    int64_t padded_w;                            /* 2 lanes_w + LANES: a padded input row (transform_inputs) */
     size_t v_bytes, m_bytes, lines_bytes, product_bytes, worker_bytes;
     int workers;
     const void *in, *grad, *bias, *filters;     /* filters: U [16, cout, cin_g] */
@@ -98,12 +98,12 @@ static void plan_make(wino_plan *pl, tg_dtype dtype, wino_kind kind, int64_t bat
     pl->workers = tg_conv_workers(items, work);
     pl->lanes_w = (pl->tiles_w + LANES - 1) / LANES * LANES;
     pl->ld = pl->chunk_tiles + LANES;
-    pl->row_len = 2 * pl->lanes_w + 2;
+    pl->padded_w = 2 * pl->lanes_w + LANES;
     pl->v_bytes = tg_conv_align(16 * es * (size_t)(cin * pl->ld));
     pl->m_bytes = tg_conv_align(16 * es * (size_t)(cout * pl->ld));
-    /* transform_inputs: 4 rows and a row of zeros; transform_outputs: 2 rows
-     * and 8 halves; transform_grads needs less */
-    size_t lines = (size_t)(4 * pl->row_len + w), out_lines = (size_t)(12 * pl->lanes_w);
+    /* transform_inputs: a padded plane's rows; transform_outputs: 2 rows and
+     * 8 halves; transform_grads needs less */
+    size_t lines = (size_t)((2 * pl->tiles_h + 2) * pl->padded_w), out_lines = (size_t)(12 * pl->lanes_w);
     pl->lines_bytes = tg_conv_align(es * (lines > out_lines ? lines : out_lines));
     pl->worker_bytes = pl->v_bytes + pl->m_bytes + pl->lines_bytes + pl->product_bytes + tg_conv_align(gemm_bytes);
 }

@@ -47,19 +47,6 @@ static void FN(transform_filters)(const wino_plan *pl, const T *w, bool transpos
         }
 }
 
-/* s = B^T d over n columns of 4 input rows */
-static inline void FN(rows_transform)(int64_t n, const T *restrict d0, const T *restrict d1, const T *restrict d2,
-                                      const T *restrict d3, T *restrict s0, T *restrict s1, T *restrict s2,
-                                      T *restrict s3) {
-    for (int64_t j = 0; j < n; j++) {
-        s0[j] = d0[j] - d2[j];
-        s1[j] = d1[j] + d2[j];
-        s2[j] = d2[j] - d1[j];
-        s3[j] = d1[j] - d3[j];
-    }
-}
-
-
 /* LANES values as one vector (GCC's and clang's vector extension): rows of
  * tiles are split into even and odd columns, and put back together, with
  * shuffles of two vectors; a loop's strided reads and writes would go one
@@ -81,51 +68,53 @@ static inline void FN(deinterleave)(int64_t n, const T *restrict s, T *restrict 
     }
 }
 
-/* The four outputs of B on the columns of a row of tiles, tile k reading
- * columns 2k .. 2k + 3 of s = e0, o0, e1, o1:
- *   v0 = e0 - e1, v1 = o0 + e1, v2 = e1 - o0, v3 = o0 - o1
- * (n a multiple of LANES, as in every loop over lanes_w tiles below) */
-static inline void FN(columns_transform)(int64_t n, const T *restrict s, T *restrict v0, T *restrict v1,
-                                         T *restrict v2, T *restrict v3) {
-    for (int64_t k = 0; k < n; k += LANES) {
-        FN(lanes) a = FN(lanes_at)(s + 2 * k), b = FN(lanes_at)(s + 2 * k + LANES);
-        FN(lanes) c = FN(lanes_at)(s + 2 * k + 2), d = FN(lanes_at)(s + 2 * k + 2 + LANES);
-        FN(lanes) e0 = __builtin_shufflevector(a, b, EVENS), o0 = __builtin_shufflevector(a, b, ODDS);
-        FN(lanes) e1 = __builtin_shufflevector(c, d, EVENS), o1 = __builtin_shufflevector(c, d, ODDS);
-        FN(lanes_put)(v0 + k, e0 - e1);
-        FN(lanes_put)(v1 + k, o0 + e1);
-        FN(lanes_put)(v2 + k, e1 - o0);
-        FN(lanes_put)(v3 + k, o0 - o1);
-    }
-}
-
 /* V[xi][c][t] = B^T d B of every 4x4 input tile of images [n0, n0 + count):
  * tile t = (n - n0) tiles + th tiles_w + tw reads rows 2 th - pad_h + [0, 4),
- * columns 2 tw - pad_w + [0, 4), zeros outside x. Per tile row, each step a
- * loop over contiguous memory: B^T on the 4 rows over the padded width, the
- * B on the rows' columns for lanes_w >= tiles_w tiles
- * at once (the extra lanes land on the next tile row, rewritten next, or in
- * the slack at the end of V's rows). */
-static void FN(transform_inputs)(const wino_plan *pl, const T *x, int64_t n0, int64_t count, T *V, T *lines) {
-    int64_t H = pl->h, W = pl->w, ld = pl->ld, len = pl->row_len, pw = pl->pad_w, lanes = pl->lanes_w;
+ * columns 2 tw - pad_w + [0, 4), zeros outside x. Each plane is copied into
+ * rows padded with zeros (the padding written once per call), so that a tile
+ * row reads whole vectors of its 4 rows, written long before (a vector read
+ * of values just stored at another alignment waits for the stores): B^T,
+ * s0 = d0 - d2, s1 = d1 + d2, s2 = d2 - d1, s3 = d1 - d3, and B on the
+ * columns of each s in registers, LANES tiles at a time, lanes_w >= tiles_w
+ * tiles a row (the extra lanes land on the next tile row, rewritten next, or
+ * in the slack at the end of V's rows). */
+static void FN(transform_inputs)(const wino_plan *pl, const T *x, int64_t n0, int64_t count, T *V, T *padded) {
+    int64_t H = pl->h, W = pl->w, ld = pl->ld, lanes = pl->lanes_w, rw = pl->padded_w;
+    int64_t rows = 2 * pl->tiles_h + 2; /* padded rows the tiles read */
     size_t step = (size_t)(pl->cin * ld);
-    T *s[4], *zeros = lines + 4 * len;
-    for (int a = 0; a < 4; a++) s[a] = lines + a * len;
-    for (int64_t j = 0; j < 4 * len + W; j++) lines[j] = 0; /* padding columns and rows stay 0 */
+    memset(padded, 0, sizeof(T) * (size_t)(rows * rw));
     for (int64_t n = 0; n < count; n++)
         for (int64_t c = 0; c < pl->cin; c++) {
             const T *plane = x + ((n0 + n) * pl->cin + c) * H * W;
+            for (int64_t r = 0; r < H && r + pl->pad_h < rows; r++)
+                memcpy(padded + (r + pl->pad_h) * rw + pl->pad_w, plane + r * W, sizeof(T) * (size_t)W);
             T *out = V + c * ld + n * pl->tiles;
             for (int64_t th = 0; th < pl->tiles_h; th++, out += pl->tiles_w) {
-                const T *d[4];
-                for (int a = 0; a < 4; a++) {
-                    int64_t r = 2 * th - pl->pad_h + a;
-                    d[a] = r >= 0 && r < H ? plane + r * W : zeros;
-                }
-                FN(rows_transform)(W, d[0], d[1], d[2], d[3], s[0] + pw, s[1] + pw, s[2] + pw, s[3] + pw);
-                for (int a = 0; a < 4; a++) {
-                    T *o0 = out + (size_t)(a * 4) * step;
-                    FN(columns_transform)(lanes, s[a], o0, o0 + step, o0 + 2 * step, o0 + 3 * step);
+                const T *d0 = padded + 2 * th * rw, *d1 = d0 + rw, *d2 = d1 + rw, *d3 = d2 + rw;
+                for (int64_t k = 0; k < lanes; k += LANES) {
+                    FN(lanes) s[4][3]; /* s[a] at columns 2k, 2k + LANES, 2k + 2 LANES */
+                    for (int i = 0; i < 3; i++) {
+                        int64_t col = 2 * k + i * LANES;
+                        FN(lanes) r0 = FN(lanes_at)(d0 + col), r1 = FN(lanes_at)(d1 + col);
+                        FN(lanes) r2 = FN(lanes_at)(d2 + col), r3 = FN(lanes_at)(d3 + col);
+                        s[0][i] = r0 - r2;
+                        s[1][i] = r1 + r2;
+                        s[2][i] = r2 - r1;
+                        s[3][i] = r1 - r3;
+                    }
+                    for (int a = 0; a < 4; a++) { /* tile k + j reads columns 2(k + j) .. 2(k + j) + 3 */
+                        FN(lanes) lo = s[a][0], hi = s[a][1];
+                        FN(lanes) next_lo = __builtin_shufflevector(lo, hi, 2, 3, 4, 5, 6, 7, 8, 9);
+                        FN(lanes) next_hi = __builtin_shufflevector(hi, s[a][2], 2, 3, 4, 5, 6, 7, 8, 9);
+                        FN(lanes) e0 = __builtin_shufflevector(lo, hi, EVENS), o0 = __builtin_shufflevector(lo, hi, ODDS);
+                        FN(lanes) e1 = __builtin_shufflevector(next_lo, next_hi, EVENS);
+                        FN(lanes) o1 = __builtin_shufflevector(next_lo, next_hi, ODDS);
+                        T *v = out + (size_t)(a * 4) * step + k;
+                        FN(lanes_put)(v, e0 - e1);
+                        FN(lanes_put)(v + step, o0 + e1);
+                        FN(lanes_put)(v + 2 * step, e1 - o0);
+                        FN(lanes_put)(v + 3 * step, o0 - o1);
+                    }
                 }
             }
         }
