@@ -20,7 +20,8 @@ typedef struct {
     const int32_t *argmax;
     /* 2x2 windows with stride 2 (two_by_two), for one call (pool_planes):
      * output rows per block, and for output k of a block the offset 2 p W + 2 j
-     * of its first tap from the block's first input row */
+     * of its first tap from the block's first input row; NULL when a row is
+     * longer than a block (one row a block, read in place: offset 2 k) */
     int64_t block_rows;
     const int32_t *block_first;
 } pool_attrs;
@@ -56,9 +57,13 @@ static bool two_by_two(const pool_attrs *at) {
  * outputs; one row when a row is longer), with first[POOL_CHUNK / 2]. */
 static void plan_blocks(pool_attrs *at, int32_t *first) {
     int64_t OW = at->out_width;
-    at->block_rows = OW <= POOL_CHUNK / 2 ? POOL_CHUNK / 2 / OW : 1;
-    if (at->block_rows > at->out_height) at->block_rows = at->out_height;
-    for (int64_t p = 0; p < at->block_rows && OW <= POOL_CHUNK / 2; p++)
+    if (OW > POOL_CHUNK / 2) {
+        at->block_rows = 1;
+        at->block_first = NULL;
+        return;
+    }
+    at->block_rows = POOL_CHUNK / 2 / OW < at->out_height ? POOL_CHUNK / 2 / OW : at->out_height;
+    for (int64_t p = 0; p < at->block_rows; p++)
         for (int64_t j = 0; j < OW; j++) first[p * OW + j] = (int32_t)(2 * p * at->width + 2 * j);
     at->block_first = first;
 }

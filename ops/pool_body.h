@@ -72,8 +72,8 @@ static void FN(max_plane)(const pool_attrs *at, const void *in, void *out, int32
  * x, in that order, with max_plane's rule (its first tap always takes: best
  * starts at -inf, where at that element). Rows of a CNN's planes are short
  * (14 or 7 outputs), too short for vector loops over one row: blocks of whole
- * output rows (plan_blocks: about POOL_CHUNK / 2 outputs) copy the top and the bottom
- * input rows of each end to end, so that output k of the block reads
+ * output rows (plan_blocks: about POOL_CHUNK / 2 outputs) copy the top and
+ * the bottom input rows of each end to end, so that output k of the block reads
  * top[2k], top[2k + 1], bottom[2k], bottom[2k + 1] in one loop over the
  * block. The comparisons are | of both, not ||: no branch on random data. */
 static void FN(max_plane_2x2)(const pool_attrs *at, const void *in, void *out, int32_t *arg, int64_t plane) {
@@ -87,7 +87,7 @@ static void FN(max_plane_2x2)(const pool_attrs *at, const void *in, void *out, i
     for (int64_t i0 = 0; i0 < OH; i0 += rows) {
         int64_t block = OH - i0 < rows ? OH - i0 : rows, n = block * OW;
         const T *restrict r0, *restrict r1;
-        if (OW <= POOL_CHUNK / 2) {
+        if (first) {
             for (int64_t p = 0; p < block; p++) {
                 memcpy(top + 2 * p * OW, x + (2 * (i0 + p)) * W, sizeof(T) * (size_t)(2 * OW));
                 memcpy(bottom + 2 * p * OW, x + (2 * (i0 + p) + 1) * W, sizeof(T) * (size_t)(2 * OW));
@@ -109,7 +109,7 @@ static void FN(max_plane_2x2)(const pool_attrs *at, const void *in, void *out, i
         int32_t *restrict ab = arg + i0 * OW, base = (int32_t)(2 * i0 * W), below = (int32_t)W;
         for (int64_t k = 0; k < n; k++) {
             T best = r0[2 * k], v1 = r0[2 * k + 1], v2 = r1[2 * k], v3 = r1[2 * k + 1];
-            int32_t at0 = base + (OW <= POOL_CHUNK / 2 ? first[k] : 2 * (int32_t)k), where = at0;
+            int32_t at0 = base + (first ? first[k] : 2 * (int32_t)k), where = at0;
             bool take = (v1 > best) | (v1 != v1);
             best = take ? v1 : best;
             where = take ? at0 + 1 : where;
@@ -139,13 +139,12 @@ static void FN(scatter_plane_2x2)(const pool_attrs *at, const void *in, void *ou
     T top[POOL_CHUNK], bottom[POOL_CHUNK];
     for (int64_t i0 = 0; i0 < OH; i0 += rows) {
         int64_t block = OH - i0 < rows ? OH - i0 : rows, n = block * OW;
-        bool copied = OW <= POOL_CHUNK / 2;
-        T *restrict r0 = copied ? top : x + 2 * i0 * W, *restrict r1 = copied ? bottom : x + (2 * i0 + 1) * W;
+        T *restrict r0 = first ? top : x + 2 * i0 * W, *restrict r1 = first ? bottom : x + (2 * i0 + 1) * W;
         const T *restrict gb = g + i0 * OW;
         const int32_t *restrict ab = a + i0 * OW;
         int32_t base = (int32_t)(2 * i0 * W), below = (int32_t)W;
         for (int64_t k = 0; k < n; k++) {
-            int32_t tap = ab[k] - base - (copied ? first[k] : 2 * (int32_t)k); /* 0, 1, W or W + 1 */
+            int32_t tap = ab[k] - base - (first ? first[k] : 2 * (int32_t)k); /* 0, 1, W or W + 1 */
             T v = (T)0 + gb[k];
             r0[2 * k] = tap == 0 ? v : (T)0;
             r0[2 * k + 1] = tap == 1 ? v : (T)0;
@@ -154,7 +153,7 @@ static void FN(scatter_plane_2x2)(const pool_attrs *at, const void *in, void *ou
         }
         for (int64_t p = 0; p < block; p++) {
             T *row = x + 2 * (i0 + p) * W;
-            if (copied) {
+            if (first) {
                 memcpy(row, top + 2 * p * OW, sizeof(T) * (size_t)(2 * OW));
                 memcpy(row + W, bottom + 2 * p * OW, sizeof(T) * (size_t)(2 * OW));
             }
