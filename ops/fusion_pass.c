@@ -377,7 +377,10 @@ static void put(const pass *p, const output *out, int64_t i, double value) {
  * sum gets the bits tg_sum would give. */
 tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
     size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
-    int64_t work = p->numel * (p->n_steps + p->n_outputs);
+    /* its elements, not elements times steps: the steps run in registers, and
+     * what threads cost (a region, the lines the other core wrote) grows with
+     * the data the pass reads and writes */
+    int64_t work = p->numel;
     int threads = tg_get_num_threads();
     const unsigned char *repeat[MAX_LEAVES] = {NULL};
     for (int l = 0; l < p->n_leaves && p->chunk_rows > 1; l++) {

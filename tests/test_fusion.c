@@ -153,7 +153,7 @@ static uint64_t short_rows_hash(bool fusion_on, int threads, tg_dtype dtype, int
 
 static void test_short_rows_several_to_a_chunk_give_the_bits_of_the_ops_one_by_one(void **state) {
     (void)state;
-    static const int64_t shapes[][2] = {{67, 3}, {5, 10}, {300, 100}, {129, 256}, {1, 200}, {70, 257}, {2000, 64}};
+    static const int64_t shapes[][2] = {{67, 3}, {5, 10}, {300, 100}, {700, 100}, {129, 256}, {300, 256}, {1, 200}, {70, 257}, {2000, 64}};
     for (int d = 0; d < 2; d++)
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
             tg_dtype dtype = d ? TG_F64 : TG_F32;

@@ -54,15 +54,15 @@ static void test_state_tensors_are_readable_by_name_after_the_first_update(void 
 
 enum { FIRST_STEPS = 3, MORE_STEPS = 3 };
 
-/* fc1.weight [200,200] is larger than one thread's share, so steps run in parallel */
+/* fc1.weight [300,300] is above TG_PARALLEL_MIN, so steps run in parallel */
 static tg_params *model_new(tg_dtype dtype, tg_init init) {
     tg_rng rng = tg_rng_new(7);
     tg_params *p = tg_params_new();
-    assert_non_null(tg_param(p, "fc1.weight", dtype, SHAPE(200, 200), init, &rng));
-    assert_non_null(tg_param(p, "fc1.bias", dtype, SHAPE(200), init, &rng));
-    assert_non_null(tg_buffer(p, "bn1.running_mean", dtype, SHAPE(200), TG_INIT_ZEROS, NULL));
-    assert_non_null(tg_param(p, "bn1.weight", dtype, SHAPE(200), init, &rng));
-    assert_non_null(tg_param(p, "fc2.weight", dtype, SHAPE(200, 3), init, &rng));
+    assert_non_null(tg_param(p, "fc1.weight", dtype, SHAPE(300, 300), init, &rng));
+    assert_non_null(tg_param(p, "fc1.bias", dtype, SHAPE(300), init, &rng));
+    assert_non_null(tg_buffer(p, "bn1.running_mean", dtype, SHAPE(300), TG_INIT_ZEROS, NULL));
+    assert_non_null(tg_param(p, "bn1.weight", dtype, SHAPE(300), init, &rng));
+    assert_non_null(tg_param(p, "fc2.weight", dtype, SHAPE(300, 3), init, &rng));
     return p;
 }
 

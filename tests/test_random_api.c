@@ -59,7 +59,7 @@ static int random_shape(world *w, int64_t shape[TG_MAX_DIMS + 1], bool allow_inv
     int ndim = (int)below(w, 5);
     if (chance(w, 0.03)) ndim = 5 + (int)below(w, 4);
     for (int i = 0; i < ndim; i++) shape[i] = chance(w, 0.08) ? 0 : (int64_t)below(w, 5) + 1;
-    if (chance(w, 0.005) && ndim > 0) shape[0] = 33000; /* above the parallel threshold */
+    if (chance(w, 0.005) && ndim > 0) shape[0] = TG_PARALLEL_MIN + 500; /* above the parallel threshold */
     if (allow_invalid && chance(w, 0.04)) {
         int kind = (int)below(w, 4);
         if (kind == 0) ndim = 9;
