@@ -377,10 +377,10 @@ static void put(const pass *p, const output *out, int64_t i, double value) {
  * sum gets the bits tg_sum would give. */
 tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
     size_t regs_bytes = (size_t)MAX_STEPS * CHUNK * sizeof(double);
-    /* its elements, not elements times steps: the steps run in registers, and
-     * what threads cost (a region, the lines the other core wrote) grows with
-     * the data the pass reads and writes */
-    int64_t work = p->numel;
+    /* A pass is worth threads by its elements (p->numel), not elements times
+     * steps: the steps run in registers, and what threads cost (a region, the
+     * lines the other core wrote) grows with the data the pass reads and
+     * writes. */
     int threads = tg_get_num_threads();
     const unsigned char *repeat[MAX_LEAVES] = {NULL};
     for (int l = 0; l < p->n_leaves && p->chunk_rows > 1; l++) {
@@ -395,7 +395,7 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
         int64_t tasks = (p->numel + TASK - 1) / TASK;
         unsigned char *scratch = tg_tape_scratch(t, regs_bytes * (size_t)threads);
         if (!scratch) return tg_tape_status(t);
-        TG_PARALLEL_FOR_WORK(task, tasks, work, {
+        TG_PARALLEL_FOR_WORK(task, tasks, p->numel, {
             sink k = {p, .repeat = repeat};
             int64_t start = task * TASK, n = p->numel - start < TASK ? p->numel - start : TASK;
             compute(p, start, n, scratch + regs_bytes * (size_t)tg_thread_index(), &k);
@@ -412,7 +412,7 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
         unsigned char *scratch = tg_tape_scratch(t, regs_bytes * (size_t)threads);
         double *partial = p->outer == 1 ? tg_tape_alloc(t, sizeof(double) * (size_t)(p->n_sums * segments)) : NULL;
         if (!scratch || (p->outer == 1 && !partial)) return tg_tape_status(t);
-        TG_PARALLEL_FOR_WORK(task, segments, work, {
+        TG_PARALLEL_FOR_WORK(task, segments, p->numel, {
             int64_t start = task * length, n = p->outer * p->R - start < length ? p->outer * p->R - start : length;
             tg_row_sum_state row[MAX_OUTPUTS];
             for (int s = 0; s < p->n_sums; s++) tg_row_sum_start(&row[s]);
@@ -438,12 +438,12 @@ tg_status tg_pass_evaluate(tg_tape *t, pass *p) {
      * wide as a chunk (fewer, longer rows per call) while every thread the
      * pass runs on still gets some (a pass on one thread, small or in a
      * step alone: whole rows, several a chunk) */
-    int64_t cb = tg_reduce_column_block(p->outer, p->inner, tg_threads_for(work), CHUNK);
+    int64_t cb = tg_reduce_column_block(p->outer, p->inner, tg_threads_for(p->numel), CHUNK);
     int64_t blocks = (p->inner + cb - 1) / cb;
     size_t per_thread = regs_bytes + sizeof(double) * (size_t)cb * (size_t)p->n_sums;
     unsigned char *scratch = tg_tape_scratch(t, per_thread * (size_t)threads);
     if (!scratch) return tg_tape_status(t);
-    TG_PARALLEL_FOR_WORK(task, p->outer * blocks, work, {
+    TG_PARALLEL_FOR_WORK(task, p->outer * blocks, p->numel, {
         unsigned char *mine = scratch + per_thread * (size_t)tg_thread_index();
         int64_t o = task / blocks, k0 = (task % blocks) * cb;
         int64_t len = p->inner - k0 < cb ? p->inner - k0 : cb;
