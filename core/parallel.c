@@ -177,14 +177,14 @@ void tg_region_end(tg_region *r) {
 
 int tg_thread_index(void) { return omp_get_thread_num(); }
 
-/* The segments of the global range [lo, hi): each part is one piece call. */
-static void run_range(int count, const int64_t *sizes, tg_segment_fn piece, void *context, int64_t lo, int64_t hi) {
-    int64_t start = 0; /* global index of segment s's first element */
-    for (int s = 0; s < count && start < hi; s++) {
-        int64_t end = start + sizes[s];
-        int64_t begin = lo > start ? lo : start, stop = hi < end ? hi : end;
-        if (begin < stop) piece(context, s, begin - start, stop - start);
-        start = end;
+/* Each segment cut into one contiguous part per thread: thread `id` of
+ * `threads` gets [sizes[s] * id / threads, sizes[s] * (id + 1) / threads)
+ * of every segment s. */
+static void run_parts(int count, const int64_t *sizes, tg_segment_fn piece, void *context, int64_t id,
+                      int64_t threads) {
+    for (int s = 0; s < count; s++) {
+        int64_t begin = sizes[s] * id / threads, end = sizes[s] * (id + 1) / threads;
+        if (begin < end) piece(context, s, begin, end);
     }
 }
 
@@ -192,15 +192,14 @@ void tg_parallel_segments(int count, const int64_t *sizes, tg_segment_fn piece, 
     int64_t total = 0;
     for (int s = 0; s < count; s++) total += sizes[s];
     if (!TG_PARALLEL_WORTH(total)) {
-        run_range(count, sizes, piece, context, 0, total);
+        run_parts(count, sizes, piece, context, 0, 1);
         return;
     }
     tg_region region;
     tg_region_start(&region);
 #pragma omp parallel
     {
-        int64_t id = omp_get_thread_num(), threads = omp_get_num_threads();
-        run_range(count, sizes, piece, context, total * id / threads, total * (id + 1) / threads);
+        run_parts(count, sizes, piece, context, omp_get_thread_num(), omp_get_num_threads());
         tg_region_share_done(&region);
     }
     tg_region_end(&region);

@@ -4,9 +4,10 @@
  *   C is [M,N] with row stride ldc.
  * Operands are packed into panels (transposes absorbed there) in blocks sized
  * from the CPU's caches and multiplied by register-blocked kernels
- * (ops/gemm_kernel.h, docs/gemm.md). Threads split C tiles only, never K:
- * every C element is one fused multiply-add chain in k order, so results are
- * bit-identical for any thread count.
+ * (ops/gemm_kernel.h, docs/gemm.md). Every C element is one fused
+ * multiply-add chain in k order, or (a layer's x @ W, tg_gemm_depth_half)
+ * the sum of two such chains over the halves of k: which one depends on the
+ * shape alone, so results are bit-identical for any thread count.
  * `scratch` holds the packed panels: scratch_bytes >= tg_gemm_scratch_bytes(...)
  * bytes, 64-byte aligned (tg_tape_scratch gives that). Its size covers the
  * threads available when it was asked for; a product runs on at most as many
@@ -23,6 +24,19 @@
 #include "core/tensor.h"
 
 size_t tg_gemm_scratch_bytes(tg_dtype dtype, int64_t M, int64_t N, int64_t K);
+
+/* Products whose stored B is [K,N] (not transposed) and larger than op(A)
+ * and C (K > M and N > M: a layer's x @ W with a batch smaller than its
+ * sizes), K >= 256, are computed by depth: C = op(A)[:, :K1] @ B[:K1] +
+ * op(A)[:, K1:] @ B[K1:] with K1 = K / 2, each half a chain in k order, the
+ * halves added once. With threads, each half has its own threads, which read
+ * only their half of W's rows: the rows the optimizer's update gives the same
+ * thread (core/parallel.h), so W's lines never travel between cores (the
+ * MLP step with two threads 15% faster in the 2-core VM's slow phase,
+ * docs/gemm.md). Returns K1, or 0 for one chain. */
+static inline int64_t tg_gemm_depth_half(bool trans_b, int64_t M, int64_t N, int64_t K) {
+    return !trans_b && K >= 256 && K > M && N > M ? K / 2 : 0;
+}
 
 void tg_gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float *C, int64_t ldc, void *scratch, size_t scratch_bytes);
@@ -78,9 +92,10 @@ const char *tg_gemm_kernel_name(void);
 typedef struct {
     const char *name;
     /* every C element is the chain c = a[k]*b[k] + c over k = 0..K-1 from
-     * c = 0, in k order, with one rounding per step (fused multiply-add) or
-     * two (multiply, then add): the same bits whatever the blocking, the
-     * orientation or the thread count */
+     * c = 0, in k order (or two such chains added, tg_gemm_depth_half), with
+     * one rounding per step (fused multiply-add) or two (multiply, then
+     * add): the same bits whatever the blocking, the orientation or the
+     * thread count */
     bool fused;
     size_t (*scratch_f32)(int64_t M, int64_t N, int64_t K);
     size_t (*scratch_f64)(int64_t M, int64_t N, int64_t K);

@@ -302,11 +302,31 @@ static int64_t FN(packed_b_elems)(const FN(gemm_blocking) *b) {
     return FN(round_up)(b->group * b->kc * NR, 64 / (int64_t)sizeof(T));
 }
 
+/* Elements of one thread's buffers for an M x N product of depth K. */
+static int64_t FN(thread_elems)(int64_t M, int64_t N, int64_t K) {
+    FN(gemm_blocking) b = FN(n_major)(M, N) ? FN(gemm_blocking_for)(N, M, K) : FN(gemm_blocking_for)(M, N, K);
+    return FN(packed_a_elems)(&b) + FN(packed_b_elems)(&b);
+}
+
+/* A product by depth (tg_gemm_depth_half): the second half's C, then each
+ * thread's buffers, as large as either half needs. */
+static int64_t FN(depth_p_elems)(int64_t M, int64_t N) { return FN(round_up)(M * N, 64 / (int64_t)sizeof(T)); }
+static int64_t FN(depth_thread_elems)(int64_t M, int64_t N, int64_t K, int64_t K1) {
+    int64_t first = FN(thread_elems)(M, N, K1), second = FN(thread_elems)(M, N, K - K1);
+    return first > second ? first : second;
+}
+
+/* (the flags are not known here: a shape that would go by depth untransposed
+ * gets room for it) */
 static size_t FN(gemm_scratch)(int64_t M, int64_t N, int64_t K) {
     if (M <= 0 || N <= 0 || K <= 0) return 0;
-    FN(gemm_blocking) b = FN(n_major)(M, N) ? FN(gemm_blocking_for)(N, M, K) : FN(gemm_blocking_for)(M, N, K);
-    int64_t threads = omp_get_max_threads();
-    return sizeof(T) * (size_t)(threads * (FN(packed_a_elems)(&b) + FN(packed_b_elems)(&b)));
+    int64_t threads = omp_get_max_threads(), elems = threads * FN(thread_elems)(M, N, K);
+    int64_t K1 = tg_gemm_depth_half(false, M, N, K);
+    if (K1 > 0) {
+        int64_t depth = FN(depth_p_elems)(M, N) + threads * FN(depth_thread_elems)(M, N, K, K1);
+        if (depth > elems) elems = depth;
+    }
+    return sizeof(T) * (size_t)elems;
 }
 
 /* ---- the product ---- */
@@ -326,11 +346,6 @@ typedef struct {
     int64_t b_sk, b_sn; /* op(B)[k][j] = B[k * b_sk + j * b_sn] */
     int64_t rs, cs;     /* C[i][j] at C[i * rs + j * cs] */
     FN(gemm_blocking) blk;
-    /* thread t's round of op(A) at t * (packed_a_elems + packed_b_elems),
-     * pass by pass (kc deep, the last one kn): pass p of panel i (MR rows)
-     * at p * a_panels * MR + i * kn * MR, row k of it MR values; then its
-     * group of B panels (FN(pack_b_group)) */
-    T *scratch;
     FN(slice_list) *claim;  /* thread t's list at claim[t] */
     atomic_llong units_done; /* slices done, in all rounds so far */
 } FN(gemm_plan);
@@ -363,6 +378,10 @@ static FN(gemm_round) FN(round_at)(const FN(gemm_plan) *g, int64_t i0, int64_t k
      * system delays has its last slices taken by the others */
     int64_t want = nt > 1 ? UNITS_PER_THREAD * nt : 1;
     r.by_rows = r.rows > g->N ? r.a_panels >= nt : r.panels < nt && r.a_panels > r.panels;
+    /* C larger than both operands (a weight gradient x^T @ g, M and N above
+     * the batch K): by rows, so that each thread writes the rows of the
+     * gradient that the optimizer's update gives it (core/parallel.h) */
+    if (g->cs == 1 && g->M > g->K && g->N > g->K && r.a_panels >= nt) r.by_rows = true;
     int64_t slices = r.by_rows ? r.a_panels : r.panels;
     r.units = slices < want ? slices : want;
     return r;
@@ -504,10 +523,9 @@ static int64_t FN(claim)(atomic_llong *next, int64_t end) {
  * A round waits for the previous one's slices (C accumulates along k);
  * nothing else waits for another thread but the region's end. Which thread
  * computes a slice never changes its bits. */
-static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, double *waited) {
+static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, T *buffer, double *waited) {
     const FN(gemm_blocking) *b = &g->blk;
-    T *packed_a = g->scratch + tid * (FN(packed_a_elems)(b) + FN(packed_b_elems)(b));
-    T *packed_b = packed_a + FN(packed_a_elems)(b);
+    T *packed_a = buffer, *packed_b = packed_a + FN(packed_a_elems)(b);
     int64_t listed[MAX_GEMM_THREADS] = {0}; /* each thread's units in earlier rounds */
     int64_t units_before = 0;
     for (int64_t i0 = 0; i0 < g->M; i0 += b->rows)
@@ -529,6 +547,100 @@ static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, double *waited) {
         }
 }
 
+/* The plan of C = op(A) op(B) (op(A) M x K, C at row stride ldc), N-major
+ * where that fills the vector lanes better; its slice lists still to set. */
+static void FN(plan_init)(FN(gemm_plan) *g, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T *A,
+                          int64_t lda, const T *B, int64_t ldb, T *C, int64_t ldc) {
+    /* op(A)[i][k] and op(B)[k][j] as strides; the N-major product swaps the
+     * operands and reads C by columns (fma(a, b, c) == fma(b, a, c): same bits) */
+    int64_t a_sm = trans_a ? 1 : lda, a_sk = trans_a ? lda : 1;
+    int64_t b_sk = trans_b ? 1 : ldb, b_sn = trans_b ? ldb : 1;
+    *g = (FN(gemm_plan)){.A = A, .B = B, .C = C, .M = M, .N = N, .K = K, .a_sm = a_sm, .a_sk = a_sk,
+                         .b_sk = b_sk, .b_sn = b_sn, .rs = ldc, .cs = 1};
+    if (FN(n_major)(M, N)) {
+        g->A = B, g->B = A, g->M = N, g->N = M;
+        g->a_sm = b_sn, g->a_sk = b_sk, g->b_sk = a_sk, g->b_sn = a_sm;
+        g->rs = 1, g->cs = ldc;
+    }
+    g->blk = FN(gemm_blocking_for)(g->M, g->N, g->K);
+    atomic_init(&g->units_done, 0);
+}
+
+/* Slice lists for nt threads, each from its start. */
+static void FN(lists_init)(FN(gemm_plan) *g, FN(slice_list) *lists, int nt) {
+    for (int t = 0; t < nt; t++) atomic_init(&lists[t].next, 0);
+    g->claim = lists;
+}
+
+/* The threads this product gets: as many as asked for and as `room`
+ * buffers allow; 1 below the threshold, while core/parallel's back-off runs
+ * or where this size measured faster alone (`timed` then says to report the
+ * time of this one-thread product). */
+static int FN(threads_for)(int64_t room, double work, bool *timed) {
+    int nt = omp_get_max_threads();
+    if (nt > room) nt = (int)room;
+    if (nt > MAX_GEMM_THREADS) nt = MAX_GEMM_THREADS;
+    *timed = false;
+    if (nt <= 1 || work < tg_gemm_parallel_work() || !tg_gemm_threads_pay()) return 1;
+    if (!tg_gemm_threads_for(work)) { /* measured faster alone at this size */
+        *timed = true;
+        return 1;
+    }
+    return nt;
+}
+
+/* tg_gemm_depth_half's product: the first half of k into C, the second into
+ * P at the scratch's start, then C += P. Threads [0, n/2) run the first half
+ * and [n/2, n) the second (each thread then takes what is left of the other
+ * half's slices: a delayed thread holds nothing up), and after a barrier
+ * each adds its share of C's rows. */
+static void FN(gemm_by_depth)(bool trans_a, int64_t M, int64_t N, int64_t K, int64_t K1, const T *A, int64_t lda,
+                              const T *B, int64_t ldb, T *C, int64_t ldc, T *scratch, size_t scratch_bytes) {
+    T *P = scratch, *buffers = scratch + FN(depth_p_elems)(M, N);
+    int64_t per = FN(depth_thread_elems)(M, N, K, K1);
+    int64_t room = ((int64_t)(scratch_bytes / sizeof(T)) - FN(depth_p_elems)(M, N)) / per;
+    TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
+    FN(gemm_plan) half[2];
+    FN(plan_init)(&half[0], trans_a, false, M, N, K1, A, lda, B, ldb, C, ldc);
+    FN(plan_init)(&half[1], trans_a, false, M, N, K - K1, trans_a ? A + K1 * lda : A + K1, lda, B + K1 * ldb, ldb, P,
+                  N);
+    FN(slice_list) lists[2][MAX_GEMM_THREADS];
+    double work = (double)M * (double)N * (double)K * (double)sizeof(T), start = tg_parallel_now();
+    bool timed;
+    int nt = FN(threads_for)(room, work, &timed);
+    if (nt == 1) {
+        for (int h = 0; h < 2; h++) {
+            FN(lists_init)(&half[h], lists[h], 1);
+            FN(gemm_run)(&half[h], 0, 1, buffers, NULL);
+        }
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) C[i * ldc + j] += P[i * N + j];
+        if (timed) tg_gemm_note_time(work, false, tg_parallel_now() - start);
+        return;
+    }
+    double waited = 0, worked = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        int team[2] = {n > 1 ? n / 2 : 1, n > 1 ? n - n / 2 : 1};
+#pragma omp single
+        for (int h = 0; h < 2; h++) FN(lists_init)(&half[h], lists[h], team[h]);
+        /* (single's barrier: the lists are set) */
+        tg_gemm_arrive(tid);
+        double begin = tid == 0 ? tg_parallel_now() : 0;
+        int mine = n > 1 && tid >= team[0], local = mine ? tid - team[0] : tid;
+        FN(gemm_run)(&half[mine], local, team[mine], buffers + tid * per, tid == 0 ? &waited : NULL);
+        FN(gemm_run)(&half[!mine], local % team[!mine], team[!mine], buffers + tid * per, tid == 0 ? &waited : NULL);
+        if (tid == 0) worked = tg_parallel_now() - begin - waited;
+#pragma omp barrier
+        for (int64_t i = M * tid / n; i < M * (tid + 1) / n; i++)
+            for (int64_t j = 0; j < N; j++) C[i * ldc + j] += P[i * N + j];
+    }
+    double end = tg_parallel_now();
+    tg_parallel_note_region(worked, end - start - worked);
+    tg_gemm_note_time(work, true, end - start);
+}
+
 static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda,
                      const T *B, int64_t ldb, T *C, int64_t ldc, void *scratch, size_t scratch_bytes) {
     if (M <= 0 || N <= 0) return;
@@ -537,38 +649,26 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = 0;
         return;
     }
-    /* op(A)[i][k] and op(B)[k][j] as strides; the N-major product swaps the
-     * operands and reads C by columns (fma(a, b, c) == fma(b, a, c): same bits) */
-    int64_t a_sm = trans_a ? 1 : lda, a_sk = trans_a ? lda : 1;
-    int64_t b_sk = trans_b ? 1 : ldb, b_sn = trans_b ? ldb : 1;
-    FN(gemm_plan) g = {.A = A, .B = B, .C = C, .M = M, .N = N, .K = K, .a_sm = a_sm, .a_sk = a_sk,
-                       .b_sk = b_sk, .b_sn = b_sn, .rs = ldc, .cs = 1};
-    if (FN(n_major)(M, N)) {
-        g.A = B, g.B = A, g.M = N, g.N = M;
-        g.a_sm = b_sn, g.a_sk = b_sk, g.b_sk = a_sk, g.b_sn = a_sm;
-        g.rs = 1, g.cs = ldc;
-    }
-    g.blk = FN(gemm_blocking_for)(g.M, g.N, g.K);
-    g.scratch = scratch;
-    atomic_init(&g.units_done, 0);
-    /* as many threads as asked for, and as the scratch has buffers for */
-    int64_t room = (int64_t)(scratch_bytes / sizeof(T)) / (FN(packed_a_elems)(&g.blk) + FN(packed_b_elems)(&g.blk));
-    TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
-    int nt = omp_get_max_threads();
-    if (nt > room) nt = (int)room;
-    if (nt > MAX_GEMM_THREADS) nt = MAX_GEMM_THREADS;
-    FN(slice_list) lists[MAX_GEMM_THREADS]; /* the first nt are used */
-    for (int t = 0; t < nt; t++) atomic_init(&lists[t].next, 0);
-    g.claim = lists;
-    double work = (double)M * (double)N * (double)K * (double)sizeof(T);
-    if (nt <= 1 || work < tg_gemm_parallel_work() || !tg_gemm_threads_pay()) {
-        FN(gemm_run)(&g, 0, 1, NULL);
+    int64_t K1 = tg_gemm_depth_half(trans_b, M, N, K);
+    if (K1 > 0) {
+        FN(gemm_by_depth)(trans_a, M, N, K, K1, A, lda, B, ldb, C, ldc, scratch, scratch_bytes);
         return;
     }
-    double start = tg_parallel_now();
-    if (!tg_gemm_threads_for(work)) { /* measured faster alone at this size */
-        FN(gemm_run)(&g, 0, 1, NULL);
-        tg_gemm_note_time(work, false, tg_parallel_now() - start);
+    FN(gemm_plan) g;
+    FN(plan_init)(&g, trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+    /* as many threads as asked for, and as the scratch has buffers for */
+    int64_t per = FN(packed_a_elems)(&g.blk) + FN(packed_b_elems)(&g.blk);
+    int64_t room = (int64_t)(scratch_bytes / sizeof(T)) / per;
+    TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
+    FN(slice_list) lists[MAX_GEMM_THREADS]; /* the first nt are used */
+    double work = (double)M * (double)N * (double)K * (double)sizeof(T), start = tg_parallel_now();
+    bool timed;
+    int nt = FN(threads_for)(room, work, &timed);
+    FN(lists_init)(&g, lists, nt);
+    T *buffers = scratch;
+    if (nt == 1) {
+        FN(gemm_run)(&g, 0, 1, buffers, NULL);
+        if (timed) tg_gemm_note_time(work, false, tg_parallel_now() - start);
         return;
     }
     /* the calling thread times its own work; the rest of the region is
@@ -580,7 +680,7 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
         int tid = omp_get_thread_num();
         tg_gemm_arrive(tid);
         double begin = tid == 0 ? tg_parallel_now() : 0;
-        FN(gemm_run)(&g, tid, omp_get_num_threads(), tid == 0 ? &waited : NULL);
+        FN(gemm_run)(&g, tid, omp_get_num_threads(), buffers + tid * per, tid == 0 ? &waited : NULL);
         if (tid == 0) worked = tg_parallel_now() - begin - waited;
     }
     double end = tg_parallel_now();

@@ -148,6 +148,17 @@ static double chain(bool f64, bool fused, const double *a, const double *b, int6
     return c;
 }
 
+/* C[i][j] of op(A) [M,K] @ op(B) [K,N] (a: row i of op(A), b: op(B)[0][j],
+ * rows N apart): the chain over k, or where the product goes by depth
+ * (tg_gemm_depth_half) the chains over the two halves of k, added once */
+static double depth_chains(bool f64, bool fused, bool tb, const double *a, const double *b, int64_t M, int64_t N,
+                           int64_t K) {
+    int64_t K1 = tg_gemm_depth_half(tb, M, N, K);
+    if (K1 == 0) return chain(f64, fused, a, b, N, K);
+    double first = chain(f64, fused, a, b, N, K1), second = chain(f64, fused, a + K1, b + K1 * N, N, K - K1);
+    return f64 ? first + second : (double)((float)first + (float)second);
+}
+
 /* element i of an f64 or f32 array */
 static void put(void *p, bool f64, int64_t i, double x) {
     if (f64)
@@ -165,7 +176,8 @@ static void assert_exact_chain(bool f64, shape s) {
     int64_t M = s.M, K = s.K, N = s.N, ldc = N + 3;
     size_t es = f64 ? sizeof(double) : sizeof(float);
     double *opa = malloc(sizeof(double) * (size_t)(M * K) + 1), *opb = malloc(sizeof(double) * (size_t)(K * N) + 1);
-    double *want[2] = {malloc(sizeof(double) * (size_t)(M * N)), malloc(sizeof(double) * (size_t)(M * N))};
+    double *want[2][2]; /* [tb][fused] */
+    for (int w = 0; w < 4; w++) want[w / 2][w % 2] = malloc(sizeof(double) * (size_t)(M * N));
     void *a = malloc(es * (size_t)(M * K) + 1), *b = malloc(es * (size_t)(K * N) + 1);
     void *c = malloc(es * (size_t)(M * ldc));
     tg_rng rng = tg_rng_new((uint64_t)(M * 7919 + K * 131 + N));
@@ -177,9 +189,11 @@ static void assert_exact_chain(bool f64, shape s) {
         put(b, f64, 0, 2 * tg_rng_uniform(&rng) - 1);
         opb[i] = get(b, f64, 0);
     }
-    for (int fused = 0; fused < 2; fused++)
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) want[fused][i * N + j] = chain(f64, fused, opa + i * K, opb + j, N, K);
+    for (int tb = 0; tb < 2; tb++)
+        for (int fused = 0; fused < 2; fused++)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++)
+                    want[tb][fused][i * N + j] = depth_chains(f64, fused, tb, opa + i * K, opb + j, M, N, K);
     for (int v = 0; tg_gemm_variant_at(v); v++)
         for (int f = 0; f < 4; f++)
             for (int threads = 1; threads <= 2; threads++) {
@@ -206,7 +220,7 @@ static void assert_exact_chain(bool f64, shape s) {
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < ldc; j++) {
                         double got = get(c, f64, i * ldc + j);
-                        double expected = j < N ? want[variant->fused][i * N + j] : -7;
+                        double expected = j < N ? want[tb][variant->fused][i * N + j] : -7;
                         if (memcmp(&got, &expected, sizeof got) != 0) {
                             print_error("%s %s [%lld,%lld,%lld] ta %d tb %d, %d threads: C[%lld,%lld] = %.17g, the "
                                         "chain gives %.17g\n",
@@ -216,7 +230,8 @@ static void assert_exact_chain(bool f64, shape s) {
                         }
                     }
             }
-    free(opa), free(opb), free(want[0]), free(want[1]), free(a), free(b), free(c);
+    free(opa), free(opb), free(a), free(b), free(c);
+    for (int w = 0; w < 4; w++) free(want[w / 2][w % 2]);
 }
 
 /* every shape in both dtypes, two threads splitting even the smallest */
@@ -250,6 +265,20 @@ static void test_depth_one_and_odd_sizes_are_the_exact_chain(void **state) {
     (void)state;
     static const shape shapes[] = {{1, 1, 1},   {13, 1, 40}, {40, 1, 13},  {300, 1, 300}, {1, 77, 1},
                                    {1, 300, 45}, {45, 300, 1}, {71, 53, 67}, {131, 300, 75}, {7, 5, 33}};
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+}
+
+/* A layer's x @ W (a batch smaller than its in and out sizes, K >= 256)
+ * goes by depth: the two halves of k each a chain, added once; not when B
+ * is stored transposed, the batch is as large as a size, or k is short. */
+static void test_a_layers_product_goes_by_depth(void **state) {
+    (void)state;
+    assert_int_equal(tg_gemm_depth_half(false, 128, 256, 784), 392);
+    assert_int_equal(tg_gemm_depth_half(false, 100, 260, 301), 150);
+    assert_int_equal(tg_gemm_depth_half(true, 128, 256, 784), 0);
+    assert_int_equal(tg_gemm_depth_half(false, 256, 256, 784), 0);
+    assert_int_equal(tg_gemm_depth_half(false, 128, 256, 255), 0);
+    static const shape shapes[] = {{100, 301, 260}, {33, 256, 70}, {128, 256, 128}};
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
@@ -394,6 +423,7 @@ int main(void) {
         cmocka_unit_test(test_every_variant_matches_a_plain_sum_on_edge_shapes),
         cmocka_unit_test(test_one_row_tile_reading_b_in_place_is_the_exact_chain),
         cmocka_unit_test(test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain),
+        cmocka_unit_test(test_a_layers_product_goes_by_depth),
         cmocka_unit_test(test_threads_by_size_follow_the_faster_way),
         cmocka_unit_test(test_every_variant_gives_the_same_bits_with_one_and_two_threads),
         cmocka_unit_test(test_narrow_outputs_n_1_to_17_are_the_exact_chain),

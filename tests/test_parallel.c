@@ -47,6 +47,27 @@ static void mark_piece(void *context, int segment, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) s->seen[segment][i]++;
 }
 
+/* which thread computed each element */
+static void mark_thread(void *context, int segment, int64_t begin, int64_t end) {
+    segments *s = context;
+    for (int64_t i = begin; i < end; i++) s->seen[segment][i] = tg_thread_index();
+}
+
+/* Each segment in halves, the first on thread 0 (a weight's rows stay with
+ * one thread from step to step, whatever the other segments' sizes). */
+static void test_segments_are_cut_in_halves_one_per_thread(void **state) {
+    (void)state;
+    int threads = tg_get_num_threads();
+    static int a[7], b[50000], c[20001];
+    segments s = {3, {a, b, c}};
+    const int64_t sizes[3] = {7, 50000, 20001};
+    tg_set_num_threads(2);
+    tg_parallel_segments(3, sizes, mark_thread, &s);
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < sizes[k]; i++) assert_int_equal(s.seen[k][i], i >= sizes[k] / 2 ? 1 : 0);
+    tg_set_num_threads(threads);
+}
+
 static void test_segments_cover_every_element_once(void **state) {
     (void)state;
     int threads = tg_get_num_threads();
@@ -214,6 +235,7 @@ int main(void) {
         cmocka_unit_test(test_a_large_loop_is_split_over_the_threads),
         cmocka_unit_test(test_one_thread_never_opens_a_region),
         cmocka_unit_test(test_segments_cover_every_element_once),
+        cmocka_unit_test(test_segments_are_cut_in_halves_one_per_thread),
         cmocka_unit_test(test_late_threads_send_the_next_regions_to_the_calling_thread),
         cmocka_unit_test(test_timing_steps_keeps_the_threads_where_they_are_faster),
         cmocka_unit_test(test_timing_steps_runs_them_alone_where_threads_are_slower),
