@@ -352,10 +352,11 @@ static void test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_ch
  * thread's list is open to all once its own is done) and the bits stay
  * the chain's; the second thread 5 ms late, the first one too (the caller
  * then finds its own slices taken). Caches of 16 KiB / 64 KiB / 256 KiB cut
- * the larger products into rounds along K, which wait for each other. */
+ * the larger products into rounds along K, which wait for each other; the
+ * last shape goes by depth (each thread a half of k, then the other's). */
 static void test_the_slices_of_a_late_thread_are_taken_by_the_other(void **state) {
     (void)state;
-    static const shape shapes[] = {{37, 29, 90}, {131, 300, 75}, {300, 64, 40}, {12, 200, 70}};
+    static const shape shapes[] = {{37, 29, 90}, {131, 300, 75}, {300, 64, 40}, {12, 200, 70}, {20, 300, 64}};
     tg_gemm_caches small = {16 << 10, 64 << 10, 256 << 10};
     for (int late = 1; late >= 0; late--) {
         tg_gemm_set_late_thread(late, 5000);
