@@ -522,7 +522,10 @@ static int64_t FN(claim)(atomic_llong *next, int64_t end) {
  * finds its slices done by the others instead of holding them at the end.
  * A round waits for the previous one's slices (C accumulates along k);
  * nothing else waits for another thread but the region's end. Which thread
- * computes a slice never changes its bits. */
+ * computes a slice never changes its bits. `buffer` is the thread's own:
+ * a round of op(A) packed pass by pass (kc deep, the last one kn: pass p of
+ * panel i, MR rows, at p * a_panels * MR + i * kn * MR, row k of it MR
+ * values), then a group of B panels (FN(pack_b_group)). */
 static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, T *buffer, double *waited) {
     const FN(gemm_blocking) *b = &g->blk;
     T *packed_a = buffer, *packed_b = packed_a + FN(packed_a_elems)(b);
