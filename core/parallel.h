@@ -137,4 +137,16 @@ int tg_thread_index(void);
 typedef void (*tg_segment_fn)(void *context, int segment, int64_t begin, int64_t end);
 void tg_parallel_segments(int count, const int64_t *sizes, tg_segment_fn piece, void *context);
 
+/* Work cut in `blocks` blocks of `length` elements (numel in all), in
+ * `parts` parts (one per thread): part p takes the blocks [*first, *end)
+ * whose larger share lies in [numel * p / parts, numel * (p + 1) / parts),
+ * the same cut as tg_parallel_segments' (a pass over a weight's gradient
+ * then runs each half on the thread that updates it). */
+static inline void tg_blocks_of_part(int64_t numel, int64_t length, int64_t blocks, int64_t part, int64_t parts,
+                                     int64_t *first, int64_t *end) {
+    int64_t lo = (numel * part / parts + length / 2) / length, hi = (numel * (part + 1) / parts + length / 2) / length;
+    *first = lo < blocks ? lo : blocks;
+    *end = part + 1 == parts || hi > blocks ? blocks : hi;
+}
+
 #endif

@@ -68,6 +68,34 @@ static void test_segments_are_cut_in_halves_one_per_thread(void **state) {
     tg_set_num_threads(threads);
 }
 
+/* Blocks of a pass cut where the optimizer cuts a parameter: each block to
+ * the part that holds most of it, every block once, in order. */
+static void test_blocks_of_a_part_follow_the_halves_of_the_elements(void **state) {
+    (void)state;
+    int64_t first, end;
+    tg_blocks_of_part(784 * 256, 8192, 25, 0, 2, &first, &end); /* a [784, 256] gradient in tasks of 8 Ki */
+    assert_int_equal(first, 0);
+    assert_int_equal(end, 12); /* the half ends at 100352 = 12.25 tasks */
+    tg_blocks_of_part(784 * 256, 8192, 25, 1, 2, &first, &end);
+    assert_int_equal(first, 12);
+    assert_int_equal(end, 25);
+    tg_blocks_of_part(784 * 256, 16384, 13, 0, 2, &first, &end); /* its sum of squares in blocks of 16 Ki */
+    assert_int_equal(end, 6);                                     /* block 6 is mostly the second half's */
+    const int64_t numels[] = {1, 7, 8192, 65536, 100000, 200704}, lengths[] = {1, 100, 8192, 16384};
+    for (size_t a = 0; a < sizeof numels / sizeof numels[0]; a++)
+        for (size_t b = 0; b < sizeof lengths / sizeof lengths[0]; b++)
+            for (int64_t parts = 1; parts <= 5; parts++) {
+                int64_t blocks = (numels[a] + lengths[b] - 1) / lengths[b], next = 0;
+                for (int64_t part = 0; part < parts; part++) {
+                    tg_blocks_of_part(numels[a], lengths[b], blocks, part, parts, &first, &end);
+                    assert_int_equal(first, next);
+                    assert_true(end >= first);
+                    next = end;
+                }
+                assert_int_equal(next, blocks);
+            }
+}
+
 static void test_segments_cover_every_element_once(void **state) {
     (void)state;
     int threads = tg_get_num_threads();
@@ -236,6 +264,7 @@ int main(void) {
         cmocka_unit_test(test_one_thread_never_opens_a_region),
         cmocka_unit_test(test_segments_cover_every_element_once),
         cmocka_unit_test(test_segments_are_cut_in_halves_one_per_thread),
+        cmocka_unit_test(test_blocks_of_a_part_follow_the_halves_of_the_elements),
         cmocka_unit_test(test_late_threads_send_the_next_regions_to_the_calling_thread),
         cmocka_unit_test(test_timing_steps_keeps_the_threads_where_they_are_faster),
         cmocka_unit_test(test_timing_steps_runs_them_alone_where_threads_are_slower),
