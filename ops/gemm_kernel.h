@@ -577,19 +577,22 @@ static void FN(lists_init)(FN(gemm_plan) *g, FN(slice_list) *lists, int nt) {
 
 /* The threads this product gets: as many as asked for and as `room`
  * buffers allow; 1 below the threshold, while core/parallel's back-off runs
- * or where this size measured faster alone (`timed` then says to report the
- * time of this one-thread product). */
-static int FN(threads_for)(int64_t room, double work, bool *timed) {
+ * or where this size measured faster alone. *start is when a product whose
+ * time is reported (tg_gemm_note_time) began, 0 for the others. */
+static int FN(threads_for)(int64_t room, double work, double *start) {
     int nt = omp_get_max_threads();
     if (nt > room) nt = (int)room;
     if (nt > MAX_GEMM_THREADS) nt = MAX_GEMM_THREADS;
-    *timed = false;
+    *start = 0;
     if (nt <= 1 || work < tg_gemm_parallel_work() || !tg_gemm_threads_pay()) return 1;
-    if (!tg_gemm_threads_for(work)) { /* measured faster alone at this size */
-        *timed = true;
-        return 1;
-    }
-    return nt;
+    *start = tg_parallel_now();
+    return tg_gemm_threads_for(work) ? nt : 1; /* or measured faster alone at this size */
+}
+
+/* C[i][j] += P[i][j] for the rows [i0, i1) (P: M x N, rows N apart) */
+static void FN(add_rows)(T *C, int64_t ldc, const T *P, int64_t N, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = 0; j < N; j++) C[i * ldc + j] += P[i * N + j];
 }
 
 /* tg_gemm_depth_half's product: the first half of k into C, the second into
@@ -608,17 +611,15 @@ static void FN(gemm_by_depth)(bool trans_a, int64_t M, int64_t N, int64_t K, int
     FN(plan_init)(&half[1], trans_a, false, M, N, K - K1, trans_a ? A + K1 * lda : A + K1, lda, B + K1 * ldb, ldb, P,
                   N);
     FN(slice_list) lists[2][MAX_GEMM_THREADS];
-    double work = (double)M * (double)N * (double)K * (double)sizeof(T), start = tg_parallel_now();
-    bool timed;
-    int nt = FN(threads_for)(room, work, &timed);
+    double work = (double)M * (double)N * (double)K * (double)sizeof(T), start;
+    int nt = FN(threads_for)(room, work, &start);
     if (nt == 1) {
         for (int h = 0; h < 2; h++) {
             FN(lists_init)(&half[h], lists[h], 1);
             FN(gemm_run)(&half[h], 0, 1, buffers, NULL);
         }
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) C[i * ldc + j] += P[i * N + j];
-        if (timed) tg_gemm_note_time(work, false, tg_parallel_now() - start);
+        FN(add_rows)(C, ldc, P, N, 0, M);
+        if (start > 0) tg_gemm_note_time(work, false, tg_parallel_now() - start);
         return;
     }
     double waited = 0, worked = 0;
@@ -636,8 +637,7 @@ static void FN(gemm_by_depth)(bool trans_a, int64_t M, int64_t N, int64_t K, int
         FN(gemm_run)(&half[!mine], local % team[!mine], team[!mine], buffers + tid * per, tid == 0 ? &waited : NULL);
         if (tid == 0) worked = tg_parallel_now() - begin - waited;
 #pragma omp barrier
-        for (int64_t i = M * tid / n; i < M * (tid + 1) / n; i++)
-            for (int64_t j = 0; j < N; j++) C[i * ldc + j] += P[i * N + j];
+        FN(add_rows)(C, ldc, P, N, M * tid / n, M * (tid + 1) / n);
     }
     double end = tg_parallel_now();
     tg_parallel_note_region(worked, end - start - worked);
@@ -664,14 +664,13 @@ static void FN(gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
     int64_t room = (int64_t)(scratch_bytes / sizeof(T)) / per;
     TG_INVARIANT(room >= 1); /* at least FN(gemm_scratch) bytes: the callers size it so */
     FN(slice_list) lists[MAX_GEMM_THREADS]; /* the first nt are used */
-    double work = (double)M * (double)N * (double)K * (double)sizeof(T), start = tg_parallel_now();
-    bool timed;
-    int nt = FN(threads_for)(room, work, &timed);
+    double work = (double)M * (double)N * (double)K * (double)sizeof(T), start;
+    int nt = FN(threads_for)(room, work, &start);
     FN(lists_init)(&g, lists, nt);
     T *buffers = scratch;
     if (nt == 1) {
         FN(gemm_run)(&g, 0, 1, buffers, NULL);
-        if (timed) tg_gemm_note_time(work, false, tg_parallel_now() - start);
+        if (start > 0) tg_gemm_note_time(work, false, tg_parallel_now() - start);
         return;
     }
     /* the calling thread times its own work; the rest of the region is

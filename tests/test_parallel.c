@@ -47,6 +47,15 @@ static void mark_piece(void *context, int segment, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) s->seen[segment][i]++;
 }
 
+/* Three segments, zeroed: 7, 50000 and 20001 elements (70008 in all, above
+ * TG_PARALLEL_MIN). */
+static const int64_t three_sizes[3] = {7, 50000, 20001};
+static segments three_segments(void) {
+    static int a[7], b[50000], c[20001];
+    memset(a, 0, sizeof a), memset(b, 0, sizeof b), memset(c, 0, sizeof c);
+    return (segments){3, {a, b, c}};
+}
+
 /* which thread computed each element */
 static void mark_thread(void *context, int segment, int64_t begin, int64_t end) {
     segments *s = context;
@@ -58,13 +67,11 @@ static void mark_thread(void *context, int segment, int64_t begin, int64_t end) 
 static void test_segments_are_cut_in_halves_one_per_thread(void **state) {
     (void)state;
     int threads = tg_get_num_threads();
-    static int a[7], b[50000], c[20001];
-    segments s = {3, {a, b, c}};
-    const int64_t sizes[3] = {7, 50000, 20001};
+    segments s = three_segments();
     tg_set_num_threads(2);
-    tg_parallel_segments(3, sizes, mark_thread, &s);
+    tg_parallel_segments(3, three_sizes, mark_thread, &s);
     for (int k = 0; k < 3; k++)
-        for (int64_t i = 0; i < sizes[k]; i++) assert_int_equal(s.seen[k][i], i >= sizes[k] / 2 ? 1 : 0);
+        for (int64_t i = 0; i < three_sizes[k]; i++) assert_int_equal(s.seen[k][i], i >= three_sizes[k] / 2 ? 1 : 0);
     tg_set_num_threads(threads);
 }
 
@@ -99,14 +106,12 @@ static void test_blocks_of_a_part_follow_the_halves_of_the_elements(void **state
 static void test_segments_cover_every_element_once(void **state) {
     (void)state;
     int threads = tg_get_num_threads();
-    static int a[7], b[50000], c[20001];
-    segments s = {3, {a, b, c}};
-    const int64_t sizes[3] = {7, 50000, 20001};
+    segments s = three_segments();
     for (int run = 1; run <= 2; run++) {
         tg_set_num_threads(run);
-        tg_parallel_segments(3, sizes, mark_piece, &s);
+        tg_parallel_segments(3, three_sizes, mark_piece, &s);
         for (int k = 0; k < 3; k++)
-            for (int64_t i = 0; i < sizes[k]; i++) assert_int_equal(s.seen[k][i], run);
+            for (int64_t i = 0; i < three_sizes[k]; i++) assert_int_equal(s.seen[k][i], run);
     }
     tg_set_num_threads(threads);
 }
