@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Slices of C per thread in a round: more even out a thread that the
  * machine slows down, fewer keep more of the operands in cache. */
@@ -57,6 +58,16 @@ typedef __m512d vec_f64;
 #define VSTORE_PART_F32(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (v))
 #define VLOAD_PART_F64(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
 #define VSTORE_PART_F64(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (v))
+/* p[0], p[1] in every pair of lanes; the lanes whose bit is set taken from y */
+static inline __m512 pairs_f32(const float *p) {
+    double two;
+    memcpy(&two, p, sizeof two);
+    return _mm512_castpd_ps(_mm512_set1_pd(two));
+}
+#define VPAIRS_F32(p) pairs_f32(p)
+#define VPAIRS_F64(p) _mm512_castps_pd(_mm512_broadcast_f32x4(_mm_castpd_ps(_mm_loadu_pd(p))))
+#define VBLEND_F32(x, y, bits) _mm512_mask_blend_ps((__mmask16)(bits), (x), (y))
+#define VBLEND_F64(x, y, bits) _mm512_mask_blend_pd((__mmask8)(bits), (x), (y))
 
 /* dst[c][r] = src[r][c] for c < 16 and r < rows (0 for rows <= r < lanes):
  * 16x16 in registers (unpack pairs, then pairs of pairs, then 128-bit lanes) */
@@ -160,6 +171,27 @@ static inline void store_part_f64(double *p, __m256d v, int n) {
 }
 #define VSTORE_PART_F32(p, v, n) store_part_f32((p), (v), (int)(n))
 #define VSTORE_PART_F64(p, v, n) store_part_f64((p), (v), (int)(n))
+/* p[0], p[1] in every pair of lanes; the lanes whose bit is set taken from y */
+static inline __m256 pairs_f32(const float *p) {
+    double two;
+    memcpy(&two, p, sizeof two);
+    return _mm256_castpd_ps(_mm256_set1_pd(two));
+}
+#define VPAIRS_F32(p) pairs_f32(p)
+#define VPAIRS_F64(p) _mm256_broadcast_pd((const __m128d *)(const void *)(p))
+static inline __m256 blend_f32(__m256 x, __m256 y, unsigned bits) {
+    __m256i lanes = _mm256_set_epi32(-(int)(bits >> 7 & 1), -(int)(bits >> 6 & 1), -(int)(bits >> 5 & 1),
+                                     -(int)(bits >> 4 & 1), -(int)(bits >> 3 & 1), -(int)(bits >> 2 & 1),
+                                     -(int)(bits >> 1 & 1), -(int)(bits & 1));
+    return _mm256_blendv_ps(x, y, _mm256_castsi256_ps(lanes));
+}
+static inline __m256d blend_f64(__m256d x, __m256d y, unsigned bits) {
+    __m256i lanes = _mm256_set_epi64x(-(long long)(bits >> 3 & 1), -(long long)(bits >> 2 & 1),
+                                      -(long long)(bits >> 1 & 1), -(long long)(bits & 1));
+    return _mm256_blendv_pd(x, y, _mm256_castsi256_pd(lanes));
+}
+#define VBLEND_F32(x, y, bits) blend_f32((x), (y), (unsigned)(bits))
+#define VBLEND_F64(x, y, bits) blend_f64((x), (y), (unsigned)(bits))
 
 /* dst[c][r] = src[r][c] for c < 8 and r < rows (0 for rows <= r < lanes):
  * 8x8 in registers (unpack pairs, then pairs of pairs, then 128-bit halves) */
@@ -253,6 +285,23 @@ static inline void store_part_f64(double *p, vec_f64 v, int n) { memcpy(p, &v, s
 #define VSTORE_PART_F32(p, v, n) store_part_f32((p), (v), (int)(n))
 #define VLOAD_PART_F64(p, n) load_part_f64((p), (int)(n))
 #define VSTORE_PART_F64(p, v, n) store_part_f64((p), (v), (int)(n))
+/* p[0], p[1] in every pair of lanes; the lanes whose bit is set taken from y */
+static inline vec_f32 pairs_f32(const float *p) { return (vec_f32){p[0], p[1], p[0], p[1]}; }
+static inline vec_f64 pairs_f64(const double *p) { return (vec_f64){p[0], p[1]}; }
+static inline vec_f32 blend_f32(vec_f32 x, vec_f32 y, unsigned bits) {
+    for (int l = 0; l < VLEN_F32; l++)
+        if (bits >> l & 1) x[l] = y[l];
+    return x;
+}
+static inline vec_f64 blend_f64(vec_f64 x, vec_f64 y, unsigned bits) {
+    for (int l = 0; l < VLEN_F64; l++)
+        if (bits >> l & 1) x[l] = y[l];
+    return x;
+}
+#define VPAIRS_F32(p) pairs_f32(p)
+#define VPAIRS_F64(p) pairs_f64(p)
+#define VBLEND_F32(x, y, bits) blend_f32((x), (y), (unsigned)(bits))
+#define VBLEND_F64(x, y, bits) blend_f64((x), (y), (unsigned)(bits))
 #else
 #error "define GEMM_ISA_AVX512, GEMM_ISA_AVX2 or GEMM_ISA_PORTABLE before including ops/gemm_variant.h"
 #endif
@@ -284,6 +333,8 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VLOAD_PART VLOAD_PART_F32
 #define VSTORE_PART VSTORE_PART_F32
 #define TRANSPOSE TRANSPOSE_F32
+#define VPAIRS VPAIRS_F32
+#define VBLEND VBLEND_F32
 #include "ops/gemm_kernel.h"
 #undef T
 #undef FN
@@ -298,6 +349,8 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #undef VSET1
 #undef VFMA
 #undef TRANSPOSE
+#undef VPAIRS
+#undef VBLEND
 
 /* ---- f64 ---- */
 #define T double
@@ -313,6 +366,8 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VLOAD_PART VLOAD_PART_F64
 #define VSTORE_PART VSTORE_PART_F64
 #define TRANSPOSE TRANSPOSE_F64
+#define VPAIRS VPAIRS_F64
+#define VBLEND VBLEND_F64
 #include "ops/gemm_kernel.h"
 
 const tg_gemm_variant GEMM_VARIANT = {KERNEL_NAME, FUSED, gemm_scratch_f32, gemm_scratch_f64, gemm_f32, gemm_f64};

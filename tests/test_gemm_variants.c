@@ -336,6 +336,21 @@ static void test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain(void *
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* Outputs two columns past a vector (N = VLEN + 2: 6, 10 and 18 for vectors
+ * of 4, 8 and 16 lanes; a row-major op(A)) run the tiles that hold the last
+ * two columns of several rows in one vector: rows that fill the tiles'
+ * groups of rows and rows that leave a group partial, depth 1, and with
+ * small caches several passes (C stored and loaded back) and rounds; B read
+ * in place or packed (transposed). */
+static void test_outputs_two_past_a_vector_are_the_exact_chain(void **state) {
+    (void)state;
+    static const shape shapes[] = {{12, 1, 10},  {13, 29, 6},  {37, 300, 10}, {131, 70, 18},
+                                   {25, 300, 18}, {14, 40, 6}, {128, 512, 10}, {50, 9, 10}};
+    assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
+    tg_gemm_caches small = {4 << 10, 16 << 10, 64 << 10};
+    assert_exact_chain_with_caches(&small, shapes, sizeof shapes / sizeof shapes[0]);
+}
+
 /* A row-major B is read in place while the row tiles times its row stride
  * stay within L1's size, packed beyond: with an L1 of 16 KiB, 100 rows
  * (9 tiles of 12 with AVX-512, more with narrower tiles) and B rows of 300
@@ -432,6 +447,7 @@ int main(void) {
         cmocka_unit_test(test_products_cut_for_small_caches_are_the_exact_chain),
         cmocka_unit_test(test_cache_sizes_are_plausible_and_can_be_forced),
         cmocka_unit_test(test_the_slices_of_a_late_thread_are_taken_by_the_other),
+        cmocka_unit_test(test_outputs_two_past_a_vector_are_the_exact_chain),
         cmocka_unit_test(test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_chain),
         cmocka_unit_test(test_late_regions_in_a_row_make_the_next_products_serial),
     };
