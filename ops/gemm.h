@@ -44,8 +44,9 @@ void tg_gemm_f64(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
                  const double *B, int64_t ldb, double *C, int64_t ldc, void *scratch, size_t scratch_bytes);
 
 /* Data cache sizes in bytes (L1 and L2 of one core, the shared L3) that the
- * blocking is cut for: the CPU's own (sysconf), or 32 KiB / 512 KiB / 8 MiB
- * where the system does not say. */
+ * blocking is cut for: the CPU's own (sysconf; L3 at most 32 MiB, as a
+ * virtual machine may report its host's), or 32 KiB / 512 KiB / 8 MiB where
+ * the system does not say. */
 typedef struct {
     int64_t l1, l2, l3;
 } tg_gemm_caches;
