@@ -307,14 +307,18 @@ typedef struct {
 
 static int64_t FN(round_up)(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+/* k per pass at most: half of L1 for the A panel (the rest: the B rows
+ * streaming past, C tile, stack) */
+static int64_t FN(pass_depth)(void) {
+    int64_t kc = tg_gemm_cache_sizes()->l1 / 2 / (MR * (int64_t)sizeof(T)) / 8 * 8;
+    return kc < 16 ? 16 : kc;
+}
+
 /* Round, pass and group sizes for an [M,K] @ [K,N] product, from the cache
  * sizes (ops/gemm.h); the same for any thread count. */
 static FN(gemm_blocking) FN(gemm_blocking_for)(int64_t M, int64_t N, int64_t K) {
     const tg_gemm_caches *caches = tg_gemm_cache_sizes();
-    int64_t es = (int64_t)sizeof(T), Mp = FN(round_up)(M, MR);
-    /* half of L1 for the A panel (the rest: the B rows streaming past, C tile, stack) */
-    int64_t kc = caches->l1 / 2 / (MR * es) / 8 * 8;
-    if (kc < 16) kc = 16;
+    int64_t es = (int64_t)sizeof(T), Mp = FN(round_up)(M, MR), kc = FN(pass_depth)();
     /* a quarter of the shared L3 for a round of packed A */
     int64_t budget = caches->l3 / 4 / es;
     if (budget < 4 * kc * MR) budget = 4 * kc * MR;
@@ -360,11 +364,17 @@ static bool FN(by_pairs)(bool trans_a, int64_t M, int64_t N) {
 /* N-major: when a small N wastes vector lanes that M would fill (N = 10: 10
  * of 16 lanes, or 10 of 12), compute C^T = op(B)^T op(A)^T instead, N as the
  * rows of register tiles (exact row counts waste nothing) and M along the
- * vectors; not where FN(by_pairs) fills them. */
-static bool FN(n_major)(bool trans_a, int64_t M, int64_t N) {
+ * vectors; not where FN(by_pairs) fills them. Its tiles go to C by columns,
+ * an element at a time, once a pass: that costs about NR / 2 steps of k
+ * per element, so the lanes it saves over a pass must be worth more. The
+ * 16 GEMMs of a Winograd convolution, [64, 98] of depth 32 (98 = 3 x 32 + 2
+ * columns), were N-major at 112 GFLOP/s and run M-major at 152; a layer's
+ * x@W with 10 outputs and depth 32 still gains (79 against 72). */
+static bool FN(n_major)(bool trans_a, int64_t M, int64_t N, int64_t K) {
     if (FN(by_pairs)(trans_a, M, N)) return false;
     double lanes_n = (double)N / (double)FN(round_up)(N, VLEN), lanes_m = (double)M / (double)FN(round_up)(M, VLEN);
-    return N < 4 * NR && lanes_m > 1.1 * lanes_n;
+    double steps = (double)(K < FN(pass_depth)() ? K : FN(pass_depth)());
+    return N < 4 * NR && lanes_m > 1.1 * lanes_n && steps * (1 / lanes_n - 1 / lanes_m) >= NR / 2;
 }
 
 /* Elements of the scratch buffer: for each thread, a round of packed A and
@@ -381,7 +391,7 @@ static int64_t FN(thread_elems)(int64_t M, int64_t N, int64_t K) {
     /* (trans_a is not known here: as much as either orientation needs) */
     int64_t elems = 0;
     for (int trans_a = 0; trans_a < 2; trans_a++) {
-        FN(gemm_blocking) b = FN(n_major)(trans_a, M, N) ? FN(gemm_blocking_for)(N, M, K)
+        FN(gemm_blocking) b = FN(n_major)(trans_a, M, N, K) ? FN(gemm_blocking_for)(N, M, K)
                                                           : FN(gemm_blocking_for)(M, N, K);
         int64_t e = FN(packed_a_elems)(&b) + FN(packed_b_elems)(&b);
         if (e > elems) elems = e;
@@ -652,7 +662,7 @@ static void FN(plan_init)(FN(gemm_plan) *g, bool trans_a, bool trans_b, int64_t 
     int64_t b_sk = trans_b ? 1 : ldb, b_sn = trans_b ? ldb : 1;
     *g = (FN(gemm_plan)){.A = A, .B = B, .C = C, .M = M, .N = N, .K = K, .a_sm = a_sm, .a_sk = a_sk,
                          .b_sk = b_sk, .b_sn = b_sn, .rs = ldc, .cs = 1};
-    if (FN(n_major)(trans_a, M, N)) {
+    if (FN(n_major)(trans_a, M, N, K)) {
         g->A = B, g->B = A, g->M = N, g->N = M;
         g->a_sm = b_sn, g->a_sk = b_sk, g->b_sk = a_sk, g->b_sn = a_sm;
         g->rs = 1, g->cs = ldc;
