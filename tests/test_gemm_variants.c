@@ -261,10 +261,13 @@ static void test_narrow_outputs_n_1_to_17_are_the_exact_chain(void **state) {
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
+/* Depth 1, odd sizes, and the Winograd convolution's [64, 98] of depth 32
+ * (M-major: too shallow for N-major to pay) with its transpose. */
 static void test_depth_one_and_odd_sizes_are_the_exact_chain(void **state) {
     (void)state;
-    static const shape shapes[] = {{1, 1, 1},   {13, 1, 40}, {40, 1, 13},  {300, 1, 300}, {1, 77, 1},
-                                   {1, 300, 45}, {45, 300, 1}, {71, 53, 67}, {131, 300, 75}, {7, 5, 33}};
+    static const shape shapes[] = {{1, 1, 1},      {13, 1, 40}, {40, 1, 13},  {300, 1, 300},
+                                   {1, 77, 1},     {1, 300, 45}, {45, 300, 1}, {71, 53, 67},
+                                   {131, 300, 75}, {7, 5, 33},   {64, 32, 98}, {98, 32, 64}};
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
 }
 
