@@ -344,11 +344,13 @@ static void test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain(void *
  * two columns of several rows in one vector: rows that fill the tiles'
  * groups of rows and rows that leave a group partial, depth 1, and with
  * small caches several passes (C stored and loaded back) and rounds; B read
- * in place or packed (transposed). */
+ * in place or packed (transposed); a batch of 8 (AVX2's tiles of 6 rows,
+ * f32) whose x@W also goes by depth. */
 static void test_outputs_two_past_a_vector_are_the_exact_chain(void **state) {
     (void)state;
     static const shape shapes[] = {{12, 1, 10},  {13, 29, 6},  {37, 300, 10}, {131, 70, 18},
-                                   {25, 300, 18}, {14, 40, 6}, {128, 512, 10}, {50, 9, 10}};
+                                   {25, 300, 18}, {14, 40, 6}, {128, 512, 10}, {50, 9, 10},
+                                   {8, 300, 10}}; /* (AVX2 f32: by pairs and by depth) */
     assert_exact_chain_everywhere(shapes, sizeof shapes / sizeof shapes[0]);
     tg_gemm_caches small = {4 << 10, 16 << 10, 64 << 10};
     assert_exact_chain_with_caches(&small, shapes, sizeof shapes / sizeof shapes[0]);
