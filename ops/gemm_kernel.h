@@ -172,27 +172,26 @@ static const FN(kernel_fn) FN(kernels_tb)[MR] = {FOR_EACH_ROW_COUNT(KERNEL_TB_RO
         enum { GROUP = VLEN / 2, DUPS = (ROWS + GROUP - 1) / GROUP };                                           \
         VEC acc[ROWS], pair[DUPS];                                                                              \
         T buffer[DUPS * VLEN] __attribute__((aligned(64)));                                                     \
-        for (int i = 0; i < DUPS * VLEN; i++) buffer[i] = 0;                                                    \
-        if (load_c)                                                                                             \
+        if (load_c) {                                                                                           \
+            for (int i = 0; i < DUPS * VLEN; i++) buffer[i] = 0;                                                \
             for (int r = 0; r < ROWS; r++) {                                                                    \
                 buffer[r / GROUP * VLEN + 2 * (r % GROUP)] = c[r * rs + VLEN];                                  \
                 buffer[r / GROUP * VLEN + 2 * (r % GROUP) + 1] = c[r * rs + VLEN + 1];                          \
             }                                                                                                   \
+        }                                                                                                       \
         _Pragma("GCC unroll 12") for (int r = 0; r < ROWS; r++) acc[r] = load_c ? VLOAD(c + r * rs) : VZERO();  \
-        _Pragma("GCC unroll 12") for (int d = 0; d < DUPS; d++) pair[d] = VLOAD(buffer + d * VLEN);             \
+        _Pragma("GCC unroll 12") for (int d = 0; d < DUPS; d++) pair[d] = load_c ? VLOAD(buffer + d * VLEN)     \
+                                                                                 : VZERO();                     \
         for (int64_t k = 0; k < kn; k++) {                                                                      \
             VEC bv = VLOAD(b), bp = VPAIRS(b + VLEN);                                                           \
             _Pragma("GCC unroll 12") for (int d = 0; d < DUPS; d++) {                                           \
-                VEC dup = VZERO();                                                                              \
+                VEC dup = VSET1(a[d * GROUP * a_sm]); /* row d GROUP's value in every lane, then the others' */ \
                 _Pragma("GCC unroll 16") for (int q = 0; q < GROUP; q++) {                                      \
                     int r = d * GROUP + q;                                                                      \
                     if (r >= ROWS) break;                                                                       \
                     VEC ar = VSET1(a[r * a_sm]);                                                                \
                     acc[r] = VFMA(ar, bv, acc[r]);                                                              \
-                    if (q == 0)                                                                                 \
-                        dup = ar;                                                                               \
-                    else                                                                                        \
-                        dup = VBLEND(dup, ar, 3u << (2 * q));                                                   \
+                    if (q > 0) dup = VBLEND(dup, ar, 3u << (2 * q));                                            \
                 }                                                                                               \
                 pair[d] = VFMA(dup, bp, pair[d]);                                                               \
             }                                                                                                   \
@@ -373,7 +372,8 @@ static bool FN(by_pairs)(bool trans_a, int64_t M, int64_t N) {
 static bool FN(n_major)(bool trans_a, int64_t M, int64_t N, int64_t K) {
     if (FN(by_pairs)(trans_a, M, N)) return false;
     double lanes_n = (double)N / (double)FN(round_up)(N, VLEN), lanes_m = (double)M / (double)FN(round_up)(M, VLEN);
-    double steps = (double)(K < FN(pass_depth)() ? K : FN(pass_depth)());
+    int64_t kc = FN(pass_depth)();
+    double steps = (double)(K < kc ? K : kc);
     return N < 4 * NR && lanes_m > 1.1 * lanes_n && steps * (1 / lanes_n - 1 / lanes_m) >= NR / 2;
 }
 
@@ -566,14 +566,6 @@ static void FN(multiply_block)(const FN(gemm_plan) *g, const FN(gemm_round) *r, 
                     FN(prefetch_tile)(g->C + (r->i0 + (ip + 1) * MR) * g->rs + jp0 * NR * g->cs, g->rs, g->cs,
                                       m_next, n_first);
                 }
-                if (g->pairs) {
-                    const T *a = g->A + (r->i0 + ip * MR) * g->a_sm + (r->k0 + p) * g->a_sk;
-                    bool read_in_place = jp < in_place;
-                    const T *pb = read_in_place ? g->B + (r->k0 + p) * g->b_sk : packed_b;
-                    FN(kernels_pairs)[m - 1](kn, a, g->a_sm, g->a_sk, pb, read_in_place ? g->b_sk : NR, c, g->rs,
-                                             load_c);
-                    continue;
-                }
                 if (transposing) {
                     FN(kernels_tb)[m - 1](kn, pa, g->B + (r->k0 + p) + jp * NR * g->b_sn, g->b_sn, c, g->rs, g->cs, n,
                                           load_c);
@@ -582,6 +574,12 @@ static void FN(multiply_block)(const FN(gemm_plan) *g, const FN(gemm_round) *r, 
                 bool read_in_place = jp < in_place;
                 const T *pb = read_in_place ? g->B + (r->k0 + p) * g->b_sk + jp * NR
                                             : packed_b + (jp - in_place) * kn * NR;
+                if (g->pairs) { /* (one panel: jp = 0) */
+                    const T *a = g->A + (r->i0 + ip * MR) * g->a_sm + (r->k0 + p) * g->a_sk;
+                    FN(kernels_pairs)[m - 1](kn, a, g->a_sm, g->a_sk, pb, read_in_place ? g->b_sk : NR, c, g->rs,
+                                             load_c);
+                    continue;
+                }
                 FN(kernels)[m - 1][(n - 1) / VLEN](kn, pa, pb, read_in_place ? g->b_sk : NR, c, g->rs, g->cs, n,
                                                    load_c);
             }
