@@ -270,7 +270,18 @@ static void feed(sink *k, int64_t pos, int64_t n, unsigned char *const *regs) {
             } else { /* n values of one row from column_start on, or whole rows: each column adds its rows in order */
                 double *acc = k->acc + sum * k->acc_stride + (k->whole_rows ? 0 : pos - k->column_start);
                 int64_t width = k->whole_rows ? p->inner : n;
-                for (int64_t r = 0; r < n; r += width) {
+                int64_t r = 0;
+                /* two rows per pass over the totals: each column still adds its rows in order */
+                for (; r + 2 * width <= n; r += 2 * width) {
+                    if (p->dtype == TG_F32) {
+                        const float *a = (const float *)v + r, *b = a + width;
+                        for (int64_t i = 0; i < width; i++) acc[i] = (acc[i] + (double)a[i]) + (double)b[i];
+                    } else {
+                        const double *a = (const double *)v + r, *b = a + width;
+                        for (int64_t i = 0; i < width; i++) acc[i] = (acc[i] + a[i]) + b[i];
+                    }
+                }
+                for (; r < n; r += width) {
                     if (p->dtype == TG_F32)
                         for (int64_t i = 0; i < width; i++) acc[i] += (double)((const float *)v)[r + i];
                     else
@@ -332,16 +343,24 @@ static void compute(const pass *p, int64_t start, int64_t n, unsigned char *regs
         /* a run inside one row of the merged layout: leaves advance by their inner stride */
         int64_t row = nd > 1 ? pos / inner : 0, column = pos - row * inner;
         int64_t run = inner - column < end - pos ? inner - column : end - pos;
-        int64_t index[TG_MAX_DIMS];
-        for (int d = nd - 2; d >= 0; d--) {
-            index[d] = d > 0 ? row % p->lshape[d] : row;
-            if (d > 0) row /= p->lshape[d];
-        }
         const unsigned char *leaf[MAX_LEAVES];
-        for (int l = 0; l < p->n_leaves; l++) {
-            int64_t offset = column * p->lstride[l][nd - 1];
-            for (int d = 0; d < nd - 1; d++) offset += index[d] * p->lstride[l][d];
-            leaf[l] = (const unsigned char *)p->leaves[l]->data + (size_t)offset * es;
+        if (nd <= 2) { /* one row or [rows, inner], most passes: no index array (built element by element and
+                        * read back as a vector, it stalled every call of a pass down columns, one per row) */
+            for (int l = 0; l < p->n_leaves; l++) {
+                int64_t offset = column * p->lstride[l][nd - 1] + (nd == 2 ? row * p->lstride[l][0] : 0);
+                leaf[l] = (const unsigned char *)p->leaves[l]->data + (size_t)offset * es;
+            }
+        } else {
+            int64_t index[TG_MAX_DIMS];
+            for (int d = nd - 2; d >= 0; d--) {
+                index[d] = d > 0 ? row % p->lshape[d] : row;
+                if (d > 0) row /= p->lshape[d];
+            }
+            for (int l = 0; l < p->n_leaves; l++) {
+                int64_t offset = column * p->lstride[l][nd - 1];
+                for (int d = 0; d < nd - 1; d++) offset += index[d] * p->lstride[l][d];
+                leaf[l] = (const unsigned char *)p->leaves[l]->data + (size_t)offset * es;
+            }
         }
         for (int64_t c = 0; c < run; c += CHUNK) {
             int64_t len = run - c < CHUNK ? run - c : CHUNK;
