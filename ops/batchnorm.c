@@ -52,15 +52,26 @@ tg_status tg_batchnorm_init(tg_batchnorm_state *bn, tg_params *p, const char *na
     return TG_OK;
 }
 
+/* running = (1 - m) running + m batch * scale, in double, every channel
+ * (running and batch of the input's dtype: check_input) */
+static void blend(tg_tensor *running, const tg_tensor *batch, double m, double scale) {
+    if (running->dtype == TG_F32) {
+        float *r = running->data;
+        const float *b = batch->data;
+        for (int64_t c = 0; c < running->numel; c++) r[c] = (float)((1 - m) * (double)r[c] + m * (double)b[c] * scale);
+    } else {
+        double *r = running->data;
+        const double *b = batch->data;
+        for (int64_t c = 0; c < running->numel; c++) r[c] = (1 - m) * r[c] + m * b[c] * scale;
+    }
+    tg_tensor_bump_version(running);
+}
+
 /* running = (1 - m) running + m batch, for mean and (unbiased) variance */
 static void update_running(tg_batchnorm_state *bn, const tg_tensor *mean, const tg_tensor *var, int64_t count) {
     double m = bn->momentum, unbias = (double)count / (double)(count - 1);
-    for (int64_t c = 0; c < mean->numel; c++) {
-        tg_set(bn->running_mean, c, (1 - m) * tg_get(bn->running_mean, c) + m * tg_get(mean, c));
-        tg_set(bn->running_var, c, (1 - m) * tg_get(bn->running_var, c) + m * tg_get(var, c) * unbias);
-    }
-    tg_tensor_bump_version(bn->running_mean);
-    tg_tensor_bump_version(bn->running_var);
+    blend(bn->running_mean, mean, m, 1.0);
+    blend(bn->running_var, var, m, unbias);
     bn->num_batches_tracked++;
 }
 
