@@ -534,12 +534,25 @@ static inline void FN(prefetch_tile)(const T *c, int64_t rs, int64_t cs, int64_t
         for (int64_t j = 0; j < n; j++) __builtin_prefetch(c + j * cs, 1, 3);
 }
 
+/* A thread's buffer of packed B panels and what it holds: the panels
+ * [from, to) over k in [k, k + kn) of the current product (from < 0: nothing
+ * yet). A thread whose slices go by rows multiplies all of B in each of
+ * them: with one pass and one group it packs B once for all of its slices
+ * (the weight gradient X^T @ G of the MLP's first layer: 4 slices a thread
+ * with two threads, so B was packed 4 times). */
+typedef struct {
+    T *panels;
+    int64_t from, to, k, kn;
+} FN(b_buffer);
+
 /* Row tiles [ip0, ip1) times the group of column panels [jp0, jp1) of
  * round r, with A packed in packed_a and this thread's B buffer: pass by
- * pass (kc deep), the group's B panels packed, then row tile by row tile
- * (its A panel in L1), column panel by column panel (the group in L2). */
+ * pass (kc deep), the group's B panels packed (unless the buffer holds
+ * them), then row tile by row tile (its A panel in L1), column panel by
+ * column panel (the group in L2). */
 static void FN(multiply_block)(const FN(gemm_plan) *g, const FN(gemm_round) *r, const T *packed_a, int64_t ip0,
-                               int64_t ip1, int64_t jp0, int64_t jp1, T *packed_b) {
+                               int64_t ip1, int64_t jp0, int64_t jp1, FN(b_buffer) *b) {
+    T *packed_b = b->panels;
     /* Whole panels of a row-major op(B) are read where they are instead of
      * copied when few row tiles read them (FN(gemm_blocking_for)), always
      * with one row tile in the round (M <= MR: the N-major product of an
@@ -560,7 +573,11 @@ static void FN(multiply_block)(const FN(gemm_plan) *g, const FN(gemm_round) *r, 
     for (int64_t p = 0; p < r->depth; p += r->kc) {
         int64_t kn = r->depth - p < r->kc ? r->depth - p : r->kc;
         bool load_c = r->k0 + p > 0;
-        if (in_place < jp1) FN(pack_b_group)(g->B, g->b_sk, g->b_sn, g->N, in_place, jp1, r->k0 + p, kn, packed_b);
+        bool held = b->from == in_place && b->to == jp1 && b->k == r->k0 + p && b->kn == kn;
+        if (in_place < jp1 && !held) {
+            FN(pack_b_group)(g->B, g->b_sk, g->b_sn, g->N, in_place, jp1, r->k0 + p, kn, packed_b);
+            *b = (FN(b_buffer)){packed_b, in_place, jp1, r->k0 + p, kn};
+        }
         for (int64_t ip = ip0; ip < ip1; ip++) {
             int64_t m = r->rows - ip * MR < MR ? r->rows - ip * MR : MR;
             const T *pa = packed_a + p * r->a_panels * MR + ip * kn * MR;
@@ -601,8 +618,8 @@ static void FN(multiply_block)(const FN(gemm_plan) *g, const FN(gemm_round) *r, 
 /* Slice u of round r: by rows, its A panels packed, then all of B group by
  * group; by columns, all of A packed (once a round by each thread: `packed`
  * says whether this thread's copy is there), then its B panels group by group. */
-static void FN(multiply_slice)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t u, T *packed_a, T *packed_b,
-                               bool *packed) {
+static void FN(multiply_slice)(const FN(gemm_plan) *g, const FN(gemm_round) *r, int64_t u, T *packed_a,
+                               FN(b_buffer) *packed_b, bool *packed) {
     int64_t lo, hi;
     FN(slice_of)(r, u, &lo, &hi);
     int64_t ip0 = 0, ip1 = r->a_panels, jp0 = 0, jp1 = r->panels;
@@ -643,7 +660,8 @@ static int64_t FN(claim)(atomic_llong *next, int64_t end) {
  * values), then a group of B panels (FN(pack_b_group)). */
 static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, T *buffer, double *waited) {
     const FN(gemm_blocking) *b = &g->blk;
-    T *packed_a = buffer, *packed_b = packed_a + FN(packed_a_elems)(b);
+    T *packed_a = buffer;
+    FN(b_buffer) packed_b = {packed_a + FN(packed_a_elems)(b), -1, -1, -1, -1};
     int64_t listed[MAX_GEMM_THREADS] = {0}; /* each thread's units in earlier rounds */
     int64_t round = 0;
     for (int64_t i0 = 0; i0 < g->M; i0 += b->rows)
@@ -657,7 +675,7 @@ static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, T *buffer, double *w
                 for (int64_t v; (v = FN(claim)(&g->claim[o].next, listed[o] + count)) >= 0;) {
                     atomic_llong *done = &g->claim[o].rounds_done[v - listed[o]];
                     if (k0 > 0) FN(wait_for)(done, round, waited); /* the previous round: same rows, same slices */
-                    FN(multiply_slice)(g, &r, first + v - listed[o], packed_a, packed_b, &packed);
+                    FN(multiply_slice)(g, &r, first + v - listed[o], packed_a, &packed_b, &packed);
                     FN(mark_done)(done, round + 1);
                 }
                 listed[o] += count;
