@@ -1,8 +1,8 @@
 /* One variant of the general matrix product (ops/gemm.h): vector primitives
- * for one instruction set, then the blocked body of ops/gemm_kernel.h
- * instantiated for f32 and f64, collected in `const tg_gemm_variant
- * GEMM_VARIANT`. Included once by each of ops/gemm_avx512.c, ops/gemm_avx2.c
- * and ops/gemm_portable.c, which define GEMM_VARIANT and one of
+ * for one instruction set, then the blocked body of ops/gemm_kernel.h and
+ * ops/gemm_product.h instantiated for f32 and f64, collected in
+ * `const tg_gemm_variant GEMM_VARIANT`. Included once by each of
+ * ops/gemm_avx512.c, ops/gemm_avx2.c and ops/gemm_portable.c, which define GEMM_VARIANT and one of
  * GEMM_ISA_AVX512, GEMM_ISA_AVX2, GEMM_ISA_PORTABLE; CMakeLists.txt compiles
  * the first two with the instruction set enabled, ops/gemm.c picks one at run
  * time. No include guard on purpose.
@@ -336,6 +336,7 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VPAIRS VPAIRS_F32
 #define VBLEND VBLEND_F32
 #include "ops/gemm_kernel.h"
+#include "ops/gemm_product.h"
 #undef T
 #undef FN
 #undef VEC
@@ -369,5 +370,6 @@ TRANSPOSE_LOOP(transpose_f64, double, VLEN_F64)
 #define VPAIRS VPAIRS_F64
 #define VBLEND VBLEND_F64
 #include "ops/gemm_kernel.h"
+#include "ops/gemm_product.h"
 
 const tg_gemm_variant GEMM_VARIANT = {KERNEL_NAME, FUSED, gemm_scratch_f32, gemm_scratch_f64, gemm_f32, gemm_f64};

@@ -447,26 +447,26 @@ static int restore_defaults(void **state) {
     tg_gemm_set_late_thread(-1, 0);
     return 0;
 }
+#define TEST(f) cmocka_unit_test_teardown(f, restore_defaults)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_the_variant_in_use_is_the_first_runnable_one, restore_defaults),
-        cmocka_unit_test_teardown(test_every_variant_multiplies_two_by_two, restore_defaults),
-        cmocka_unit_test_teardown(test_every_variant_matches_a_plain_sum_on_edge_shapes, restore_defaults),
-        cmocka_unit_test_teardown(test_one_row_tile_reading_b_in_place_is_the_exact_chain, restore_defaults),
-        cmocka_unit_test_teardown(test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain, restore_defaults),
-        cmocka_unit_test_teardown(test_a_layers_product_goes_by_depth, restore_defaults),
-        cmocka_unit_test_teardown(test_threads_by_size_follow_the_faster_way, restore_defaults),
-        cmocka_unit_test_teardown(test_every_variant_gives_the_same_bits_with_one_and_two_threads, restore_defaults),
-        cmocka_unit_test_teardown(test_narrow_outputs_n_1_to_17_are_the_exact_chain, restore_defaults),
-        cmocka_unit_test_teardown(test_depth_one_and_odd_sizes_are_the_exact_chain, restore_defaults),
-        cmocka_unit_test_teardown(test_products_cut_for_small_caches_are_the_exact_chain, restore_defaults),
-        cmocka_unit_test_teardown(test_cache_sizes_are_plausible_and_can_be_forced, restore_defaults),
-        cmocka_unit_test_teardown(test_the_slices_of_a_late_thread_are_taken_by_the_other, restore_defaults),
-        cmocka_unit_test_teardown(test_outputs_two_past_a_vector_are_the_exact_chain, restore_defaults),
-        cmocka_unit_test_teardown(test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_chain,
-                                  restore_defaults),
-        cmocka_unit_test_teardown(test_late_regions_in_a_row_make_the_next_products_serial, restore_defaults),
+        TEST(test_the_variant_in_use_is_the_first_runnable_one),
+        TEST(test_every_variant_multiplies_two_by_two),
+        TEST(test_every_variant_matches_a_plain_sum_on_edge_shapes),
+        TEST(test_one_row_tile_reading_b_in_place_is_the_exact_chain),
+        TEST(test_one_row_tile_transposing_b_as_it_goes_is_the_exact_chain),
+        TEST(test_a_layers_product_goes_by_depth),
+        TEST(test_threads_by_size_follow_the_faster_way),
+        TEST(test_every_variant_gives_the_same_bits_with_one_and_two_threads),
+        TEST(test_narrow_outputs_n_1_to_17_are_the_exact_chain),
+        TEST(test_depth_one_and_odd_sizes_are_the_exact_chain),
+        TEST(test_products_cut_for_small_caches_are_the_exact_chain),
+        TEST(test_cache_sizes_are_plausible_and_can_be_forced),
+        TEST(test_the_slices_of_a_late_thread_are_taken_by_the_other),
+        TEST(test_outputs_two_past_a_vector_are_the_exact_chain),
+        TEST(test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_chain),
+        TEST(test_late_regions_in_a_row_make_the_next_products_serial),
     };
     return cmocka_run_group_tests_name("gemm_variants", tests, NULL, NULL);
 }
