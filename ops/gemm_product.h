@@ -11,9 +11,9 @@
  * ops/gemm_kernel.h and is undefined at the end of this file. */
 
 /* One thread's list of slices, round after round: the next one to claim,
- * and for each of its slices the rounds done (the round's number + 1 once
- * a round of it is done); a cache line to itself (the owner claims and
- * marks, the others only once their own list is done). */
+ * and for each of its slices the rounds done (r once rounds 0..r-1 of it are
+ * all done: marks go in round order); a cache line to itself (the owner
+ * claims and marks, the others only once their own list is done). */
 typedef struct {
     _Alignas(64) atomic_llong next;
     atomic_llong rounds_done[UNITS_PER_THREAD];
@@ -88,16 +88,6 @@ static void FN(wait_for)(atomic_llong *counter, int64_t target, double *waited) 
         sched_yield(); /* the task's thread may be waiting for this core */
     }
     if (since > 0) *waited += tg_parallel_now() - since;
-}
-
-/* *done = rounds, unless a later round of its slice is marked already (a
- * round of new rows waits for nothing, so it may end before the last round
- * of the rows before it). */
-static void FN(mark_done)(atomic_llong *done, int64_t rounds) {
-    long long v = atomic_load_explicit(done, memory_order_relaxed);
-    while (v < rounds &&
-           !atomic_compare_exchange_weak_explicit(done, &v, rounds, memory_order_release, memory_order_relaxed)) {
-    }
 }
 
 /* Packs panel `job` of round r's A over the round's depth, pass by pass, so
@@ -240,7 +230,12 @@ static int64_t FN(claim)(atomic_llong *next, int64_t end) {
  * round has the same rows (C accumulates along k), not for the whole round:
  * a thread done with its own slices goes on to its next round while the
  * other finishes (square 2048 with two threads: up to 2.7 ms of 42 spent
- * waiting at the rounds' ends while the VM slowed one core). Nothing else
+ * waiting at the rounds' ends while the VM slowed one core). A slice of new
+ * rows waits for nothing before it is computed, but marks itself done only
+ * after the slice's earlier rounds: a mark then always means every earlier
+ * round of the slice is done (had a round of new rows marked itself first,
+ * with three threads or more the next round of the rows before it could
+ * start while their previous one was still adding into C). Nothing else
  * waits for another thread but the region's end. Which thread computes a
  * slice never changes its bits. `buffer` is the thread's own:
  * a round of op(A) packed pass by pass (kc deep, the last one kn: pass p of
@@ -264,7 +259,8 @@ static void FN(gemm_run)(FN(gemm_plan) *g, int tid, int nt, T *buffer, double *w
                     atomic_llong *done = &g->claim[o].rounds_done[v - listed[o]];
                     if (k0 > 0) FN(wait_for)(done, round, waited); /* the previous round: same rows, same slices */
                     FN(multiply_slice)(g, &r, first + v - listed[o], packed_a, &packed_b, &packed);
-                    FN(mark_done)(done, round + 1);
+                    if (k0 == 0) FN(wait_for)(done, round, waited); /* new rows: marks in round order */
+                    atomic_store_explicit(done, round + 1, memory_order_release);
                 }
                 listed[o] += count;
             }

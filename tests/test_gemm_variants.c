@@ -1,6 +1,6 @@
 /* The GEMM kernel variants (ops/gemm.h): every variant this CPU runs, not only
  * the one in use, gives the right products for every flag, dtype and edge
- * tile, and the same bits with 1 and 2 threads: each element is exactly the
+ * tile, and the same bits with 1, 2 and 6 threads: each element is exactly the
  * k-ordered multiply-add chain, whatever the shape's path (narrow N computed
  * N-major, edge tiles, blocks cut from small caches). */
 #include "testing.h"
@@ -438,6 +438,48 @@ static void test_late_regions_in_a_row_make_the_next_products_serial(void **stat
     tg_set_num_threads(threads);
 }
 
+/* More threads than a product has row blocks in flight, on few cores (the
+ * system preempts them mid-slice): with small caches a product is many row
+ * blocks, each several rounds deep, and a slice's round may start only once
+ * the round before it on the same rows is done, never because a round of
+ * later rows marked the slice first. 400 products with 6 threads give the
+ * one-thread bits every time (when a later round's mark let the next round
+ * in early, 5% of them differed on a 2-core machine). */
+static void test_many_threads_on_many_rounds_give_the_one_thread_bits(void **state) {
+    (void)state;
+    enum { M = 300, K = 257, N = 190, THREADS = 6, PRODUCTS = 400 };
+    int threads_before = tg_get_num_threads();
+    tg_gemm_caches small = {4 << 10, 16 << 10, 64 << 10};
+    tg_gemm_set_cache_sizes(&small);
+    tg_gemm_set_parallel_work(0);
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
+    float *once = malloc(sizeof(float) * M * N), *c = malloc(sizeof(float) * M * N);
+    assert_non_null(a), assert_non_null(b), assert_non_null(once), assert_non_null(c);
+    for (int64_t i = 0; i < M * K; i++) a[i] = (float)((i * 7919 % 1000) / 1000.0 - 0.5);
+    for (int64_t i = 0; i < K * N; i++) b[i] = (float)((i * 104729 % 1000) / 1000.0 - 0.5);
+    for (int v = 0; tg_gemm_variant_at(v); v++) {
+        const tg_gemm_variant *variant = tg_gemm_variant_at(v);
+        tg_set_num_threads(THREADS); /* scratch for every thread */
+        size_t bytes = variant->scratch_f32(M, N, K);
+        void *scratch = scratch_for(bytes);
+        tg_set_num_threads(1);
+        variant->gemm_f32(false, false, M, N, K, a, K, b, N, once, N, scratch, bytes);
+        tg_set_num_threads(THREADS);
+        int differ = 0;
+        for (int run = 0; run < PRODUCTS; run++) {
+            memset(c, 0, sizeof(float) * M * N);
+            variant->gemm_f32(false, false, M, N, K, a, K, b, N, c, N, scratch, bytes);
+            differ += memcmp(c, once, sizeof(float) * M * N) != 0;
+        }
+        free(scratch);
+        if (differ) print_error("%s: %d of %d products with %d threads differ from one thread's\n", variant->name,
+                                differ, PRODUCTS, THREADS);
+        assert_int_equal(differ, 0);
+    }
+    tg_set_num_threads(threads_before);
+    free(a), free(b), free(once), free(c);
+}
+
 /* What a test forces goes back to the defaults even when it fails, so that
  * one failure does not show up again in the tests after it. */
 static int restore_defaults(void **state) {
@@ -467,6 +509,7 @@ int main(void) {
         TEST(test_outputs_two_past_a_vector_are_the_exact_chain),
         TEST(test_several_row_tiles_reading_b_in_place_or_packed_are_the_exact_chain),
         TEST(test_late_regions_in_a_row_make_the_next_products_serial),
+        TEST(test_many_threads_on_many_rounds_give_the_one_thread_bits),
     };
     return cmocka_run_group_tests_name("gemm_variants", tests, NULL, NULL);
 }
